@@ -1,1 +1,331 @@
-fn main() {}
+//! `orchestrator`: run one flow, or serve the components.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use orchestrator::executor::Timing;
+use orchestrator::knobs::Knobs;
+use orchestrator::model::StateType;
+use orchestrator::service::{Components, Config, Orchestrator};
+
+#[derive(Parser)]
+#[command(name = "orchestrator", version, about = "flowbench's reference orchestrator (Kestra's JDBC architecture)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Database: `sqlite` (the default), `sqlite://PATH`, or a postgres://, mysql:// or mssql:// URL.
+    #[arg(long)]
+    db: Option<String>,
+    /// Worker threads (the `worker.threads` knob); default 4 × available cores.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Set a knob: `--set logs.indexing=sync` (repeatable).
+    #[arg(long = "set", value_name = "KNOB=VALUE")]
+    set: Vec<String>,
+    /// Internal-storage folder.
+    #[arg(long)]
+    storage: Option<PathBuf>,
+    /// Seconds without a heartbeat after which a worker is dead and its task runs resubmitted.
+    #[arg(long, default_value_t = 10.0)]
+    liveness_timeout: f64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one execution of a flow to its end and print it.
+    Run {
+        /// The flow's YAML file.
+        flow: PathBuf,
+        #[command(flatten)]
+        common: Common,
+        /// An input value: `--input name=value` (repeatable).
+        #[arg(long = "input", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Serve components: all of them (standalone) or one per process.
+    Server {
+        #[arg(value_enum)]
+        role: Role,
+        #[command(flatten)]
+        common: Common,
+        /// HTTP port (standalone and webserver); 0 picks a free one.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// Deploy every *.yaml / *.yml flow of this folder at start.
+        #[arg(long)]
+        flows: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Role {
+    Standalone,
+    Executor,
+    Worker,
+    Indexer,
+    Webserver,
+}
+
+fn config(common: &Common, default_db: &str, default_storage: PathBuf) -> anyhow::Result<Config> {
+    let mut knobs = Knobs::default();
+    knobs.apply(&common.set)?;
+    if let Some(t) = common.threads {
+        knobs.set("worker.threads", &t.to_string())?;
+    }
+    anyhow::ensure!(
+        common.liveness_timeout > 0.0,
+        "--liveness-timeout must be positive"
+    );
+    let liveness = Duration::from_secs_f64(common.liveness_timeout);
+    Ok(Config {
+        db: common.db.clone().unwrap_or_else(|| default_db.to_string()),
+        knobs,
+        storage: common.storage.clone().unwrap_or(default_storage),
+        timing: Timing {
+            heartbeat: (liveness / 5).max(Duration::from_millis(100)),
+            liveness_timeout: liveness,
+            ..Timing::default()
+        },
+    })
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLOWBENCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            flow,
+            common,
+            inputs,
+            output,
+            timeout,
+        } => run(flow, common, inputs, output, timeout).await,
+        Command::Server {
+            role,
+            common,
+            port,
+            bind,
+            flows,
+        } => server(role, common, port, bind, flows).await,
+    }
+}
+
+async fn run(
+    path: PathBuf,
+    common: Common,
+    inputs: Vec<String>,
+    output: Output,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
+    let source = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read flow file {}", path.display()))?;
+    // Validate before touching any database: bad input leaves nothing behind.
+    let origin = path.display().to_string();
+    orchestrator::flow::parse_flow(&source, &origin)?;
+    let mut given = serde_json::Map::new();
+    for i in &inputs {
+        let (k, v) = i
+            .split_once('=')
+            .with_context(|| format!("--input `{i}` is not NAME=VALUE"))?;
+        given.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let config = config(&common, "sqlite", scratch.path().join("storage"))?;
+    let o = Orchestrator::connect(config).await?;
+    o.start(Components::ALL);
+    let result = async {
+        let flow = o.deploy(&source, &origin).await?;
+        let exec = o
+            .create_execution(&flow.namespace, &flow.id, given, Vec::new(), None)
+            .await?;
+        let done = o.wait_terminal(&exec.id, Duration::from_secs(timeout)).await?;
+        o.wait_idle(Duration::from_secs(60)).await?;
+        let logs = o.logs(&done.id).await?;
+        anyhow::Ok((done, logs))
+    }
+    .await;
+    o.shutdown().await;
+    let (exec, logs) = result?;
+    let mut out = std::io::stdout().lock();
+    match output {
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut out, &exec)?;
+            writeln!(out)?;
+        }
+        Output::Text => {
+            for l in &logs {
+                writeln!(
+                    out,
+                    "{} {:5} {} {}",
+                    l.timestamp,
+                    l.level.as_str(),
+                    l.task_id.as_deref().unwrap_or("-"),
+                    l.message
+                )?;
+            }
+            for tr in &exec.task_run_list {
+                let value = tr.value.as_deref().map(|v| format!(" [{v}]")).unwrap_or_default();
+                writeln!(out, "{:<9} {}{value}", tr.state.current, tr.task_id)?;
+            }
+            writeln!(
+                out,
+                "execution {} {} in {}",
+                exec.id,
+                exec.state.current,
+                orchestrator::model::iso_duration(exec.state.duration())
+            )?;
+        }
+    }
+    Ok(match exec.state.current {
+        StateType::Success | StateType::Warning => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
+
+async fn server(
+    role: Role,
+    common: Common,
+    port: u16,
+    bind: String,
+    flows: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let data = PathBuf::from("flowbench-data");
+    let default_db = format!("sqlite://{}", data.join("flowbench.db").display());
+    if common.db.is_none() {
+        std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    }
+    let config = config(&common, &default_db, data.join("storage"))?;
+    let o = Arc::new(Orchestrator::connect(config).await?);
+    if let Some(dir) = &flows {
+        deploy_folder(&o, dir).await?;
+    }
+    let components = match role {
+        Role::Standalone => Components::ALL,
+        Role::Executor => Components {
+            executor: true,
+            ..Components::NONE
+        },
+        Role::Worker => Components {
+            worker: true,
+            ..Components::NONE
+        },
+        Role::Indexer => Components {
+            indexer: true,
+            ..Components::NONE
+        },
+        Role::Webserver => Components::NONE,
+    };
+    o.start(components);
+    let stop = o.shutdown_token();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
+        }
+    });
+    if matches!(role, Role::Standalone | Role::Webserver) {
+        let listener = tokio::net::TcpListener::bind((bind.as_str(), port))
+            .await
+            .with_context(|| format!("cannot bind {bind}:{port}"))?;
+        let addr = listener.local_addr()?;
+        // Tests and scripts read this line to find the port.
+        println!("listening on http://{addr}");
+        let stopped = stop.clone();
+        orchestrator::webserver::serve(listener, o.clone(), async move { stopped.cancelled().await })
+            .await?;
+    } else {
+        println!("started");
+        stop.cancelled().await;
+    }
+    o.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn deploy_folder(o: &Orchestrator, dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read flow folder {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let source = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        o.deploy(&source, &p.display().to_string()).await?;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,322 @@
+//! The executor: consumes executions and worker results, decides what runs next, persists
+//! the execution, and enforces flow concurrency limits through `execution_queued`.
+//!
+//! Each batch of messages is handled in one transaction: the messages are consumed, the
+//! executions updated, the new worker tasks and log lines queued, and all of it commits or
+//! none of it does (Kestra's `JdbcExecutor` locks the execution row for the same reason).
+
+mod resolve;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use resolve::{Resolution, resolve};
+
+use crate::expression::Renderer;
+use crate::flow::{ConcurrencyBehavior, Flow, FlowCache};
+use crate::knobs::{Knobs, LogIndexing};
+use crate::model::{Execution, LogEntry, StateType, WorkerTaskResult};
+use crate::repository::{Message, Polled, QueueType, Store, Tx};
+use crate::run_context::VarsBase;
+use crate::worker::{RunContext, WorkerTask};
+
+/// How many messages one executor transaction takes.
+const POLL_SIZE: usize = 100;
+
+/// Liveness and polling settings shared by the components.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// How often a worker writes its heartbeat.
+    pub heartbeat: Duration,
+    /// A worker silent for this long is dead and its task runs are resubmitted.
+    pub liveness_timeout: Duration,
+    /// Poll interval bounds: idle pollers back off from `min_poll` to `max_poll`.
+    pub min_poll: Duration,
+    pub max_poll: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat: Duration::from_secs(2),
+            liveness_timeout: Duration::from_secs(10),
+            min_poll: Duration::from_millis(25),
+            max_poll: Duration::from_millis(1000),
+        }
+    }
+}
+
+pub struct Executor {
+    store: Arc<dyn Store>,
+    flows: Arc<FlowCache>,
+    renderer: Arc<Renderer>,
+    knobs: Knobs,
+    timing: Timing,
+}
+
+#[derive(Default)]
+struct Effects {
+    messages: Vec<Message>,
+    logs: Vec<LogEntry>,
+    terminated: bool,
+}
+
+impl Executor {
+    pub fn new(
+        store: Arc<dyn Store>,
+        flows: Arc<FlowCache>,
+        renderer: Arc<Renderer>,
+        knobs: Knobs,
+        timing: Timing,
+    ) -> Self {
+        Executor {
+            store,
+            flows,
+            renderer,
+            knobs,
+            timing,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled. Errors (a database restart, say) are logged and
+    /// retried with backoff; nothing is lost because a failed batch never commits.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut idle = self.timing.min_poll;
+        let mut last_liveness = tokio::time::Instant::now();
+        let mut last_clean = tokio::time::Instant::now();
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            if last_liveness.elapsed() >= self.timing.heartbeat {
+                last_liveness = tokio::time::Instant::now();
+                if let Err(e) = self.resubmit_dead_workers().await {
+                    tracing::warn!("executor: liveness check failed: {e}");
+                }
+            }
+            if last_clean.elapsed() >= Duration::from_secs(5) {
+                last_clean = tokio::time::Instant::now();
+                if let Err(e) = self.store.clean_queue().await {
+                    tracing::warn!("executor: queue cleaning failed: {e}");
+                }
+            }
+            match self.step().await {
+                Ok(n) if n > 0 => {
+                    idle = self.timing.min_poll;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("executor: {e:#}; retrying");
+                    idle = self.timing.max_poll;
+                }
+            }
+            let notifier = self.store.notifier();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = notifier.notified(QueueType::Execution) => {}
+                _ = notifier.notified(QueueType::WorkerTaskResult) => {}
+                _ = tokio::time::sleep(idle) => {}
+            }
+            idle = (idle * 2).min(self.timing.max_poll);
+        }
+    }
+
+    /// Handles one batch; returns how many messages it consumed.
+    pub async fn step(&self) -> anyhow::Result<usize> {
+        let mut tx = self.store.begin().await?;
+        let polled = tx
+            .poll(&[QueueType::Execution, QueueType::WorkerTaskResult], POLL_SIZE)
+            .await?;
+        if polled.is_empty() {
+            return Ok(0);
+        }
+        let n = polled.len();
+        // Group by execution, keeping order, so each execution is loaded and saved once.
+        let mut order: Vec<String> = Vec::new();
+        let mut groups: HashMap<String, Vec<Polled>> = HashMap::new();
+        for p in polled {
+            let id = match p.kind {
+                QueueType::WorkerTaskResult => serde_json::from_str::<WorkerTaskResult>(&p.value)
+                    .map(|r| r.task_run.execution_id)
+                    .unwrap_or_else(|_| p.key.clone()),
+                _ => p.key.clone(),
+            };
+            match groups.get_mut(&id) {
+                Some(list) => list.push(p),
+                None => {
+                    order.push(id.clone());
+                    groups.insert(id, vec![p]);
+                }
+            }
+        }
+        let mut effects = Effects::default();
+        for id in order {
+            let msgs = groups.remove(&id).unwrap_or_default();
+            let Some(mut exec) = tx.load_execution(&id).await? else {
+                tracing::warn!("executor: message for unknown execution {id} dropped");
+                continue;
+            };
+            for m in msgs {
+                if m.kind == QueueType::WorkerTaskResult {
+                    let result: WorkerTaskResult = serde_json::from_str(&m.value)?;
+                    merge_result(&mut exec, result);
+                }
+            }
+            self.process(tx.as_mut(), exec, &mut effects).await?;
+        }
+        self.flush(tx, effects).await?;
+        Ok(n)
+    }
+
+    async fn flush(&self, mut tx: Box<dyn Tx>, effects: Effects) -> anyhow::Result<()> {
+        let mut messages = effects.messages;
+        if !effects.logs.is_empty() {
+            match self.knobs.logs_indexing {
+                LogIndexing::Sync => tx.insert_logs(&effects.logs).await?,
+                LogIndexing::Batched => messages.extend(effects.logs.iter().map(log_message)),
+            }
+        }
+        tx.push(&messages).await?;
+        tx.commit().await?;
+        let notifier = self.store.notifier();
+        for kind in [QueueType::WorkerTask, QueueType::Log, QueueType::Execution] {
+            if messages.iter().any(|m| m.kind == kind) {
+                notifier.notify(kind);
+            }
+        }
+        if effects.terminated {
+            notifier.terminated.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Moves an execution forward, and every queued execution its end releases.
+    async fn process(&self, tx: &mut dyn Tx, exec: Execution, fx: &mut Effects) -> anyhow::Result<()> {
+        let mut work = vec![exec];
+        while let Some(mut exec) = work.pop() {
+            let flow = self.flows.get(&exec.namespace, &exec.flow_id, exec.flow_revision).await?;
+            let now = crate::model::now();
+            if exec.state.current == StateType::Created {
+                if let Some(c) = &flow.concurrency {
+                    let running = tx.count_running(&exec.namespace, &exec.flow_id).await?;
+                    if running >= i64::from(c.limit) {
+                        match c.behavior {
+                            ConcurrencyBehavior::Queue => {
+                                exec.state.transition(StateType::Queued, now);
+                                tx.queued_push(&exec).await?;
+                            }
+                            ConcurrencyBehavior::Cancel => {
+                                exec.state.transition(StateType::Cancelled, now);
+                                fx.terminated = true;
+                            }
+                            ConcurrencyBehavior::Fail => {
+                                exec.state.transition(StateType::Failed, now);
+                                fx.terminated = true;
+                            }
+                        }
+                        tx.save_execution(&exec).await?;
+                        continue;
+                    }
+                }
+                exec.state.transition(StateType::Running, now);
+            } else if exec.state.current == StateType::Queued {
+                // Released by a finishing execution of the same flow.
+                exec.state.transition(StateType::Running, now);
+            }
+            if exec.state.is_terminal() {
+                // A late or duplicated result for a finished execution changes nothing.
+                tx.save_execution(&exec).await?;
+                continue;
+            }
+            let resolution = resolve(&flow, &mut exec, &self.renderer);
+            self.dispatch(&flow, &exec, &resolution, fx);
+            fx.logs.extend(resolution.logs);
+            if let Some(done) = resolution.done {
+                exec.state.transition(done, crate::model::now());
+                fx.terminated = true;
+                if flow.concurrency.is_some()
+                    && let Some(next) = tx.queued_pop(&exec.namespace, &exec.flow_id).await?
+                    && let Some(queued) = tx.load_execution(&next).await?
+                {
+                    work.push(queued);
+                }
+            }
+            tx.save_execution(&exec).await?;
+        }
+        Ok(())
+    }
+
+    fn dispatch(&self, flow: &Flow, exec: &Execution, r: &Resolution, fx: &mut Effects) {
+        if r.dispatch.is_empty() {
+            return;
+        }
+        let vars = VarsBase::new(flow, exec);
+        for &i in &r.dispatch {
+            let task_run = &exec.task_run_list[i];
+            let Some(task) = flow.find_task(&task_run.task_id) else {
+                continue;
+            };
+            let worker_task = WorkerTask {
+                task_run: task_run.clone(),
+                task: task.clone(),
+                run_context: RunContext {
+                    variables: vars.for_task_run(exec, task_run, task),
+                },
+            };
+            fx.messages.push(Message {
+                kind: QueueType::WorkerTask,
+                key: task_run.id.clone(),
+                value: serde_json::to_string(&worker_task).expect("a worker task serializes"),
+            });
+        }
+    }
+
+    /// Resubmits the task runs of workers that stopped heartbeating (Kestra's
+    /// `JdbcExecutor#workersUpdate`): the worker task goes back on the queue as it was.
+    pub async fn resubmit_dead_workers(&self) -> anyhow::Result<usize> {
+        let cutoff = jiff::Timestamp::now().as_millisecond()
+            - self.timing.liveness_timeout.as_millis() as i64;
+        let mut tx = self.store.begin().await?;
+        let dead = tx.dead_instances("worker", cutoff).await?;
+        let mut messages = Vec::new();
+        for worker in &dead {
+            for (key, value) in tx.take_jobs(worker).await? {
+                messages.push(Message {
+                    kind: QueueType::WorkerTask,
+                    key,
+                    value,
+                });
+            }
+            tx.remove_instance(worker).await?;
+            tracing::warn!("worker {worker} stopped heartbeating; its task runs are resubmitted");
+        }
+        tx.push(&messages).await?;
+        tx.commit().await?;
+        if !messages.is_empty() {
+            self.store.notifier().notify(QueueType::WorkerTask);
+        }
+        Ok(messages.len())
+    }
+}
+
+/// Applies a worker's result unless the task run already ended (a resubmitted task run can
+/// report twice; the first terminal result wins).
+fn merge_result(exec: &mut Execution, result: WorkerTaskResult) {
+    if let Some(tr) = exec.task_run_mut(&result.task_run.id)
+        && !tr.state.is_terminal()
+    {
+        *tr = result.task_run;
+    }
+}
+
+pub(crate) fn log_message(l: &LogEntry) -> Message {
+    Message {
+        kind: QueueType::Log,
+        key: l.id.clone(),
+        value: serde_json::to_string(l).expect("a log entry serializes"),
+    }
+}

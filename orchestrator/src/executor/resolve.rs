@@ -1,0 +1,317 @@
+//! Decides what runs next: Kestra's `FlowableUtils` and the executor's task-run creation,
+//! as a pure function of the flow and the execution.
+//!
+//! Flowable tasks are re-evaluated on every pass (as Kestra calls `childTasks` each time);
+//! their expressions are deterministic because the outputs they read never change once
+//! produced.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+
+use crate::expression::Renderer;
+use crate::flow::{Flow, Task, TaskKind};
+use crate::model::{Execution, Level, LogEntry, State, StateType, TaskRun, new_id};
+use crate::run_context::VarsBase;
+
+/// What one pass decided.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    /// Indexes in `taskRunList` of runnable task runs to send to workers.
+    pub dispatch: Vec<usize>,
+    /// Errors raised while evaluating flowable tasks, as task log lines.
+    pub logs: Vec<LogEntry>,
+    /// The execution's final state, once every branch is done.
+    pub done: Option<StateType>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Progress {
+    Running,
+    Done(StateType),
+}
+
+type Key = (String, Option<String>, Option<String>);
+
+struct Walker<'a> {
+    exec: &'a mut Execution,
+    renderer: &'a Renderer,
+    vars: VarsBase,
+    now: Timestamp,
+    index: HashMap<Key, usize>,
+    out: Resolution,
+}
+
+/// Walks the flow against the execution, creating the task runs that can start now.
+pub fn resolve(flow: &Flow, exec: &mut Execution, renderer: &Renderer) -> Resolution {
+    let index = exec
+        .task_run_list
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                (t.task_id.clone(), t.parent_task_run_id.clone(), t.value.clone()),
+                i,
+            )
+        })
+        .collect();
+    let vars = VarsBase::new(flow, exec);
+    let mut w = Walker {
+        exec,
+        renderer,
+        vars,
+        now: crate::model::now(),
+        index,
+        out: Resolution::default(),
+    };
+    let main = w.sequential(&flow.tasks, None, None);
+    w.out.done = match main {
+        Progress::Running => None,
+        Progress::Done(s) if s.is_failed() && !flow.errors.is_empty() => {
+            match w.sequential(&flow.errors, None, None) {
+                Progress::Running => None,
+                Progress::Done(_) => Some(StateType::Failed),
+            }
+        }
+        Progress::Done(s) if s.is_failed() => Some(StateType::Failed),
+        Progress::Done(StateType::Warning) => Some(StateType::Warning),
+        Progress::Done(_) => Some(StateType::Success),
+    };
+    w.out
+}
+
+impl<'a> Walker<'a> {
+    fn find(&self, task: &Task, parent: Option<&str>, value: Option<&str>) -> Option<usize> {
+        self.index
+            .get(&(
+                task.id.clone(),
+                parent.map(str::to_string),
+                value.map(str::to_string),
+            ))
+            .copied()
+    }
+
+    fn create(&mut self, task: &Task, parent: Option<&str>, value: Option<&str>) -> usize {
+        let tr = TaskRun {
+            id: new_id(),
+            execution_id: self.exec.id.clone(),
+            namespace: self.exec.namespace.clone(),
+            flow_id: self.exec.flow_id.clone(),
+            task_id: task.id.clone(),
+            parent_task_run_id: parent.map(str::to_string),
+            value: value.map(str::to_string),
+            attempts: None,
+            outputs: None,
+            state: State::new(self.now),
+        };
+        let i = self.exec.task_run_list.len();
+        self.index.insert(
+            (task.id.clone(), tr.parent_task_run_id.clone(), tr.value.clone()),
+            i,
+        );
+        self.exec.task_run_list.push(tr);
+        i
+    }
+
+    fn find_or_create(&mut self, task: &Task, parent: Option<&str>, value: Option<&str>) -> usize {
+        match self.find(task, parent, value) {
+            Some(i) => i,
+            None => self.create(task, parent, value),
+        }
+    }
+
+    fn sequential(&mut self, tasks: &'a [Task], parent: Option<&str>, value: Option<&str>) -> Progress {
+        let mut state = StateType::Success;
+        for task in tasks.iter().filter(|t| !t.disabled) {
+            let i = self.find_or_create(task, parent, value);
+            match self.advance(i, task) {
+                Progress::Running => return Progress::Running,
+                Progress::Done(s) if s.is_failed() => return Progress::Done(s),
+                Progress::Done(s) => state = state.worst(s),
+            }
+        }
+        Progress::Done(state)
+    }
+
+    /// Children started together, at most `limit` unfinished at once (0: no limit). After a
+    /// failure no new child starts; the running ones finish first.
+    fn parallel(&mut self, tasks: &'a [Task], parent: Option<&str>, value: Option<&str>, limit: u32) -> Progress {
+        let mut state = StateType::Success;
+        let mut active = 0u32;
+        let mut waiting = Vec::new();
+        for task in tasks.iter().filter(|t| !t.disabled) {
+            match self.find(task, parent, value) {
+                Some(i) => match self.advance(i, task) {
+                    Progress::Running => active += 1,
+                    Progress::Done(s) => state = state.worst(s),
+                },
+                None => waiting.push(task),
+            }
+        }
+        let mut blocked = false;
+        for task in waiting {
+            if state.is_failed() {
+                break;
+            }
+            if limit != 0 && active >= limit {
+                blocked = true;
+                break;
+            }
+            let i = self.create(task, parent, value);
+            match self.advance(i, task) {
+                Progress::Running => active += 1,
+                Progress::Done(s) => state = state.worst(s),
+            }
+        }
+        if active > 0 || blocked {
+            Progress::Running
+        } else {
+            Progress::Done(state)
+        }
+    }
+
+    fn for_each(&mut self, tasks: &'a [Task], parent: &str, values: &[String], limit: u32) -> Progress {
+        let Some(first) = tasks.iter().find(|t| !t.disabled) else {
+            return Progress::Done(StateType::Success);
+        };
+        let mut state = StateType::Success;
+        let mut active = 0u32;
+        let mut waiting = Vec::new();
+        for v in values {
+            if self.find(first, Some(parent), Some(v)).is_some() {
+                match self.sequential(tasks, Some(parent), Some(v)) {
+                    Progress::Running => active += 1,
+                    Progress::Done(s) => state = state.worst(s),
+                }
+            } else {
+                waiting.push(v);
+            }
+        }
+        let mut blocked = false;
+        for v in waiting {
+            if state.is_failed() {
+                break;
+            }
+            if limit != 0 && active >= limit {
+                blocked = true;
+                break;
+            }
+            match self.sequential(tasks, Some(parent), Some(v)) {
+                Progress::Running => active += 1,
+                Progress::Done(s) => state = state.worst(s),
+            }
+        }
+        if active > 0 || blocked {
+            Progress::Running
+        } else {
+            Progress::Done(state)
+        }
+    }
+
+    fn transition(&mut self, i: usize, to: StateType) {
+        self.exec.task_run_list[i].state.transition(to, self.now);
+    }
+
+    /// Moves one task run forward and reports whether it is done.
+    fn advance(&mut self, i: usize, task: &'a Task) -> Progress {
+        let current = self.exec.task_run_list[i].state.current;
+        if current.is_terminal() {
+            // Kestra's `stateFailure`: a failure the task allows becomes a warning.
+            if current.is_failed() && task.allow_failure {
+                self.transition(i, StateType::Warning);
+                return Progress::Done(StateType::Warning);
+            }
+            return Progress::Done(current);
+        }
+        if !task.is_flowable() {
+            if current == StateType::Created {
+                self.transition(i, StateType::Running);
+                self.out.dispatch.push(i);
+            }
+            return Progress::Running;
+        }
+        if current == StateType::Created {
+            self.transition(i, StateType::Running);
+        }
+        let id = self.exec.task_run_list[i].id.clone();
+        let value = self.exec.task_run_list[i].value.clone();
+        let value = value.as_deref();
+        let progress = match &task.kind {
+            TaskKind::Sequential(s) => self.sequential(&s.tasks, Some(&id), value),
+            TaskKind::Parallel(p) => self.parallel(&p.tasks, Some(&id), value, p.concurrent),
+            TaskKind::If(t) => match self.eval(i, task, |r, vars| r.render_condition(&t.condition, vars)) {
+                Ok(true) => self.sequential(&t.then, Some(&id), value),
+                Ok(false) => self.sequential(&t.else_, Some(&id), value),
+                Err(()) => Progress::Done(StateType::Failed),
+            },
+            TaskKind::Switch(s) => match self.eval(i, task, |r, vars| r.render(&s.value, vars)) {
+                Ok(rendered) => {
+                    let case = s.cases.iter().find(|(k, _)| *k == rendered);
+                    let mut outputs = Map::new();
+                    outputs.insert("value".into(), Value::String(rendered.clone()));
+                    outputs.insert("defaults".into(), Value::Bool(case.is_none()));
+                    self.exec.task_run_list[i].outputs = Some(outputs);
+                    let branch = case.map_or(&s.defaults, |(_, tasks)| tasks);
+                    self.sequential(branch, Some(&id), value)
+                }
+                Err(()) => Progress::Done(StateType::Failed),
+            },
+            TaskKind::ForEach(f) => match self.eval(i, task, |r, vars| r.render_list(&f.values, vars)) {
+                Ok(values) => {
+                    let values: Vec<String> = values
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        })
+                        .collect();
+                    self.for_each(&f.tasks, &id, &values, f.concurrency_limit)
+                }
+                Err(()) => Progress::Done(StateType::Failed),
+            },
+            _ => unreachable!("only flowable kinds reach here"),
+        };
+        match progress {
+            Progress::Running => Progress::Running,
+            Progress::Done(s) => {
+                let s = if s.is_failed() && task.allow_failure {
+                    self.transition(i, StateType::Failed);
+                    StateType::Warning
+                } else {
+                    s
+                };
+                self.transition(i, s);
+                Progress::Done(s)
+            }
+        }
+    }
+
+    /// Renders a flowable's expression; on error, logs it as the task's own ERROR line.
+    fn eval<T>(
+        &mut self,
+        i: usize,
+        task: &Task,
+        f: impl FnOnce(&Renderer, &Value) -> Result<T, crate::expression::ExpressionError>,
+    ) -> Result<T, ()> {
+        let vars = self
+            .vars
+            .for_task_run(self.exec, &self.exec.task_run_list[i], task);
+        f(self.renderer, &vars).map_err(|e| {
+            let tr = &self.exec.task_run_list[i];
+            self.out.logs.push(LogEntry {
+                id: format!("{}:0:{}", tr.id, self.out.logs.len()),
+                namespace: tr.namespace.clone(),
+                flow_id: tr.flow_id.clone(),
+                task_id: Some(tr.task_id.clone()),
+                execution_id: tr.execution_id.clone(),
+                task_run_id: Some(tr.id.clone()),
+                attempt_number: None,
+                timestamp: self.now,
+                level: Level::Error,
+                thread: Some("executor".into()),
+                message: e.to_string(),
+            });
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! Kestra flows: the YAML model and its loader.
+//!
+//! A flow is parsed once, validated entirely (unknown task types, missing properties,
+//! duplicate task ids, malformed expressions) and only then stored or run, so bad input never
+//! leaves anything half-written.
+
+mod cache;
+mod input;
+mod parse;
+mod task;
+
+use serde_json::{Map, Value};
+
+pub use cache::{FlowCache, FlowLookupError};
+pub use input::{Input, InputError, resolve_inputs};
+pub use parse::{FlowError, parse_flow};
+pub use task::{Retry, Task, TaskKind, parse_duration as task_duration};
+
+use crate::model::Label;
+
+/// Flow `concurrency.behavior`: what happens to an execution over the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ConcurrencyBehavior {
+    Queue,
+    Cancel,
+    Fail,
+}
+
+/// Flow `concurrency`: at most `limit` running executions of this flow at once.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Concurrency {
+    pub limit: u32,
+    #[serde(default = "default_behavior")]
+    pub behavior: ConcurrencyBehavior,
+}
+
+fn default_behavior() -> ConcurrencyBehavior {
+    ConcurrencyBehavior::Queue
+}
+
+/// A flow trigger. Only webhooks act here; schedules are parsed and kept (flowbench has no
+/// scheduler), so real flows that carry one still load.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    Webhook { id: String, key: String },
+    Schedule { id: String, cron: String },
+}
+
+/// A parsed, validated Kestra flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub id: String,
+    pub namespace: String,
+    pub revision: i32,
+    pub disabled: bool,
+    pub labels: Vec<Label>,
+    pub inputs: Vec<Input>,
+    pub variables: Map<String, Value>,
+    pub tasks: Vec<Task>,
+    pub errors: Vec<Task>,
+    pub concurrency: Option<Concurrency>,
+    pub triggers: Vec<Trigger>,
+    /// The YAML as written, stored in the `flows` table and returned by the API.
+    pub source: String,
+}
+
+impl Flow {
+    /// `namespace/id`, the key flows are stored and cached under.
+    pub fn key(&self) -> String {
+        flow_key(&self.namespace, &self.id)
+    }
+
+    /// Finds a task anywhere in the tree (tasks, errors and every flowable's children).
+    pub fn find_task(&self, id: &str) -> Option<&Task> {
+        fn find<'a>(tasks: &'a [Task], id: &str) -> Option<&'a Task> {
+            tasks.iter().find_map(|t| {
+                if t.id == id {
+                    Some(t)
+                } else {
+                    t.children().find_map(|c| find(c, id))
+                }
+            })
+        }
+        find(&self.tasks, id).or_else(|| find(&self.errors, id))
+    }
+
+    pub fn webhook_key_matches(&self, key: &str) -> Option<&str> {
+        self.triggers.iter().find_map(|t| match t {
+            Trigger::Webhook { id, key: k } if k == key => Some(id.as_str()),
+            _ => None,
+        })
+    }
+}
+
+pub fn flow_key(namespace: &str, id: &str) -> String {
+    format!("{namespace}/{id}")
+}

@@ -1,0 +1,68 @@
+//! The log indexer: consumes log lines from the queue in batches (up to `POLL_SIZE`) and
+//! writes each batch with one multi-row upsert in one transaction, as Kestra 0.20's batched
+//! `JdbcIndexer` does.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::executor::Timing;
+use crate::model::LogEntry;
+use crate::repository::{QueueType, Store};
+
+const POLL_SIZE: usize = 500;
+
+pub struct Indexer {
+    store: Arc<dyn Store>,
+    timing: Timing,
+}
+
+impl Indexer {
+    pub fn new(store: Arc<dyn Store>, timing: Timing) -> Self {
+        Indexer { store, timing }
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut idle = self.timing.min_poll;
+        loop {
+            match self.step().await {
+                Ok(n) if n > 0 => {
+                    idle = self.timing.min_poll;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("indexer: {e:#}; retrying");
+                    idle = self.timing.max_poll;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.store.notifier().notified(QueueType::Log) => {}
+                _ = tokio::time::sleep(idle) => {}
+            }
+            idle = (idle * 2).min(self.timing.max_poll);
+        }
+    }
+
+    /// Indexes one batch; returns how many lines it wrote.
+    pub async fn step(&self) -> anyhow::Result<usize> {
+        let mut tx = self.store.begin().await?;
+        let polled = tx.poll(&[QueueType::Log], POLL_SIZE).await?;
+        if polled.is_empty() {
+            return Ok(0);
+        }
+        let mut logs = Vec::with_capacity(polled.len());
+        for p in &polled {
+            match serde_json::from_str::<LogEntry>(&p.value) {
+                Ok(l) => logs.push(l),
+                // A line that cannot decode is reported, not retried forever: it would
+                // otherwise block every line queued after it.
+                Err(e) => tracing::error!("indexer: log message {} does not decode: {e}", p.key),
+            }
+        }
+        tx.insert_logs(&logs).await?;
+        tx.commit().await?;
+        Ok(logs.len())
+    }
+}

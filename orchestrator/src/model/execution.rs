@@ -1,0 +1,97 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{State, StateType};
+
+/// A flow or execution label (`labels:` accepts a map or a list of key/value in Kestra).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    pub key: String,
+    pub value: String,
+}
+
+/// What started an execution, for `{{ trigger.* }}` (a webhook's body, headers, parameters).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionTrigger {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub variables: Map<String, Value>,
+}
+
+/// Kestra's `Execution`, persisted as JSON in the `executions` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Execution {
+    pub id: String,
+    pub namespace: String,
+    pub flow_id: String,
+    pub flow_revision: i32,
+    #[serde(default)]
+    pub inputs: Map<String, Value>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    pub state: State,
+    #[serde(default)]
+    pub task_run_list: Vec<TaskRun>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<ExecutionTrigger>,
+    pub original_id: String,
+}
+
+impl Execution {
+    pub fn task_run(&self, id: &str) -> Option<&TaskRun> {
+        self.task_run_list.iter().find(|t| t.id == id)
+    }
+
+    pub fn task_run_mut(&mut self, id: &str) -> Option<&mut TaskRun> {
+        self.task_run_list.iter_mut().find(|t| t.id == id)
+    }
+}
+
+/// One attempt of a task run (retries add attempts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRunAttempt {
+    pub state: State,
+    /// Internal-storage URI of this attempt's logs, when the task has `logToFile: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<String>,
+}
+
+/// Kestra's `TaskRun`: one run of one task, with the ForEach `value` it runs for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRun {
+    pub id: String,
+    pub execution_id: String,
+    pub namespace: String,
+    pub flow_id: String,
+    pub task_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_task_run_id: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub attempts: Option<Vec<TaskRunAttempt>>,
+    #[serde(default)]
+    pub outputs: Option<Map<String, Value>>,
+    pub state: State,
+}
+
+impl TaskRun {
+    pub fn current(&self) -> StateType {
+        self.state.current
+    }
+
+    pub fn attempt_count(&self) -> usize {
+        self.attempts.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// What a worker sends back: the task run in its new state, with attempts and outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerTaskResult {
+    pub task_run: TaskRun,
+}

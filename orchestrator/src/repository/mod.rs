@@ -1,0 +1,270 @@
+//! The repository layer: every table, behind one interface, with one dialect module per
+//! database (as sqlx organises its drivers).
+//!
+//! Components never see SQL. They open a [`Tx`], do their reads and writes, and commit, so
+//! that consuming a queue message and producing its effects are one atomic step: a process
+//! killed mid-way loses nothing, because the transaction never committed and the message is
+//! polled again.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+pub use sqlite::SqliteStore;
+
+use crate::knobs::{JsonMapping, Knobs};
+use crate::model::{Execution, LogEntry};
+
+/// A repository error, naming the backend and the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be reached or opened.
+    #[error("cannot connect to {backend} at {target}: {source}")]
+    Connect {
+        backend: &'static str,
+        /// Host (or file) with credentials removed.
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Schema migration failed.
+    #[error("{backend}: migrating the schema failed: {source}")]
+    Migrate {
+        backend: &'static str,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A statement failed.
+    #[error("{backend}: {op} failed: {source}")]
+    Query {
+        backend: &'static str,
+        op: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A stored JSON document does not decode.
+    #[error("{backend}: stored {what} `{key}` does not decode: {source}")]
+    Decode {
+        backend: &'static str,
+        what: &'static str,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The URL names no supported database.
+    #[error(
+        "unsupported database `{0}`: use `sqlite` (the default), `sqlite://PATH`, or a postgres://, mysql:// or mssql:// URL"
+    )]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The queue types of Kestra's JDBC queue that flowbench uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueueType {
+    /// An execution was created or must be looked at again (executor).
+    Execution,
+    /// A task run for a worker.
+    WorkerTask,
+    /// A worker's result for a task run (executor).
+    WorkerTaskResult,
+    /// A log line for the indexer.
+    Log,
+}
+
+impl QueueType {
+    pub const ALL: [QueueType; 4] = [
+        QueueType::Execution,
+        QueueType::WorkerTask,
+        QueueType::WorkerTaskResult,
+        QueueType::Log,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Execution => "execution",
+            QueueType::WorkerTask => "worker_task",
+            QueueType::WorkerTaskResult => "worker_task_result",
+            QueueType::Log => "log",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<QueueType> {
+        QueueType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A message to produce.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub kind: QueueType,
+    pub key: String,
+    pub value: String,
+}
+
+/// A consumed message.
+#[derive(Debug, Clone)]
+pub struct Polled {
+    pub offset: i64,
+    pub kind: QueueType,
+    pub key: String,
+    pub value: String,
+}
+
+/// Wakes in-process consumers as soon as a producer commits, so that an idle poll loop does
+/// not add latency (the in-process twin of PostgreSQL's LISTEN/NOTIFY).
+#[derive(Debug, Default)]
+pub struct Notifier {
+    queues: [Notify; 4],
+    /// Signalled whenever an execution reaches a terminal state.
+    pub terminated: Notify,
+}
+
+impl Notifier {
+    pub fn notify(&self, kind: QueueType) {
+        self.queues[kind.index()].notify_waiters();
+        self.queues[kind.index()].notify_one();
+    }
+
+    pub fn notified(&self, kind: QueueType) -> tokio::sync::futures::Notified<'_> {
+        self.queues[kind.index()].notified()
+    }
+}
+
+/// Counts for tests, health checks and the harness.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub executions: i64,
+    pub terminal_executions: i64,
+    pub logs: i64,
+    pub pending_messages: i64,
+    pub running_jobs: i64,
+}
+
+/// A database holding flowbench's tables.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite`, `postgres`, `mysql` or `mssql`.
+    fn backend(&self) -> &'static str;
+    fn notifier(&self) -> &Notifier;
+    async fn begin(&self) -> Result<Box<dyn Tx>>;
+
+    async fn execution(&self, id: &str) -> Result<Option<Execution>>;
+    async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>>;
+    /// `(revision, source)` of the flow's latest revision.
+    async fn flow(&self, namespace: &str, id: &str) -> Result<Option<(i32, String)>>;
+    async fn flows(&self) -> Result<Vec<String>>;
+    async fn counts(&self) -> Result<Counts>;
+    /// Deletes consumed queue rows (Kestra's `JdbcCleaner`).
+    async fn clean_queue(&self) -> Result<u64>;
+    /// Server version, for results metadata.
+    async fn version(&self) -> Result<String>;
+}
+
+/// One transaction. Dropping it without `commit` rolls back.
+#[async_trait]
+pub trait Tx: Send {
+    /// Takes up to `limit` unconsumed messages of these types, oldest first, and marks them
+    /// consumed. Another consumer never receives the same row.
+    async fn poll(&mut self, kinds: &[QueueType], limit: usize) -> Result<Vec<Polled>>;
+    async fn push(&mut self, messages: &[Message]) -> Result<()>;
+
+    /// Reads an execution for update (rows are locked where the database can).
+    async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>>;
+    async fn save_execution(&mut self, execution: &Execution) -> Result<()>;
+    /// Executions of the flow that hold a concurrency slot.
+    async fn count_running(&mut self, namespace: &str, flow_id: &str) -> Result<i64>;
+    async fn queued_push(&mut self, execution: &Execution) -> Result<()>;
+    /// Removes and returns the oldest queued execution id of the flow.
+    async fn queued_pop(&mut self, namespace: &str, flow_id: &str) -> Result<Option<String>>;
+
+    /// One multi-row upsert keyed by the log id.
+    async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()>;
+    /// Stores a flow; returns its revision (unchanged when the source is unchanged).
+    async fn save_flow(&mut self, namespace: &str, id: &str, source: &str) -> Result<i32>;
+
+    async fn heartbeat(&mut self, instance: &str, kind: &str, now_ms: i64) -> Result<()>;
+    async fn remove_instance(&mut self, instance: &str) -> Result<()>;
+    async fn dead_instances(&mut self, kind: &str, older_than_ms: i64) -> Result<Vec<String>>;
+    async fn job_started(&mut self, worker: &str, key: &str, value: &str) -> Result<()>;
+    async fn jobs_finished(&mut self, keys: &[String]) -> Result<()>;
+    /// Removes and returns the `(key, value)` of every job a worker held.
+    async fn take_jobs(&mut self, worker: &str) -> Result<Vec<(String, String)>>;
+
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Opens the database a URL names and migrates it.
+pub async fn connect(url: &str, knobs: &Knobs) -> Result<Arc<dyn Store>> {
+    if url == "sqlite" || url.starts_with("sqlite:") {
+        return Ok(Arc::new(SqliteStore::connect(url, knobs).await?));
+    }
+    Err(Error::UnsupportedUrl(redact(url)))
+}
+
+/// Removes the password from a database URL (`postgres://u:***@host/db`).
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                if userinfo.contains(':') {
+                    format!("{scheme}://{user}:***@{host}")
+                } else {
+                    format!("{scheme}://{user}@{host}")
+                }
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Decodes a stored JSON document with the `jdbc.json-mapping` knob's path.
+pub(crate) fn decode<T: DeserializeOwned>(
+    mapping: JsonMapping,
+    text: &str,
+) -> std::result::Result<T, serde_json::Error> {
+    match mapping {
+        JsonMapping::Direct => serde_json::from_str(text),
+        JsonMapping::Normalize => {
+            // Kestra before 0.20: read the JSONB as text, parse it into a generic tree,
+            // render that back to a normalized string, then map the string into the type.
+            let tree: serde_json::Value = serde_json::from_str(text)?;
+            let normalized = serde_json::to_string(&tree)?;
+            serde_json::from_str(&normalized)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            redact("postgres://bob:s3cret@db:5432/test"),
+            "postgres://bob:***@db:5432/test"
+        );
+        assert_eq!(redact("mysql://root@127.0.0.1/test"), "mysql://root@127.0.0.1/test");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn both_mappings_decode_the_same_value() {
+        let text = r#"{"a": [1, 2, {"b": "c"}], "d": null}"#;
+        let a: serde_json::Value = decode(JsonMapping::Direct, text).unwrap();
+        let b: serde_json::Value = decode(JsonMapping::Normalize, text).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,102 @@
+//! The variables a task renders against: Kestra's `RunContext` variables.
+//!
+//! `outputs` is built once per executor pass from every task run that has outputs; a task
+//! run inside a ForEach nests its outputs under its value (`outputs.t["1"].values`), as
+//! Kestra does.
+
+use serde_json::{Map, Value, json};
+
+use crate::flow::{Flow, Task};
+use crate::model::{Execution, TaskRun};
+
+/// The variables shared by every task run of one execution at one moment.
+pub struct VarsBase {
+    base: Map<String, Value>,
+}
+
+impl VarsBase {
+    pub fn new(flow: &Flow, exec: &Execution) -> Self {
+        let mut base = Map::new();
+        base.insert(
+            "flow".into(),
+            json!({"id": flow.id, "namespace": flow.namespace, "revision": exec.flow_revision}),
+        );
+        base.insert(
+            "execution".into(),
+            json!({
+                "id": exec.id,
+                "startDate": exec.state.start_date(),
+                "originalId": exec.original_id,
+                "state": exec.state.current,
+            }),
+        );
+        base.insert("inputs".into(), Value::Object(exec.inputs.clone()));
+        let labels: Map<String, Value> = exec
+            .labels
+            .iter()
+            .map(|l| (l.key.clone(), Value::String(l.value.clone())))
+            .collect();
+        base.insert("labels".into(), Value::Object(labels));
+        base.insert("vars".into(), Value::Object(flow.variables.clone()));
+        if let Some(t) = &exec.trigger {
+            base.insert("trigger".into(), Value::Object(t.variables.clone()));
+        }
+        base.insert("outputs".into(), Value::Object(outputs(exec)));
+        VarsBase { base }
+    }
+
+    /// The variables for one task run: the shared ones plus `task`, `taskrun`, `parent` and
+    /// `parents`.
+    pub fn for_task_run(&self, exec: &Execution, task_run: &TaskRun, task: &Task) -> Value {
+        let mut vars = self.base.clone();
+        vars.insert("task".into(), json!({"id": task.id, "type": task.type_name}));
+        vars.insert("taskrun".into(), taskrun_vars(task_run));
+        let mut parents = Vec::new();
+        let mut cursor = task_run.parent_task_run_id.as_deref();
+        while let Some(pid) = cursor {
+            let Some(p) = exec.task_run(pid) else { break };
+            parents.push(json!({
+                "taskrun": taskrun_vars(p),
+                "outputs": p.outputs.clone().unwrap_or_default(),
+            }));
+            cursor = p.parent_task_run_id.as_deref();
+        }
+        if let Some(first) = parents.first() {
+            vars.insert("parent".into(), first.clone());
+        }
+        vars.insert("parents".into(), Value::Array(parents));
+        Value::Object(vars)
+    }
+}
+
+fn taskrun_vars(tr: &TaskRun) -> Value {
+    json!({
+        "id": tr.id,
+        "value": tr.value,
+        "startDate": tr.state.start_date(),
+        "attemptsCount": tr.attempt_count(),
+        "parentId": tr.parent_task_run_id,
+    })
+}
+
+/// `outputs.<taskId>` for every task run with outputs; nested under the value in loops.
+pub fn outputs(exec: &Execution) -> Map<String, Value> {
+    let mut out = Map::new();
+    for tr in &exec.task_run_list {
+        let Some(o) = &tr.outputs else { continue };
+        match &tr.value {
+            None => {
+                out.insert(tr.task_id.clone(), Value::Object(o.clone()));
+            }
+            Some(v) => {
+                let slot = out
+                    .entry(tr.task_id.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(m) = slot {
+                    m.insert(v.clone(), Value::Object(o.clone()));
+                }
+            }
+        }
+    }
+    out
+}

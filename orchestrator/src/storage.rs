@@ -1,0 +1,89 @@
+//! Internal storage: a local folder for task files (serde conversions, `logToFile` logs),
+//! addressed by `kestra:///` URIs as in Kestra's `StorageInterface`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+const SCHEME: &str = "kestra://";
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    root: PathBuf,
+}
+
+impl Storage {
+    pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        Ok(Storage { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The URI of a file under an execution's task-run folder, Kestra's layout:
+    /// `kestra:///{namespace}/{flow}/executions/{execution}/tasks/{task}/{taskrun}/{name}`.
+    pub fn task_uri(
+        namespace: &str,
+        flow_id: &str,
+        execution_id: &str,
+        task_id: &str,
+        task_run_id: &str,
+        name: &str,
+    ) -> String {
+        format!(
+            "{SCHEME}/{}/{flow_id}/executions/{execution_id}/tasks/{task_id}/{task_run_id}/{name}",
+            namespace.replace('.', "/")
+        )
+    }
+
+    /// The local path of a `kestra:///` URI; rejects URIs that would escape the root.
+    pub fn path(&self, uri: &str) -> io::Result<PathBuf> {
+        let rel = uri.strip_prefix(SCHEME).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("not a storage URI: {uri}"))
+        })?;
+        let rel = Path::new(rel.trim_start_matches('/'));
+        if rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("storage URI escapes the storage root: {uri}"),
+            ));
+        }
+        Ok(self.root.join(rel))
+    }
+
+    /// Opens a file for appending, creating its folders.
+    pub fn append(&self, uri: &str) -> io::Result<std::fs::File> {
+        let p = self.path(uri)?;
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::OpenOptions::new().create(true).append(true).open(p)
+    }
+
+    pub fn read_to_string(&self, uri: &str) -> io::Result<String> {
+        std::fs::read_to_string(self.path(uri)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_map_under_the_root_and_cannot_escape() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::new(dir.path()).unwrap();
+        let uri = Storage::task_uri("a.b", "f", "e", "t", "r", "log.txt");
+        assert_eq!(uri, "kestra:///a/b/f/executions/e/tasks/t/r/log.txt");
+        use std::io::Write;
+        writeln!(s.append(&uri).unwrap(), "hello").unwrap();
+        assert_eq!(s.read_to_string(&uri).unwrap(), "hello\n");
+        assert!(s.path("kestra:///../etc/passwd").is_err());
+        assert!(s.path("file:///x").is_err());
+    }
+}

@@ -1,0 +1,30 @@
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Runnable, TaskContext, TaskError};
+
+/// `io.kestra.plugin.core.execution.Fail`: fails with `errorMessage`, or only when
+/// `condition` renders true.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Fail {
+    #[serde(default)]
+    pub condition: Option<String>,
+    #[serde(default = "default_message")]
+    pub error_message: String,
+}
+
+fn default_message() -> String {
+    "Task failure".into()
+}
+
+impl Runnable for Fail {
+    fn run(&self, ctx: &mut TaskContext<'_>) -> Result<Map<String, Value>, TaskError> {
+        if let Some(c) = &self.condition
+            && !ctx.renderer.render_condition(c, ctx.vars)?
+        {
+            return Ok(Map::new());
+        }
+        Err(TaskError::Failed(ctx.render(&self.error_message)?))
+    }
+}

@@ -1,0 +1,24 @@
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Runnable, TaskContext, TaskError};
+
+/// `io.kestra.plugin.core.output.OutputValues`: renders `values` into the output `values`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OutputValues {
+    #[serde(default)]
+    pub values: Map<String, Value>,
+}
+
+impl Runnable for OutputValues {
+    fn run(&self, ctx: &mut TaskContext<'_>) -> Result<Map<String, Value>, TaskError> {
+        let mut rendered = Map::with_capacity(self.values.len());
+        for (k, v) in &self.values {
+            rendered.insert(k.clone(), ctx.renderer.render_value(v, ctx.vars)?);
+        }
+        let mut out = Map::new();
+        out.insert("values".into(), Value::Object(rendered));
+        Ok(out)
+    }
+}
