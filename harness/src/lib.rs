@@ -1,1 +1,4 @@
 //! placeholder
+pub mod changepoint;
+pub mod gate;
+pub mod stats;
