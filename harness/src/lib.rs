@@ -1,5 +1,7 @@
 //! placeholder
 pub mod changepoint;
 pub mod gate;
+pub mod latency;
+pub mod loadgen;
 pub mod measure;
 pub mod stats;
