@@ -93,7 +93,7 @@ pub struct GatePolicy {
     /// unless background threads (runtime, pool) allocate a little differently.
     pub counter_tolerance: f64,
     /// CoV above which a timing sample is erratic. Default
-    /// [`DEFAULT_COV_THRESHOLD`](crate::stats::DEFAULT_COV_THRESHOLD) (10%).
+    /// [`DEFAULT_COV_THRESHOLD`] (10%).
     pub cov_threshold: f64,
 }
 

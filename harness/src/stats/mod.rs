@@ -9,7 +9,7 @@
 //!   `erratic` flag when the CoV exceeds a threshold ([`DEFAULT_COV_THRESHOLD`]).
 //! * [`compare`] describes an A/B pair: the ratio of medians (head / base) with its
 //!   bootstrap confidence interval, and the two-sided Mann–Whitney U p-value
-//!   ([`mann_whitney`]).
+//!   ([`mann_whitney()`]).
 //!
 //! Every bootstrap draws from a ChaCha RNG seeded by [`BootstrapConfig::seed`], so the same
 //! samples always give the same intervals: a verdict can be re-derived from a results file.
