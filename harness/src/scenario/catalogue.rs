@@ -1,0 +1,112 @@
+//! The names a scenario file may use: knobs with their allowed values, and metrics.
+//!
+//! Knob names and values are those of `DESIGN.md` ("The seven optimisations as
+//! switches"); the orchestrator accepts the same strings through `--set knob=value`.
+
+/// The values a knob accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnobValues {
+    /// One of these strings; the first is the "before" behaviour, the last the default.
+    OneOf(&'static [&'static str]),
+    /// An integer ≥ 1.
+    PositiveInteger,
+}
+
+/// One knob of the orchestrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Knob {
+    /// Its name, as in `--set name=value`.
+    pub name: &'static str,
+    /// What it accepts.
+    pub values: KnobValues,
+}
+
+/// Every knob a variant may set.
+pub const KNOBS: &[Knob] = &[
+    Knob {
+        name: "serde.mode",
+        values: KnobValues::OneOf(&["naive", "batched"]),
+    },
+    Knob {
+        name: "jdbc.json-mapping",
+        values: KnobValues::OneOf(&["normalize", "direct"]),
+    },
+    Knob {
+        name: "queued.index",
+        values: KnobValues::OneOf(&["flow", "flow-date"]),
+    },
+    Knob {
+        name: "logs.indexing",
+        values: KnobValues::OneOf(&["sync", "batched"]),
+    },
+    Knob {
+        name: "worker.threads",
+        values: KnobValues::PositiveInteger,
+    },
+    Knob {
+        name: "worker.task-handling",
+        values: KnobValues::OneOf(&["mutate", "immutable"]),
+    },
+];
+
+/// Every metric name a scenario may declare, with what it measures.
+///
+/// The measurement layer produces the first group for every run; the others come from
+/// the workloads (the serde scenario reports records/s, the load generator latencies…).
+pub const KNOWN_METRICS: &[(&str, &str)] = &[
+    ("wall_ms", "wall-clock time of the run"),
+    ("cpu_user_ms", "user-mode CPU time"),
+    ("cpu_sys_ms", "kernel CPU time"),
+    ("cpu_ms", "user + kernel CPU time"),
+    ("cpu_utilisation", "CPU time / (wall time × cores), 0..1"),
+    ("peak_rss_kib", "peak resident set size"),
+    (
+        "alloc_count",
+        "allocator calls that obtained memory (counting allocator)",
+    ),
+    ("alloc_bytes", "bytes allocated (counting allocator)"),
+    ("rows_written", "database rows written"),
+    (
+        "records_per_s",
+        "records read, written or converted per second",
+    ),
+    ("mb_per_s", "megabytes processed per second"),
+    (
+        "throughput_per_s",
+        "completed executions or task runs per second",
+    ),
+    ("task_runs_per_s", "task runs completed per second"),
+    ("cpu_per_task_run_us", "worker CPU time per task run"),
+    ("latency_avg_ms", "mean request latency"),
+    ("latency_p50_ms", "median request latency"),
+    ("latency_p90_ms", "90th percentile request latency"),
+    ("latency_p99_ms", "99th percentile request latency"),
+    ("latency_p999_ms", "99.9th percentile request latency"),
+    (
+        "achieved_rate_per_s",
+        "successful requests per second under open-loop load",
+    ),
+    ("errors", "failed requests"),
+    (
+        "saturation_rate_per_min",
+        "first offered rate at which the system saturated",
+    ),
+    (
+        "pop_latency_p50_us",
+        "median pop latency of the execution_queued table",
+    ),
+    (
+        "pop_latency_p99_us",
+        "99th percentile pop latency of the execution_queued table",
+    ),
+];
+
+/// The knob called `name`, if any.
+pub fn knob(name: &str) -> Option<&'static Knob> {
+    KNOBS.iter().find(|k| k.name == name)
+}
+
+/// Whether `name` is in [`KNOWN_METRICS`].
+pub fn is_known_metric(name: &str) -> bool {
+    KNOWN_METRICS.iter().any(|(n, _)| *n == name)
+}

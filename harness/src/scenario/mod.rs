@@ -1,0 +1,329 @@
+//! Scenario files: `scenarios/<id>/scenario.toml`, parsed and validated.
+//!
+//! A scenario declares one experiment: the claim it checks, its variants (knob values),
+//! its parameters and sweeps, its metrics and how each is gated, its repetitions and
+//! warm-up, smaller settings for `--quick`, and the backends it runs on. Parsing is strict
+//! (`deny_unknown_fields`, known knobs and metrics only), so a typo fails loudly with the
+//! file, the field and the line, instead of silently measuring the default.
+//!
+//! ```toml
+//! id = "serde"
+//! title = "FileSerde: naive vs batched record I/O"
+//! workload = "serde"              # serde | json-mapping | queued-index | log-heavy |
+//!                                 # worker-threads | worker-mutation | e2e-webhook | foreach
+//! repetitions = 10
+//! warmup = 2
+//! backends = ["sqlite"]           # sqlite | postgres | mysql | mssql
+//!
+//! [claim]
+//! text = "Batched serde reads and writes records 20–40% faster"
+//! kestra_figure = "+20–40%"
+//! direction = "lower"             # the metric goes lower | higher from first to last variant
+//! expected_ratio = 0.7
+//! metric = "wall_ms"              # optional; must be a declared metric
+//!
+//! [[variant]]                     # the first variant is the baseline ("before")
+//! name = "naive"
+//! knobs = { "serde.mode" = "naive" }
+//!
+//! [[variant]]
+//! name = "batched"
+//! knobs = { "serde.mode" = "batched" }
+//! # flow = "flows/convert.yaml"   # optional, relative to the scenario folder; must exist
+//!
+//! [params]                        # scalars, interpreted by the workload
+//! format = "json"
+//!
+//! [sweep]                         # non-empty lists; one run set per value
+//! records = [10000, 100000]
+//!
+//! [[metric]]
+//! name = "wall_ms"                # see KNOWN_METRICS
+//! unit = "ms"
+//! better = "lower"                # lower | higher
+//! kind = "timing"                 # timing | counter
+//! gate = { tolerance = 0.10 }     # optional GateOverride
+//!
+//! [quick]                         # --quick: overrides of the above, all optional
+//! repetitions = 3
+//! warmup = 1
+//! sweep = { records = [10000] }
+//! ```
+//!
+//! Knobs: [`KNOBS`]. Metric names: [`KNOWN_METRICS`]. Errors: [`ScenarioError`].
+
+mod catalogue;
+mod error;
+mod raw;
+
+pub use catalogue::{KNOBS, KNOWN_METRICS, Knob, KnobValues, is_known_metric, knob};
+pub use error::ScenarioError;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::gate::{Direction, GateOverride, GatePolicy, MetricKind};
+
+/// The file name inside each scenario folder.
+pub const SCENARIO_FILE: &str = "scenario.toml";
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    /// Its id, equal to its folder name.
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// Which workload runs it.
+    pub workload: Workload,
+    /// The claim it checks.
+    pub claim: Claim,
+    /// Its variants; the first is the baseline.
+    pub variants: Vec<Variant>,
+    /// Scalar parameters for the workload.
+    pub params: BTreeMap<String, ParamValue>,
+    /// Swept parameters: each axis is a non-empty list.
+    pub sweep: BTreeMap<String, Vec<ParamValue>>,
+    /// Declared metrics.
+    pub metrics: Vec<Metric>,
+    /// Measured runs per variant.
+    pub repetitions: u32,
+    /// Uncounted warm-up runs per variant.
+    pub warmup: u32,
+    /// The `--quick` overrides.
+    pub quick: Quick,
+    /// Backends it applies to.
+    pub backends: Vec<Backend>,
+    /// Its folder, against which flow and input paths resolve.
+    pub dir: PathBuf,
+}
+
+/// The kind of workload a scenario drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// FileSerde read/write/convert (`serde.mode`).
+    Serde,
+    /// Mapping execution rows from JSON columns (`jdbc.json-mapping`).
+    JsonMapping,
+    /// Popping `execution_queued` under a concurrency limit (`queued.index`).
+    QueuedIndex,
+    /// A task emitting many log lines (`logs.indexing`, `logToFile`, `logLevel`).
+    LogHeavy,
+    /// Throughput and memory across worker thread counts (`worker.threads`).
+    WorkerThreads,
+    /// Worker CPU per task run (`worker.task-handling`).
+    WorkerMutation,
+    /// Open-loop load on a webhook trigger (Kestra's benchmark B1/B2).
+    E2eWebhook,
+    /// ForEach over 100 values (Kestra's benchmark B3).
+    Foreach,
+}
+
+/// A database backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+    /// SQL Server.
+    Mssql,
+}
+
+/// Which way the claim says the metric moves from the first variant to the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpectedChange {
+    /// The metric decreases (a time, CPU, allocations).
+    Lower,
+    /// The metric increases (a throughput).
+    Higher,
+}
+
+/// The claim a scenario checks, beside Kestra's published figure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Claim {
+    /// The claim in words.
+    pub text: String,
+    /// Kestra's figure as published, e.g. `"+20–40%"`.
+    pub kestra_figure: String,
+    /// The expected direction of change.
+    pub direction: ExpectedChange,
+    /// Expected `last / first` ratio of the metric's medians.
+    pub expected_ratio: f64,
+    /// The metric the claim is about, when it names one.
+    pub metric: Option<String>,
+}
+
+/// One variant: a name and the knob values that define it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Variant {
+    /// Its name, unique in the scenario.
+    pub name: String,
+    /// Knob name → value, as `--set name=value` takes them (integers in decimal).
+    pub knobs: BTreeMap<String, String>,
+    /// A flow file for this variant, relative to the scenario folder.
+    pub flow: Option<PathBuf>,
+}
+
+/// A declared metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    /// One of [`KNOWN_METRICS`].
+    pub name: String,
+    /// Display unit.
+    pub unit: String,
+    /// Which way is better.
+    pub better: Direction,
+    /// Timing or counter.
+    pub kind: MetricKind,
+    /// Changes to the gate policy for this metric.
+    pub gate: Option<GateOverride>,
+}
+
+impl Metric {
+    /// `base` with this metric's override applied.
+    pub fn policy(&self, base: &GatePolicy) -> GatePolicy {
+        match &self.gate {
+            Some(o) => base.with_override(o),
+            None => *base,
+        }
+    }
+}
+
+/// A scalar parameter value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// A whole number.
+    Integer(i64),
+    /// A decimal number.
+    Float(f64),
+    /// A flag.
+    Bool(bool),
+    /// Text, e.g. `"4x-cores"` or a format name.
+    Text(String),
+}
+
+/// The overrides `--quick` applies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Quick {
+    /// Replaces `repetitions`.
+    pub repetitions: Option<u32>,
+    /// Replaces `warmup`.
+    pub warmup: Option<u32>,
+    /// Replaces these `params` entries.
+    pub params: BTreeMap<String, ParamValue>,
+    /// Replaces these `sweep` axes.
+    pub sweep: BTreeMap<String, Vec<ParamValue>>,
+}
+
+impl Scenario {
+    /// This scenario with its `--quick` overrides applied.
+    pub fn quick(&self) -> Scenario {
+        let mut s = self.clone();
+        s.repetitions = self.quick.repetitions.unwrap_or(self.repetitions);
+        s.warmup = self.quick.warmup.unwrap_or(self.warmup);
+        s.params.extend(self.quick.params.clone());
+        s.sweep.extend(self.quick.sweep.clone());
+        s
+    }
+
+    /// The declared metric called `name`.
+    pub fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// The variant called `name`.
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+}
+
+/// Parses and validates scenario text; `path` names the file in errors, and its folder
+/// is where flow paths resolve.
+pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let ctx = raw::Ctx { text, path };
+    let raw: raw::RawScenario = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        .map_err(|e| {
+            // `Spanned` fields add a private segment to the path; drop it.
+            let field = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
+            let inner = e.into_inner();
+            ScenarioError::Parse {
+                path: path.to_path_buf(),
+                // serde_path_to_error writes "." for the document root.
+                field: (field != ".").then_some(field),
+                line: inner.span().map(|s| ctx.line(s.start)),
+                // toml's messages can span lines ("invalid string\nexpected ..."); keep one.
+                message: inner.message().trim_end().replace('\n', "; "),
+            }
+        })?;
+    raw.validate(&ctx)
+}
+
+/// Loads one `scenario.toml` and checks that its `id` is its folder's name.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let scenario = parse(&text, path)?;
+    let folder = path
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|f| f.to_str());
+    if let Some(folder) = folder {
+        if folder != scenario.id {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with("id"))
+                .map(|i| i + 1);
+            return Err(ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                field: "id".into(),
+                line,
+                message: format!(
+                    "id `{}` differs from its folder name `{folder}`",
+                    scenario.id
+                ),
+            });
+        }
+    }
+    Ok(scenario)
+}
+
+/// Loads every `<dir>/<id>/scenario.toml`, sorted by id. Folders without a scenario
+/// file are skipped; the first bad file is an error.
+pub fn load_all(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
+    let io_err = |source| ScenarioError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err)? {
+        let file = entry.map_err(io_err)?.path().join(SCENARIO_FILE);
+        if file.is_file() {
+            files.push(file);
+        }
+    }
+    files.sort();
+    let mut scenarios = files
+        .iter()
+        .map(|f| load(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    scenarios.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(scenarios)
+}
+
+#[cfg(test)]
+mod tests;
