@@ -1,1 +1,4 @@
 //! placeholder
+pub mod error;
+pub mod results;
+pub use error::{Error, Result};
