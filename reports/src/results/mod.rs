@@ -323,6 +323,15 @@ pub fn format_params(params: &Params) -> String {
         .join(",")
 }
 
+/// `rows=1000, threads=8`: [`format_params`] spaced for reading in charts and tables.
+pub fn display_params(params: &Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Results {
     /// Reads and checks a results file.
     ///
