@@ -45,17 +45,9 @@ pub enum Error {
         message: String,
     },
 
-    /// Drawing a chart failed inside plotters.
+    /// Drawing or encoding a chart failed inside plotters or the PNG encoder.
     #[error("chart `{chart}`: {message}")]
     Chart { chart: String, message: String },
-
-    /// Encoding a PNG failed.
-    #[error("{}: PNG encoding failed: {source}", path.display())]
-    Png {
-        path: PathBuf,
-        #[source]
-        source: png::EncodingError,
-    },
 
     /// A report template failed to render (a bug in a template, not in the data).
     #[error("template `{template}`: {source}")]
@@ -76,8 +68,7 @@ impl Error {
             Error::Io { path, .. }
             | Error::Malformed { path, .. }
             | Error::UnsupportedVersion { path, .. }
-            | Error::History { path, .. }
-            | Error::Png { path, .. } => Some(path),
+            | Error::History { path, .. } => Some(path),
             Error::Chart { .. } | Error::Template { .. } => None,
         }
     }

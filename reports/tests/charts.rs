@@ -225,6 +225,20 @@ fn a_change_point_out_of_range_is_ignored() {
 }
 
 #[test]
+fn zero_and_nan_points_are_left_off_log_axes() {
+    let mut chart = scaling();
+    chart.series[0].points[0].p50 = 0.0;
+    chart.series[0].points[1].p99 = f64::NAN;
+    chart.series[1].points[0].x = -1.0;
+    let svg = charts::render_svg(&chart).unwrap();
+    assert!(
+        !svg.contains("NaN") && !svg.contains("inf"),
+        "bad coordinates"
+    );
+    assert!(charts::render_png(&chart).is_ok());
+}
+
+#[test]
 fn empty_charts_still_render() {
     let mut a = ab("empty");
     a.groups.clear();

@@ -192,7 +192,13 @@ where
             .points
             .iter()
             .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            // A log axis has no place for zero or negative values.
+            .filter(|(x, y)| {
+                x.is_finite()
+                    && y.is_finite()
+                    && (!panel.x.log || *x > 0.0)
+                    && (!panel.y.log || *y > 0.0)
+            })
             .collect();
         let style = line.color.stroke_width(2);
         let (size, gap) = line.dash.pattern();
