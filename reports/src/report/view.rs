@@ -1,0 +1,347 @@
+//! What the HTML and Markdown templates see: the results flattened into rows of
+//! display strings, so the templates hold layout only.
+
+use serde::Serialize;
+
+use super::RenderedFigure;
+use super::figures::{format_ratio, slug};
+use crate::charts::format_number;
+use crate::results::{Comparison, Results, ScenarioResult, Status, display_params};
+
+/// How many comparisons "largest changes" lists.
+const LARGEST_CHANGES: usize = 3;
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ReportView {
+    pub run: RunView,
+    pub claims: Vec<ClaimRow>,
+    pub changes: Vec<ChangeRow>,
+    pub scenarios: Vec<ScenarioView>,
+    pub trends: Vec<FigureView>,
+    pub erratic: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RunView {
+    pub run_id: String,
+    pub git_sha: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration: String,
+    pub host: String,
+    pub rustc: String,
+    pub quick: bool,
+    pub backend_versions: Vec<(String, String)>,
+    pub knobs: Vec<(String, String)>,
+    pub database_urls: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ClaimRow {
+    pub anchor: String,
+    pub scenario: String,
+    pub title: String,
+    pub backend: String,
+    pub claim: String,
+    pub kestra_figure: String,
+    /// "—" when there is no comparison to show.
+    pub measured: String,
+    pub ci: String,
+    pub p_value: String,
+    pub verdict: String,
+    /// "reproduced", "not reproduced", "not judged", or the scenario's status.
+    pub outcome: String,
+    /// CSS class for the outcome.
+    pub outcome_class: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ChangeRow {
+    pub scenario: String,
+    pub backend: String,
+    pub metric: String,
+    pub base: String,
+    pub head: String,
+    pub ratio: String,
+    pub verdict: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ScenarioView {
+    pub anchor: String,
+    pub id: String,
+    pub title: String,
+    pub backend: String,
+    pub claim: String,
+    pub status: String,
+    pub figures: Vec<FigureView>,
+    pub comparisons: Vec<ComparisonRow>,
+    pub metrics: Vec<MetricRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct FigureView {
+    pub id: String,
+    pub title: String,
+    /// Inline SVG markup, without the namespace attribute HTML does not need.
+    pub svg: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ComparisonRow {
+    pub metric: String,
+    pub params: String,
+    pub base: String,
+    pub head: String,
+    pub ratio: String,
+    pub ci: String,
+    pub p_value: String,
+    pub verdict: String,
+    pub reproduced: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct MetricRow {
+    pub variant: String,
+    pub metric: String,
+    pub params: String,
+    pub unit: String,
+    pub median: String,
+    pub ci: String,
+    pub cov: String,
+    pub n: usize,
+    pub erratic: bool,
+}
+
+impl ReportView {
+    pub fn new(results: &Results, rendered: &[RenderedFigure]) -> ReportView {
+        let run = &results.run;
+        let figure_view = |r: &RenderedFigure| FigureView {
+            id: r.figure.id.clone(),
+            title: r.figure.title().to_string(),
+            svg: inline_svg(&r.svg),
+        };
+        let duration = run.finished_at - run.started_at;
+        ReportView {
+            run: RunView {
+                run_id: run.run_id.clone(),
+                git_sha: run.git_sha.clone().unwrap_or_else(|| "unknown".into()),
+                started_at: run.started_at.to_rfc3339(),
+                finished_at: run.finished_at.to_rfc3339(),
+                duration: format!(
+                    "{}m {:02}s",
+                    duration.num_minutes(),
+                    duration.num_seconds() % 60
+                ),
+                host: format!(
+                    "{} cores, {:.1} GiB, {}, kernel {}",
+                    run.host.cores,
+                    run.host.memory_bytes as f64 / (1u64 << 30) as f64,
+                    run.host.os,
+                    run.host.kernel
+                ),
+                rustc: run.host.rustc.clone(),
+                quick: run.quick,
+                backend_versions: run.backend_versions.clone().into_iter().collect(),
+                knobs: run.knobs.clone().into_iter().collect(),
+                database_urls: run.database_urls.clone(),
+            },
+            claims: results.scenarios.iter().map(claim_row).collect(),
+            changes: largest_changes(results),
+            scenarios: results
+                .scenarios
+                .iter()
+                .map(|s| ScenarioView {
+                    anchor: anchor(s),
+                    id: s.id.clone(),
+                    title: s.title.clone(),
+                    backend: s.backend.clone(),
+                    claim: s.claim.text.clone(),
+                    status: status_text(&s.status),
+                    figures: rendered
+                        .iter()
+                        .filter(|r| {
+                            r.figure.scenario.as_ref() == Some(&(s.id.clone(), s.backend.clone()))
+                        })
+                        .map(figure_view)
+                        .collect(),
+                    comparisons: s.comparisons.iter().map(comparison_row).collect(),
+                    metrics: s
+                        .metrics
+                        .iter()
+                        .map(|m| MetricRow {
+                            variant: m.variant.clone(),
+                            metric: m.metric.clone(),
+                            params: display_params(&m.params),
+                            unit: m.unit.clone(),
+                            median: format_number(m.summary.median),
+                            ci: format!(
+                                "{}–{}",
+                                format_number(m.summary.ci_low),
+                                format_number(m.summary.ci_high)
+                            ),
+                            cov: format!("{:.1}%", m.summary.cov * 100.0),
+                            n: m.summary.n,
+                            erratic: m.summary.erratic,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            trends: rendered
+                .iter()
+                .filter(|r| r.figure.scenario.is_none())
+                .map(figure_view)
+                .collect(),
+            erratic: results
+                .scenarios
+                .iter()
+                .flat_map(|s| {
+                    s.metrics
+                        .iter()
+                        .filter(|m| m.summary.erratic)
+                        .map(move |m| {
+                            let params = display_params(&m.params);
+                            format!(
+                                "{} ({}) {} {}{}",
+                                s.id,
+                                s.backend,
+                                m.variant,
+                                m.metric,
+                                if params.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" [{params}]")
+                                }
+                            )
+                        })
+                })
+                .collect(),
+        }
+    }
+}
+
+fn anchor(s: &ScenarioResult) -> String {
+    format!("{}-{}", slug(&s.id), slug(&s.backend))
+}
+
+fn status_text(status: &Status) -> String {
+    match status {
+        Status::Ok => "ok".to_string(),
+        Status::Failed { error } => format!("failed: {error}"),
+        Status::Skipped { reason } => format!("skipped: {reason}"),
+    }
+}
+
+fn ci_text(c: &Comparison) -> String {
+    format!("{:.2}–{:.2}", c.ci_low, c.ci_high)
+}
+
+fn p_text(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 0.001 => "<0.001".to_string(),
+        Some(p) => format!("{p:.3}"),
+        None => "exact".to_string(),
+    }
+}
+
+fn reproduced_text(r: Option<bool>) -> &'static str {
+    match r {
+        Some(true) => "reproduced",
+        Some(false) => "not reproduced",
+        None => "not judged",
+    }
+}
+
+fn claim_row(s: &ScenarioResult) -> ClaimRow {
+    let mut row = ClaimRow {
+        anchor: anchor(s),
+        scenario: s.id.clone(),
+        title: s.title.clone(),
+        backend: s.backend.clone(),
+        claim: s.claim.text.clone(),
+        kestra_figure: s.claim.kestra_figure.clone(),
+        measured: "—".into(),
+        ci: "—".into(),
+        p_value: "—".into(),
+        verdict: "—".into(),
+        outcome: status_text(&s.status),
+        outcome_class: "status".into(),
+    };
+    if s.status != Status::Ok {
+        return row;
+    }
+    // The claim is judged on the comparison the harness marked; without one,
+    // the first comparison is still worth showing, but judged by no one.
+    match s.claim_comparison().or(s.comparisons.first()) {
+        Some(c) => {
+            row.measured = format!("{} {}", c.metric, format_ratio(c.ratio));
+            row.ci = ci_text(c);
+            row.p_value = p_text(c.p_value);
+            row.verdict = c.verdict.clone();
+            row.outcome = reproduced_text(c.reproduced).to_string();
+            row.outcome_class = match c.reproduced {
+                Some(true) => "reproduced",
+                Some(false) => "not-reproduced",
+                None => "not-judged",
+            }
+            .into();
+        }
+        None => {
+            row.outcome = "no comparison".into();
+            row.outcome_class = "not-judged".into();
+        }
+    }
+    row
+}
+
+fn comparison_row(c: &Comparison) -> ComparisonRow {
+    ComparisonRow {
+        metric: c.metric.clone(),
+        params: display_params(&c.params),
+        base: c.base_variant.clone(),
+        head: c.head_variant.clone(),
+        ratio: format_ratio(c.ratio),
+        ci: ci_text(c),
+        p_value: p_text(c.p_value),
+        verdict: c.verdict.clone(),
+        reproduced: reproduced_text(c.reproduced).to_string(),
+    }
+}
+
+/// The comparisons furthest from a ratio of 1, either way: a halving and a
+/// doubling count as the same size of change.
+fn largest_changes(results: &Results) -> Vec<ChangeRow> {
+    let mut all: Vec<(&ScenarioResult, &Comparison)> = results
+        .scenarios
+        .iter()
+        .filter(|s| s.status == Status::Ok)
+        .flat_map(|s| s.comparisons.iter().map(move |c| (s, c)))
+        .filter(|(_, c)| c.ratio > 0.0 && c.ratio.is_finite())
+        .collect();
+    all.sort_by(|a, b| b.1.ratio.ln().abs().total_cmp(&a.1.ratio.ln().abs()));
+    all.into_iter()
+        .take(LARGEST_CHANGES)
+        .map(|(s, c)| {
+            let params = display_params(&c.params);
+            ChangeRow {
+                scenario: s.id.clone(),
+                backend: s.backend.clone(),
+                metric: if params.is_empty() {
+                    c.metric.clone()
+                } else {
+                    format!("{} [{params}]", c.metric)
+                },
+                base: c.base_variant.clone(),
+                head: c.head_variant.clone(),
+                ratio: format_ratio(c.ratio),
+                verdict: c.verdict.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Drops the `xmlns` attribute: inline SVG in HTML needs none, and the report
+/// should hold no `http://` string that a reader could take for a link out.
+fn inline_svg(svg: &str) -> String {
+    svg.replacen(r#" xmlns="http://www.w3.org/2000/svg""#, "", 1)
+}

@@ -1,0 +1,565 @@
+//! The `results.json` schema, shared by the harness (which writes it) and the
+//! report writers (which read it).
+//!
+//! # Layout
+//!
+//! A results file is one JSON object. Version 1 looks like this (values shortened):
+//!
+//! ```json
+//! {
+//!   "schema_version": 1,
+//!   "run": {
+//!     "run_id": "2025-06-01T02-00-00Z-3f2a1c9",
+//!     "git_sha": "3f2a1c9…",
+//!     "started_at": "2025-06-01T02:00:00Z",
+//!     "finished_at": "2025-06-01T02:41:13Z",
+//!     "host": { "cores": 8, "memory_bytes": 34359738368, "os": "Debian 12",
+//!               "kernel": "6.1.0-21-amd64", "rustc": "rustc 1.85.0" },
+//!     "backend_versions": { "postgres": "16.3", "sqlite": "3.45.1" },
+//!     "knobs": { "serde.mode": "batched", "worker.threads": "32" },
+//!     "quick": false,
+//!     "database_urls": [ "postgres://bench:***@localhost/bench" ]
+//!   },
+//!   "scenarios": [ {
+//!     "id": "queued-index", "title": "Queued executions index",
+//!     "claim": { "text": "…", "kestra_figure": "about 50% less total time",
+//!                "expected_direction": "less", "expected_ratio": 0.5 },
+//!     "status": { "state": "ok" },
+//!     "backend": "postgres",
+//!     "variants": [ { "name": "flow", "knobs": { "queued.index": "flow" }, "params": {} } ],
+//!     "metrics": [ {
+//!       "variant": "flow", "metric": "pop_latency", "unit": "s",
+//!       "better": "lower", "kind": "timing", "params": { "rows": 1000 },
+//!       "samples": [ 0.0012, 0.0011 ],
+//!       "summary": { "median": 0.00115, "mean": 0.00115, "ci_low": 0.0011,
+//!                    "ci_high": 0.0012, "cov": 0.06, "erratic": false, "n": 2 },
+//!       "latency": { "p50": 0.0011, "p90": 0.0013, "p99": 0.002, "p999": 0.004 }
+//!     } ],
+//!     "comparisons": [ {
+//!       "metric": "total_time", "base_variant": "flow", "head_variant": "flow-date",
+//!       "params": {}, "ratio": 0.52, "ci_low": 0.48, "ci_high": 0.56,
+//!       "p_value": 0.0002, "verdict": "improved", "reproduced": true
+//!     } ]
+//!   } ]
+//! }
+//! ```
+//!
+//! Nothing in the schema names a particular scenario: a scenario is a list of
+//! variants, a list of metric results, each at a sweep point given by its `params`
+//! (`{"rows": 1000}`, `{"threads": 8}`, `{"rate_per_min": 500}`), and a list of
+//! comparisons. A new scenario therefore needs no schema change.
+//!
+//! A comparison's `ratio` is head over base, of the metric's median, so a ratio
+//! below 1 means the head variant measured less. Its `verdict` and `reproduced`
+//! are decided by the harness's statistics; the reports only show them.
+//!
+//! [`Results::load`] checks `schema_version` before anything else, so a file
+//! written by a newer flowbench is refused with a message that names the file and
+//! both versions, rather than with a confusing missing-field error.
+//!
+//! Run history lives beside this in a JSON Lines file; see [`history`].
+
+pub mod history;
+mod redact;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub use history::{History, HistoryPoint, HistoryRecord, HistoryView, MetricKey, Trend};
+pub use redact::redact_url;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A sweep point or variant parameters: `{"rows": 1000}`, `{"threads": 8}`.
+///
+/// A `BTreeMap` so that keys print and compare in one stable order.
+pub type Params = BTreeMap<String, ParamValue>;
+
+/// One whole `results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// Always [`SCHEMA_VERSION`] when written by this build.
+    pub schema_version: u32,
+    pub run: RunMetadata,
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+/// Where, when and how a run was made, so that two runs can be judged comparable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetadata {
+    pub run_id: String,
+    /// `None` when the harness ran outside a git checkout.
+    #[serde(default)]
+    pub git_sha: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub host: Host,
+    /// Database server versions by backend name (`"postgres": "16.3"`).
+    #[serde(default)]
+    pub backend_versions: BTreeMap<String, String>,
+    /// The knob values in force for the run, by knob name as in DESIGN.md.
+    #[serde(default)]
+    pub knobs: BTreeMap<String, String>,
+    /// Whether the run used `--quick`; quick numbers are not comparable to full ones.
+    #[serde(default)]
+    pub quick: bool,
+    /// The databases the run used, passed through [`redact_url`] before writing,
+    /// because results files are published as CI artefacts.
+    #[serde(default)]
+    pub database_urls: Vec<String>,
+}
+
+/// The machine a run was made on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    pub cores: u32,
+    pub memory_bytes: u64,
+    pub os: String,
+    pub kernel: String,
+    /// `rustc --version` of the toolchain that built the harness.
+    pub rustc: String,
+}
+
+/// One scenario on one backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// The scenario folder name, e.g. `queued-index`.
+    pub id: String,
+    pub title: String,
+    pub claim: Claim,
+    pub status: Status,
+    /// `sqlite`, `postgres`, `mysql`, `sqlserver`, or `none` for scenarios that use
+    /// no database (such as `serde`).
+    pub backend: String,
+    pub variants: Vec<VariantResult>,
+    pub metrics: Vec<MetricResult>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comparisons: Vec<Comparison>,
+}
+
+/// Kestra's published claim that a scenario checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The claim in words.
+    pub text: String,
+    /// Kestra's figure as published, e.g. "20–40% faster".
+    pub kestra_figure: String,
+    /// "faster", "less", "more", "same" … as the scenario declares it.
+    pub expected_direction: String,
+    /// The head/base ratio Kestra's figure implies, when it implies one.
+    #[serde(default)]
+    pub expected_ratio: Option<f64>,
+}
+
+/// Whether a scenario produced numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed { error: String },
+    Skipped { reason: String },
+}
+
+/// One variant: a named set of knob values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantResult {
+    pub name: String,
+    #[serde(default)]
+    pub knobs: BTreeMap<String, String>,
+    /// Fixed parameters of the variant (threads, rows, rate) that are not swept.
+    #[serde(default)]
+    pub params: Params,
+}
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// What kind of quantity a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricKind {
+    /// Noisy: wall time, CPU time, RSS, throughput.
+    Timing,
+    /// Deterministic: allocations, bytes allocated, rows written.
+    Counter,
+}
+
+/// One metric of one variant at one sweep point, with its raw samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricResult {
+    pub variant: String,
+    pub metric: String,
+    pub unit: String,
+    pub better: Better,
+    pub kind: MetricKind,
+    /// The sweep point, e.g. `{"rows": 1000}`; empty when the metric is not swept.
+    #[serde(default)]
+    pub params: Params,
+    pub samples: Vec<f64>,
+    pub summary: Summary,
+    /// Latency percentiles at this point, for metrics measured as HDR histograms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Percentiles>,
+}
+
+/// Statistics over a metric's samples, computed by the harness.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub median: f64,
+    pub mean: f64,
+    /// Bootstrap 95% confidence interval of the median.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Coefficient of variation.
+    pub cov: f64,
+    /// Set when `cov` exceeds the harness's limit: the numbers should not be trusted.
+    pub erratic: bool,
+    pub n: usize,
+}
+
+/// Latency percentiles, in the metric's unit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+/// Head against base for one metric at one sweep point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub metric: String,
+    pub base_variant: String,
+    pub head_variant: String,
+    #[serde(default)]
+    pub params: Params,
+    /// Head median over base median.
+    pub ratio: f64,
+    /// 95% confidence interval of `ratio`.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Mann–Whitney U p-value; `None` for deterministic counters, which are
+    /// compared exactly.
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    /// "improved", "regressed" or "unchanged", as the harness decided.
+    pub verdict: String,
+    /// Whether this comparison reproduces the scenario's claim; `None` when this
+    /// comparison is not the one the claim is judged on.
+    #[serde(default)]
+    pub reproduced: Option<bool>,
+}
+
+/// A parameter value: sweep points are mostly integers, but a variant may be
+/// parameterised by a format name or a flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl ParamValue {
+    /// The value as a number, for use as a chart axis.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            ParamValue::Int(i) => Some(*i as f64),
+            ParamValue::Float(f) => Some(*f),
+            ParamValue::Bool(_) | ParamValue::Text(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Int(i) => write!(f, "{i}"),
+            ParamValue::Float(x) => write!(f, "{x}"),
+            ParamValue::Bool(b) => write!(f, "{b}"),
+            ParamValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<i64> for ParamValue {
+    fn from(v: i64) -> Self {
+        ParamValue::Int(v)
+    }
+}
+
+impl From<f64> for ParamValue {
+    fn from(v: f64) -> Self {
+        ParamValue::Float(v)
+    }
+}
+
+impl From<&str> for ParamValue {
+    fn from(v: &str) -> Self {
+        ParamValue::Text(v.to_string())
+    }
+}
+
+/// `rows=1000,threads=8`, or the empty string for no parameters.
+pub fn format_params(params: &Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `rows=1000, threads=8`: [`format_params`] spaced for reading in charts and tables.
+pub fn display_params(params: &Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Results {
+    /// Reads and checks a results file.
+    ///
+    /// The version is checked before the rest of the schema, so a newer file is
+    /// refused with [`Error::UnsupportedVersion`] rather than a field error.
+    pub fn load(path: &Path) -> Result<Results> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Results::from_json(&text, path)
+    }
+
+    /// Parses results from JSON text; `origin` is the file named in errors.
+    pub fn from_json(text: &str, origin: &Path) -> Result<Results> {
+        /// Only the version, so that it can be checked on any JSON object.
+        #[derive(Deserialize)]
+        struct Probe {
+            schema_version: Option<u32>,
+        }
+        let malformed = |source| Error::Malformed {
+            path: origin.to_path_buf(),
+            source,
+        };
+        let probe: Probe = serde_json::from_str(text).map_err(malformed)?;
+        match probe.schema_version {
+            Some(SCHEMA_VERSION) => {}
+            Some(found) => {
+                return Err(Error::UnsupportedVersion {
+                    path: origin.to_path_buf(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            None => {
+                return Err(malformed(serde::de::Error::missing_field("schema_version")));
+            }
+        }
+        serde_json::from_str(text).map_err(malformed)
+    }
+
+    /// Writes the results as pretty JSON.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("results serialize to JSON");
+        std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
+    }
+}
+
+impl ScenarioResult {
+    /// The metric result for a variant, metric and sweep point, if measured.
+    pub fn metric(&self, variant: &str, metric: &str, params: &Params) -> Option<&MetricResult> {
+        self.metrics
+            .iter()
+            .find(|m| m.variant == variant && m.metric == metric && &m.params == params)
+    }
+
+    /// The comparison the claim is judged on: the first with `reproduced` set.
+    pub fn claim_comparison(&self) -> Option<&Comparison> {
+        self.comparisons.iter().find(|c| c.reproduced.is_some())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A small but complete results value: two scenarios, one skipped.
+    pub(crate) fn sample() -> Results {
+        let summary = |median: f64| Summary {
+            median,
+            mean: median * 1.01,
+            ci_low: median * 0.95,
+            ci_high: median * 1.05,
+            cov: 0.03,
+            erratic: false,
+            n: 3,
+        };
+        Results {
+            schema_version: SCHEMA_VERSION,
+            run: RunMetadata {
+                run_id: "r1".into(),
+                git_sha: Some("abc123".into()),
+                started_at: Utc.with_ymd_and_hms(2025, 6, 1, 2, 0, 0).unwrap(),
+                finished_at: Utc.with_ymd_and_hms(2025, 6, 1, 2, 30, 0).unwrap(),
+                host: Host {
+                    cores: 2,
+                    memory_bytes: 4 << 30,
+                    os: "Debian 12".into(),
+                    kernel: "6.1".into(),
+                    rustc: "rustc 1.85.0".into(),
+                },
+                backend_versions: [("sqlite".to_string(), "3.45".to_string())].into(),
+                knobs: [("serde.mode".to_string(), "batched".to_string())].into(),
+                quick: true,
+                database_urls: vec![redact_url("postgres://u:secret@h/db")],
+            },
+            scenarios: vec![
+                ScenarioResult {
+                    id: "serde".into(),
+                    title: "FileSerde".into(),
+                    claim: Claim {
+                        text: "Batched serde is faster".into(),
+                        kestra_figure: "20–40% faster".into(),
+                        expected_direction: "faster".into(),
+                        expected_ratio: Some(0.7),
+                    },
+                    status: Status::Ok,
+                    backend: "none".into(),
+                    variants: vec![VariantResult {
+                        name: "naive".into(),
+                        knobs: [("serde.mode".to_string(), "naive".to_string())].into(),
+                        params: Params::new(),
+                    }],
+                    metrics: vec![MetricResult {
+                        variant: "naive".into(),
+                        metric: "write_time".into(),
+                        unit: "s".into(),
+                        better: Better::Lower,
+                        kind: MetricKind::Timing,
+                        params: [("rows".to_string(), ParamValue::Int(1000))].into(),
+                        samples: vec![1.0, 1.1, 0.9],
+                        summary: summary(1.0),
+                        latency: Some(Percentiles {
+                            p50: 1.0,
+                            p90: 1.2,
+                            p99: 1.5,
+                            p999: 2.0,
+                        }),
+                    }],
+                    comparisons: vec![Comparison {
+                        metric: "write_time".into(),
+                        base_variant: "naive".into(),
+                        head_variant: "batched".into(),
+                        params: Params::new(),
+                        ratio: 0.7,
+                        ci_low: 0.65,
+                        ci_high: 0.75,
+                        p_value: Some(0.01),
+                        verdict: "improved".into(),
+                        reproduced: Some(true),
+                    }],
+                },
+                ScenarioResult {
+                    id: "log-heavy".into(),
+                    title: "Log-heavy task".into(),
+                    claim: Claim {
+                        text: "Batched log indexing".into(),
+                        kestra_figure: "up to 10×".into(),
+                        expected_direction: "faster".into(),
+                        expected_ratio: None,
+                    },
+                    status: Status::Skipped {
+                        reason: "no postgres".into(),
+                    },
+                    backend: "postgres".into(),
+                    variants: vec![],
+                    metrics: vec![],
+                    comparisons: vec![],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.json");
+        let results = sample();
+        results.save(&path).unwrap();
+        let loaded = Results::load(&path).unwrap();
+        assert_eq!(loaded, results);
+        // Timestamps are written as RFC 3339 and the status is tagged.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"2025-06-01T02:00:00Z\""), "{text}");
+        assert!(text.contains("\"state\": \"skipped\""), "{text}");
+        assert!(!text.contains("secret"));
+    }
+
+    #[test]
+    fn rejects_a_newer_schema_version_naming_the_file() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["schema_version"] = 2.into();
+        let err = Results::from_json(&value.to_string(), Path::new("x/results.json")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::UnsupportedVersion {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("x/results.json"), "{message}");
+        assert!(message.contains("version 2"), "{message}");
+    }
+
+    #[test]
+    fn rejects_a_missing_version_and_bad_json() {
+        let err = Results::from_json(r#"{"run": {}}"#, Path::new("a.json")).unwrap_err();
+        assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+        assert!(err.to_string().contains("schema_version"), "{err}");
+
+        let err = Results::from_json("{not json", Path::new("b.json")).unwrap_err();
+        assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+        assert_eq!(err.path(), Some(Path::new("b.json")));
+    }
+
+    #[test]
+    fn rejects_a_version_1_file_missing_fields() {
+        let err = Results::from_json(r#"{"schema_version": 1, "run": {}}"#, Path::new("c.json"))
+            .unwrap_err();
+        assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("c.json: "), "{err}");
+    }
+
+    #[test]
+    fn param_values_keep_their_json_type() {
+        let params: Params =
+            serde_json::from_str(r#"{"rows": 1000, "ratio": 0.5, "format": "ion", "warm": true}"#)
+                .unwrap();
+        assert_eq!(params["rows"], ParamValue::Int(1000));
+        assert_eq!(params["ratio"], ParamValue::Float(0.5));
+        assert_eq!(params["format"], ParamValue::Text("ion".into()));
+        assert_eq!(params["warm"], ParamValue::Bool(true));
+        assert_eq!(
+            format_params(&params),
+            "format=ion,ratio=0.5,rows=1000,warm=true"
+        );
+    }
+}
