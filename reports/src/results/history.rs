@@ -23,7 +23,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{Params, Results, Status, format_params};
@@ -83,7 +83,7 @@ pub struct HistoryRecord {
     #[serde(default)]
     pub git_sha: Option<String>,
     /// When the run finished.
-    pub time: DateTime<Utc>,
+    pub time: Timestamp,
     /// Median by [`MetricKey`] string.
     pub medians: BTreeMap<String, f64>,
 }
@@ -192,7 +192,7 @@ impl History {
 pub struct HistoryPoint {
     pub run_id: String,
     pub git_sha: Option<String>,
-    pub time: DateTime<Utc>,
+    pub time: Timestamp,
     pub value: f64,
 }
 

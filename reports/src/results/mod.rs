@@ -66,7 +66,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -98,8 +98,8 @@ pub struct RunMetadata {
     /// `None` when the harness ran outside a git checkout.
     #[serde(default)]
     pub git_sha: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     pub host: Host,
     /// Database server versions by backend name (`"postgres": "16.3"`).
     #[serde(default)]
@@ -394,7 +394,6 @@ impl ScenarioResult {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     /// A small but complete results value: two scenarios, one skipped.
     pub(crate) fn sample() -> Results {
@@ -412,8 +411,8 @@ pub(crate) mod tests {
             run: RunMetadata {
                 run_id: "r1".into(),
                 git_sha: Some("abc123".into()),
-                started_at: Utc.with_ymd_and_hms(2025, 6, 1, 2, 0, 0).unwrap(),
-                finished_at: Utc.with_ymd_and_hms(2025, 6, 1, 2, 30, 0).unwrap(),
+                started_at: "2025-06-01T02:00:00Z".parse().unwrap(),
+                finished_at: "2025-06-01T02:30:00Z".parse().unwrap(),
                 host: Host {
                     cores: 2,
                     memory_bytes: 4 << 30,
