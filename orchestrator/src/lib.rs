@@ -1,1 +1,2 @@
 //! Reference orchestrator.
+pub mod expression;
