@@ -316,6 +316,12 @@ fn write_value(
             std::fmt::Write::write_str(out, &json)
                 .map_err(|_| minijinja::Error::from(ErrorKind::WriteFailure))
         }
+        // minijinja prints Python's `True`; Java prints `true`.
+        minijinja::value::ValueKind::Bool => {
+            let text = if value.is_true() { "true" } else { "false" };
+            std::fmt::Write::write_str(out, text)
+                .map_err(|_| minijinja::Error::from(ErrorKind::WriteFailure))
+        }
         _ => minijinja::escape_formatter(out, state, value),
     }
 }
@@ -358,8 +364,8 @@ fn undefined_or(
     if e.kind() != ErrorKind::UndefinedError {
         return convert(e, template);
     }
-    // The span minijinja reports (in the translated source) and the missing paths the
-    // template reads; the path that appears in the span is the best name, then either.
+    // The missing paths the template reads (checked against the variables), narrowed to the
+    // one whose last segment is in the span minijinja reports; the span itself otherwise.
     let translated = coalesce::translate(template);
     let span = e
         .range()
@@ -371,12 +377,13 @@ fn undefined_or(
         .iter()
         .filter_map(|p| first_missing(vars, p))
         .collect();
+    let last_segment = |m: &String| m.rsplit('.').next().unwrap_or(m).to_owned();
     let name = missing
         .iter()
-        .find(|m| span.is_some_and(|s| s.contains(m.as_str())))
+        .find(|m| span.is_some_and(|s| s.contains(&last_segment(m))))
+        .or_else(|| missing.first())
         .cloned()
         .or_else(|| span.map(str::to_owned))
-        .or_else(|| missing.first().cloned())
         .unwrap_or_else(|| "unknown".into());
     ExpressionError::Undefined {
         template: template.to_owned(),
@@ -397,4 +404,356 @@ fn first_missing(vars: &Json, path: &str) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars() -> Json {
+        json!({
+            "inputs": {"name": "World", "count": 3, "ratio": 1.5, "flag": true, "nothing": null},
+            "outputs": {
+                "first": {"value": "one", "vars": {"n": 42}},
+                "json_text": {"value": "{\"a\": [1, 2]}"}
+            },
+            "task": {"id": "log", "type": "io.kestra.plugin.core.log.Log"},
+            "taskrun": {"id": "tr1", "value": "v1", "startDate": "2024-03-05T07:08:09.5Z",
+                        "attemptsCount": 0, "parentId": "tr0"},
+            "parent": {"taskrun": {"value": "pv"}, "outputs": {"x": 1}},
+            "parents": [{"taskrun": {"value": "p0"}}, {"taskrun": {"value": "p1"}}],
+            "flow": {"id": "hello", "namespace": "company.team", "revision": 2},
+            "execution": {"id": "ex1", "startDate": "2024-03-05T07:08:09Z", "originalId": "ex0"},
+            "labels": {"env": "prod"},
+            "trigger": {"body": {"event": "push"}, "headers": {"X-Id": ["7"]}},
+            "vars": {"greeting": "hi"}
+        })
+    }
+
+    fn render(template: &str) -> String {
+        Renderer::new().render(template, &vars()).unwrap()
+    }
+
+    fn render_err(template: &str) -> ExpressionError {
+        Renderer::new().render(template, &vars()).unwrap_err()
+    }
+
+    #[test]
+    fn renderer_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Renderer>();
+    }
+
+    #[test]
+    fn every_variable_family_renders() {
+        let cases = [
+            ("{{ inputs.name }}", "World"),
+            ("{{ outputs.first.value }}", "one"),
+            ("{{ outputs.first.vars.n }}", "42"),
+            (
+                "{{ task.id }}/{{ task.type }}",
+                "log/io.kestra.plugin.core.log.Log",
+            ),
+            (
+                "{{ taskrun.id }} {{ taskrun.value }} {{ taskrun.attemptsCount }}",
+                "tr1 v1 0",
+            ),
+            ("{{ taskrun.parentId }}", "tr0"),
+            ("{{ parent.taskrun.value }} {{ parent.outputs.x }}", "pv 1"),
+            ("{{ parents[1].taskrun.value }}", "p1"),
+            (
+                "{{ flow.namespace }}.{{ flow.id }} r{{ flow.revision }}",
+                "company.team.hello r2",
+            ),
+            ("{{ execution.id }} {{ execution.originalId }}", "ex1 ex0"),
+            ("{{ labels.env }}", "prod"),
+            (
+                "{{ trigger.body.event }} {{ trigger.headers['X-Id'] | first }}",
+                "push 7",
+            ),
+            ("{{ vars.greeting }}", "hi"),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(render(template), expected, "{template}");
+        }
+    }
+
+    #[test]
+    fn plain_strings_are_returned_as_is() {
+        let r = Renderer::new();
+        let s = "no expression { here } %}";
+        assert_eq!(r.render(s, &Json::Null).unwrap(), s);
+        // and they never reach the cache
+        assert!(r.meta.read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn values_print_like_kestra() {
+        assert_eq!(
+            render("{{ inputs.count }} {{ inputs.ratio }} {{ inputs.flag }}"),
+            "3 1.5 true"
+        );
+        assert_eq!(render("[{{ inputs.nothing }}]"), "[]");
+        assert_eq!(render("{{ outputs.first.vars }}"), r#"{"n":42}"#);
+        assert_eq!(render("{{ parents | length }}"), "2");
+        assert_eq!(render("{{ [1, 'a'] }}"), r#"[1,"a"]"#);
+        assert_eq!(render("line\n{{ inputs.name }}\n"), "line\nWorld\n");
+    }
+
+    #[test]
+    fn range_is_inclusive() {
+        assert_eq!(render("{{ range(1, 5) }}"), "[1,2,3,4,5]");
+        assert_eq!(render("{{ range(1, 100) | length }}"), "100");
+        assert_eq!(
+            render("{% for i in range(0, 4, 2) %}{{ i }},{% endfor %}"),
+            "0,2,4,"
+        );
+    }
+
+    #[test]
+    fn json_filters_functions_and_test() {
+        assert_eq!(
+            render("{{ outputs.first | json }}"),
+            r#"{"value":"one","vars":{"n":42}}"#
+        );
+        assert_eq!(render("{{ inputs.name | toJson }}"), r#""World""#);
+        assert_eq!(render("{{ fromJson(outputs.json_text.value).a[1] }}"), "2");
+        assert_eq!(
+            render("{{ json(outputs.json_text.value).a | length }}"),
+            "2"
+        );
+        assert_eq!(render("{{ outputs.json_text.value is json }}"), "true");
+        assert_eq!(render("{{ inputs.name is json }}"), "false");
+    }
+
+    #[test]
+    fn jq_returns_a_list() {
+        assert_eq!(render("{{ outputs | jq('.first.value') }}"), r#"["one"]"#);
+        assert_eq!(render("{{ outputs | jq('.first.vars.n') | first }}"), "42");
+        assert_eq!(
+            render("{{ outputs.json_text.value | jq('.a[]') }}"),
+            "[1,2]"
+        );
+        assert!(matches!(
+            render_err("{{ outputs | jq('.[') }}"),
+            ExpressionError::Render { .. }
+        ));
+    }
+
+    #[test]
+    fn null_coalescing() {
+        assert_eq!(render("{{ inputs.missing ?? 'default' }}"), "default");
+        assert_eq!(render("{{ inputs.name ?? 'default' }}"), "World");
+        assert_eq!(
+            render("{{ outputs.nope.value ?? outputs.first.value }}"),
+            "one"
+        );
+        assert_eq!(render("{{ nope.a ?? also.missing ?? 'third' }}"), "third");
+        assert_eq!(render("{{ inputs.nothing ?? 'was null' }}"), "was null");
+        assert_eq!(render("[{{ inputs.nothing ??? 'only undefined' }}]"), "[]");
+        assert_eq!(render("{{ inputs.missing ?? 'a' | upper }}"), "A");
+        assert_eq!(render("{{ 'x ?? y' }} ?? {{ \"??\" }}"), "x ?? y ?? ??");
+        assert_eq!(render("{{ outputs[inputs.name].value ?? 0 }}"), "0");
+        assert_eq!(render("{{ inputs.count ?? 0 }}"), "3");
+        // Only the left side is protected, as in Kestra.
+        assert!(matches!(
+            render_err("{{ missing ?? missing2 }}"),
+            ExpressionError::Undefined { .. }
+        ));
+    }
+
+    #[test]
+    fn undefined_is_an_error_naming_the_variable() {
+        match render_err("Hello {{ inputs.nope }}") {
+            ExpressionError::Undefined {
+                name,
+                template,
+                line,
+            } => {
+                assert_eq!(name, "inputs.nope");
+                assert_eq!(template, "Hello {{ inputs.nope }}");
+                assert_eq!(line, Some(1));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match render_err("a\n{{ outputs.missing.value }}") {
+            ExpressionError::Undefined { name, line, .. } => {
+                assert_eq!(name, "outputs.missing");
+                assert_eq!(line, Some(2));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let err = render_err("{{ nothere }}");
+        assert!(
+            err.to_string().contains("Missing variable: 'nothere'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_expressions_are_syntax_errors() {
+        let r = Renderer::new();
+        for bad in ["{{ foo( }}", "{% if x %}", "{{ a | }}"] {
+            assert!(
+                matches!(r.check_syntax(bad), Err(ExpressionError::Syntax { .. })),
+                "{bad}"
+            );
+            assert!(
+                matches!(r.render(bad, &vars()), Err(ExpressionError::Syntax { .. })),
+                "{bad}"
+            );
+        }
+        assert!(
+            r.check_syntax("{{ inputs.x ?? 'a' }} {{ undefined_is_fine_here }}")
+                .is_ok()
+        );
+        assert!(r.check_syntax("plain").is_ok());
+    }
+
+    #[test]
+    fn render_value_recurses_and_keeps_other_values() {
+        let value = json!({
+            "msg": "{{ inputs.name }}",
+            "{{ flow.id }}": [1, "{{ inputs.count }}", {"deep": "{{ labels.env }}"}],
+            "n": 2.5, "b": false, "z": null
+        });
+        let out = Renderer::new().render_value(&value, &vars()).unwrap();
+        assert_eq!(
+            out,
+            json!({"msg": "World", "hello": [1, "3", {"deep": "prod"}], "n": 2.5, "b": false, "z": null})
+        );
+    }
+
+    #[test]
+    fn render_list_accepts_lists_json_strings_and_expressions() {
+        let r = Renderer::new();
+        let v = vars();
+        assert_eq!(
+            r.render_list(&json!(["a", "{{ inputs.name }}", 3]), &v)
+                .unwrap(),
+            vec![json!("a"), json!("World"), json!(3)]
+        );
+        assert_eq!(
+            r.render_list(&json!(r#"["x", {"k": 1}]"#), &v).unwrap(),
+            vec![json!("x"), json!({"k": 1})]
+        );
+        assert_eq!(
+            r.render_list(&json!("{{ range(1, 3) }}"), &v).unwrap(),
+            vec![json!(1), json!(2), json!(3)]
+        );
+        assert_eq!(
+            r.render_list(
+                &json!("{{ outputs.json_text.value | jq('.a') | first }}"),
+                &v
+            )
+            .unwrap()
+            .len(),
+            2
+        );
+        assert!(matches!(
+            r.render_list(&json!("{{ inputs.name }}"), &v),
+            Err(ExpressionError::NotAList { .. })
+        ));
+        assert!(matches!(
+            r.render_list(&json!(5), &v),
+            Err(ExpressionError::NotAList { .. })
+        ));
+    }
+
+    #[test]
+    fn conditions_follow_truth_utils() {
+        let r = Renderer::new();
+        let v = vars();
+        for (template, expected) in [
+            ("{{ inputs.flag }}", true),
+            ("{{ not inputs.flag }}", false),
+            ("{{ inputs.count > 5 }}", false),
+            ("{{ inputs.count - 3 }}", false),
+            ("-0", false),
+            ("", false),
+            ("{{ inputs.nothing }}", false),
+            ("  false\n", false),
+            ("{{ inputs.name }}", true),
+            ("no", true),
+            ("{{ inputs.name == 'World' }}", true),
+        ] {
+            assert_eq!(
+                r.render_condition(template, &v).unwrap(),
+                expected,
+                "{template:?}"
+            );
+        }
+        assert!(r.render_condition("{{ inputs.nope }}", &v).is_err());
+    }
+
+    #[test]
+    fn pebble_filters_used_by_flows() {
+        let cases = [
+            ("{{ inputs.missing | default('d') }}", "d"),
+            ("{{ inputs.nothing | default('d') }}", "d"),
+            ("{{ '' | default('d') }}", "d"),
+            ("{{ ' Ab ' | trim | upper }}{{ 'C' | lower }}", "ABc"),
+            ("{{ outputs.first | keys }}", r#"["value","vars"]"#),
+            ("{{ outputs.first.vars | values }}", "[42]"),
+            (
+                "{{ parents | first | json }}",
+                r#"{"taskrun":{"value":"p0"}}"#,
+            ),
+            (
+                "{{ ['a', 'b'] | join('-') }}{{ ['a', 'b'] | last }}",
+                "a-bb",
+            ),
+            ("{{ 'a,b,c' | split(',') | length }}", "3"),
+            (
+                "{{ 'I like %this%' | replace({'%this%': inputs.name}) }}",
+                "I like World",
+            ),
+            ("{{ -3 | abs }}", "3"),
+            ("{{ '42' | number + 1 }}", "43"),
+            (
+                "{{ execution.startDate | date('yyyy-MM-dd HH:mm:ss') }}",
+                "2024-03-05 07:08:09",
+            ),
+            ("{{ taskrun.startDate | date('yyyy-MM-dd') }}", "2024-03-05"),
+            ("{{ 'Hello World!' | slugify }}", "hello-world"),
+            ("{{ flow.namespace | startsWith('company') }}", "true"),
+            ("{{ flow.namespace | endsWith('x') }}", "false"),
+            ("{{ 'a.b.c' | substringAfterLast('.') }}", "c"),
+            ("{{ [1, 1, 2] | distinct }}", "[1,2]"),
+            ("{{ inputs.nothing is null }}", "true"),
+            ("{{ max(1, 5, 3) }}", "5"),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(render(template), expected, "{template}");
+        }
+        let now = render("{{ now() }}");
+        assert!(now.len() >= 20 && now.ends_with('Z'), "{now}");
+        assert_eq!(render("{{ now(format='yyyy') | length }}"), "4");
+    }
+
+    #[test]
+    fn cache_is_bounded() {
+        let r = Renderer::new();
+        for i in 0..CACHE_CAPACITY + 5 {
+            assert_eq!(
+                r.render(&format!("{{{{ {i} }}}}"), &Json::Null).unwrap(),
+                i.to_string()
+            );
+        }
+        assert!(r.meta.read().unwrap().len() <= CACHE_CAPACITY);
+        // still renders correctly after the cache was emptied
+        assert_eq!(r.render("{{ 7 }}", &Json::Null).unwrap(), "7");
+    }
+
+    #[test]
+    fn only_the_variables_a_template_reads_are_converted() {
+        let mut tree = PathTree::default();
+        tree.insert("outputs.first.value");
+        let selected = tree.select(&vars());
+        assert_eq!(
+            serde_json::to_string(&selected).unwrap(),
+            r#"{"outputs":{"first":{"value":"one"}}}"#
+        );
+    }
 }

@@ -261,9 +261,19 @@ fn replace(s: &str, from: Value, to: Option<&str>) -> Result<String, Error> {
     let mut out = s.to_owned();
     for key in from.try_iter()? {
         let with = from.get_item(&key)?;
-        out = out.replace(&key.to_string(), &with.to_string());
+        out = out.replace(&text(&key), &text(&with));
     }
     Ok(out)
+}
+
+/// A value as Java's `String.valueOf` would print it inside Kestra (booleans lower case).
+fn text(value: &Value) -> String {
+    match value.kind() {
+        ValueKind::Bool => value.is_true().to_string(),
+        ValueKind::None | ValueKind::Undefined => String::new(),
+        ValueKind::Map | ValueKind::Seq => serde_json::to_string(value).unwrap_or_default(),
+        _ => value.to_string(),
+    }
 }
 
 /// Pebble `SliceFilter`: `slice(from, to)` of a string or a list (minijinja's differs).
