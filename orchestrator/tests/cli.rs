@@ -1,0 +1,140 @@
+//! The `orchestrator` binary: running flows and refusing bad input clearly.
+
+use std::process::Command;
+
+fn orchestrator() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn run_prints_kestras_json_and_exits_by_final_state() {
+    let flow = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/e2e-webhook/benchmark01.yaml"
+    );
+    let out = orchestrator()
+        .args(["run", flow, "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"]["current"], "SUCCESS");
+    assert_eq!(v["namespace"], "benchmarks");
+    assert_eq!(v["flowId"], "benchmark01");
+    assert!(v["state"]["histories"].as_array().unwrap().len() >= 3);
+    let runs = v["taskRunList"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["taskId"], "concatenate");
+    assert_eq!(runs[0]["outputs"]["values"]["message"], "Hello World");
+    assert_eq!(runs[1]["attempts"][0]["state"]["current"], "SUCCESS");
+
+    let dir = tempfile::tempdir().unwrap();
+    let failing = write(
+        &dir,
+        "fail.yaml",
+        "id: f\nnamespace: n\ntasks:\n  - id: boom\n    type: io.kestra.plugin.core.execution.Fail\n",
+    );
+    let out = orchestrator().arg("run").arg(&failing).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
+}
+
+/// Each bad flow names the file, the flow and the task, exits non-zero without a panic,
+/// and leaves no database behind.
+#[test]
+fn bad_flows_are_refused_with_a_clear_message_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let cases = [
+        (
+            "malformed.yaml",
+            "id: f\nnamespace: n\ntasks:\n  - id: a\n   type: [\n",
+            vec!["malformed.yaml", "invalid YAML at line"],
+        ),
+        (
+            "unknown.yaml",
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Nope\n",
+            vec![
+                "unknown.yaml",
+                "flow `n.f`",
+                "task `t1`",
+                "unknown task type",
+            ],
+        ),
+        (
+            "missing.yaml",
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.flow.Sleep\n",
+            vec!["missing.yaml", "flow `n.f`", "task `t1`", "duration"],
+        ),
+        (
+            "duplicate.yaml",
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: a\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: b\n",
+            vec![
+                "duplicate.yaml",
+                "flow `n.f`",
+                "task `t1`",
+                "duplicate task id",
+            ],
+        ),
+        (
+            "expression.yaml",
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ outputs.x | }}\"\n",
+            vec![
+                "expression.yaml",
+                "flow `n.f`",
+                "task `t1`",
+                "malformed expression",
+            ],
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = write(&dir, name, text);
+        let out = orchestrator()
+            .arg("run")
+            .arg(&path)
+            .arg("--db")
+            .arg(format!("sqlite://{}", db.display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        for e in expected {
+            assert!(stderr.contains(e), "{name}: `{e}` not in: {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: one line: {stderr}");
+        assert!(!db.exists(), "{name}: the database was touched");
+    }
+}
+
+#[test]
+fn unknown_knobs_and_missing_files_are_errors_not_panics() {
+    let flow = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/e2e-webhook/benchmark01.yaml"
+    );
+    let out = orchestrator()
+        .args(["run", flow, "--set", "logs.indexing=fast"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("`sync` or `batched`"), "{stderr}");
+    let out = orchestrator()
+        .args(["run", "/nonexistent/flow.yaml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("/nonexistent/flow.yaml"), "{stderr}");
+}

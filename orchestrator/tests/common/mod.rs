@@ -1,0 +1,90 @@
+//! Shared helpers for the orchestrator's integration tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use orchestrator::executor::Timing;
+use orchestrator::knobs::Knobs;
+use orchestrator::model::{Execution, LogEntry};
+use orchestrator::service::{Components, Config, Orchestrator};
+use serde_json::{Map, Value};
+
+/// An orchestrator on a fresh SQLite file, every component started.
+pub struct Harness {
+    pub o: Orchestrator,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn start(sets: &[&str]) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut knobs = Knobs::default();
+    knobs.apply(sets).unwrap();
+    let o = Orchestrator::connect(Config {
+        db: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        knobs,
+        storage: dir.path().join("storage"),
+        timing: Timing {
+            heartbeat: Duration::from_millis(200),
+            liveness_timeout: Duration::from_secs(2),
+            ..Timing::default()
+        },
+    })
+    .await
+    .unwrap();
+    o.start(Components::ALL);
+    Harness { o, dir }
+}
+
+impl Harness {
+    /// Deploys the flow, runs one execution with these inputs, waits for the end and for
+    /// every log line to be indexed.
+    pub async fn run(&self, yaml: &str, inputs: Value) -> (Execution, Vec<LogEntry>) {
+        let flow = self.o.deploy(yaml, "test.yaml").await.unwrap();
+        let inputs: Map<String, Value> = inputs.as_object().cloned().unwrap_or_default();
+        let exec = self
+            .o
+            .create_execution(&flow.namespace, &flow.id, inputs, vec![], None)
+            .await
+            .unwrap();
+        self.finish(&exec.id).await
+    }
+
+    pub async fn finish(&self, id: &str) -> (Execution, Vec<LogEntry>) {
+        let done = self
+            .o
+            .wait_terminal(id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        self.o.wait_idle(Duration::from_secs(60)).await.unwrap();
+        let logs = self.o.logs(id).await.unwrap();
+        (done, logs)
+    }
+
+    pub async fn stop(self) {
+        self.o.shutdown().await;
+    }
+}
+
+pub fn states(exec: &Execution) -> Vec<(String, Option<String>, String)> {
+    exec.task_run_list
+        .iter()
+        .map(|t| {
+            (
+                t.task_id.clone(),
+                t.value.clone(),
+                t.state.current.to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn task<'a>(exec: &'a Execution, id: &str) -> &'a orchestrator::model::TaskRun {
+    exec.task_run_list
+        .iter()
+        .find(|t| t.task_id == id)
+        .unwrap_or_else(|| panic!("no task run for `{id}` in {:?}", states(exec)))
+}
+
+pub fn messages(logs: &[LogEntry]) -> Vec<String> {
+    logs.iter().map(|l| l.message.clone()).collect()
+}

@@ -1,0 +1,585 @@
+//! Every core task type and flow property, run end to end on embedded SQLite.
+
+mod common;
+
+use common::{messages, start, states, task};
+use orchestrator::model::{Level, StateType};
+use serde_json::json;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(path),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn kestra_benchmark_flows_succeed_with_kestras_task_run_counts() {
+    let h = start(&[]).await;
+    for (path, runs) in [
+        ("scenarios/e2e-webhook/benchmark01.yaml", 2),
+        ("scenarios/e2e-webhook/benchmark02.yaml", 10),
+        ("scenarios/foreach/benchmark03.yaml", 101),
+    ] {
+        let (exec, logs) = h.run(&read(path), json!({})).await;
+        assert_eq!(
+            exec.state.current,
+            StateType::Success,
+            "{path}: {:?}",
+            states(&exec)
+        );
+        assert_eq!(exec.task_run_list.len(), runs, "{path}");
+        if path.ends_with("01.yaml") {
+            assert_eq!(messages(&logs), vec!["Hello World"]);
+        }
+        if path.ends_with("02.yaml") {
+            assert_eq!(logs.len(), 5);
+            assert!(messages(&logs).iter().all(|m| m.starts_with("Hello True")));
+        }
+        if path.ends_with("03.yaml") {
+            let values: Vec<_> = exec
+                .task_run_list
+                .iter()
+                .filter_map(|t| t.value.clone())
+                .collect();
+            assert_eq!(values.len(), 100);
+            assert!(values.contains(&"1".to_string()) && values.contains(&"100".to_string()));
+        }
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn log_return_output_values_and_expressions() {
+    let h = start(&[]).await;
+    let (exec, logs) = h
+        .run(
+            r#"
+id: expressions
+namespace: tests
+labels:
+  team: data
+inputs:
+  - id: who
+    type: STRING
+    defaults: World
+  - id: n
+    type: INT
+    defaults: 3
+variables:
+  greeting: Hi
+tasks:
+  - id: ret
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ vars.greeting }} {{ inputs.who }} x{{ inputs.n }}"
+  - id: values
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      items: "{{ range(1, inputs.n) | json }}"
+      flow: "{{ flow.namespace }}.{{ flow.id }}"
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    level: WARN
+    message:
+      - "{{ outputs.ret.value }}"
+      - "{{ outputs.values.values.flow }} {{ labels.team }} {{ task.id }} {{ execution.id | length > 0 }}"
+      - "{{ outputs | jq('.ret.value') | first }}"
+      - "{{ '{\"a\":1}' is json }} {{ 'nope' is json }}"
+"#,
+            json!({"who": "Ada"}),
+        )
+        .await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Success,
+        "{:?}",
+        states(&exec)
+    );
+    assert_eq!(
+        task(&exec, "ret").outputs.as_ref().unwrap()["value"],
+        "Hi Ada x3"
+    );
+    assert_eq!(
+        task(&exec, "values").outputs.as_ref().unwrap()["values"]["items"],
+        "[1,2,3]"
+    );
+    assert_eq!(
+        messages(&logs),
+        vec![
+            "Hi Ada x3",
+            "tests.expressions data log true",
+            "Hi Ada x3",
+            "true false"
+        ]
+    );
+    assert!(logs.iter().all(|l| l.level == Level::Warn));
+    assert_eq!(exec.labels[0].key, "team");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn undefined_variable_fails_the_task_and_logs_why() {
+    let h = start(&[]).await;
+    let (exec, logs) = h
+        .run(
+            "id: undefined\nnamespace: tests\ntasks:\n  - id: bad\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ inputs.missing }}\"\n  - id: never\n    type: io.kestra.plugin.core.log.Log\n    message: no\n",
+            json!({}),
+        )
+        .await;
+    assert_eq!(exec.state.current, StateType::Failed);
+    assert_eq!(exec.task_run_list.len(), 1, "the next task must not start");
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].level, Level::Error);
+    assert_eq!(logs[0].task_id.as_deref(), Some("bad"));
+    assert!(
+        logs[0].message.contains("inputs.missing"),
+        "{}",
+        logs[0].message
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn sleep_holds_the_task_for_its_duration() {
+    let h = start(&[]).await;
+    let (exec, _) = h
+        .run(
+            "id: sleepy\nnamespace: tests\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT0.2S\n",
+            json!({}),
+        )
+        .await;
+    assert_eq!(exec.state.current, StateType::Success);
+    let attempt = &task(&exec, "nap").attempts.as_ref().unwrap()[0];
+    assert!(attempt.state.duration() >= jiff::SignedDuration::from_millis(200));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn fail_fails_the_execution_unless_its_condition_is_false_or_failure_is_allowed() {
+    let h = start(&[]).await;
+    let (exec, logs) = h
+        .run(
+            "id: failing\nnamespace: tests\ntasks:\n  - id: skip\n    type: io.kestra.plugin.core.execution.Fail\n    condition: \"{{ 1 == 2 }}\"\n  - id: boom\n    type: io.kestra.plugin.core.execution.Fail\n    errorMessage: broken on purpose\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: unreachable\n",
+            json!({}),
+        )
+        .await;
+    assert_eq!(exec.state.current, StateType::Failed);
+    assert_eq!(task(&exec, "skip").state.current, StateType::Success);
+    assert_eq!(task(&exec, "boom").state.current, StateType::Failed);
+    assert!(exec.task_run_list.iter().all(|t| t.task_id != "after"));
+    assert_eq!(messages(&logs), vec!["broken on purpose"]);
+
+    let (exec, _) = h
+        .run(
+            "id: allowed\nnamespace: tests\ntasks:\n  - id: boom\n    type: io.kestra.plugin.core.execution.Fail\n    allowFailure: true\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: still runs\n",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Warning,
+        "{:?}",
+        states(&exec)
+    );
+    assert_eq!(task(&exec, "boom").state.current, StateType::Warning);
+    assert_eq!(task(&exec, "after").state.current, StateType::Success);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn flowable_tasks_choose_and_order_their_children() {
+    let h = start(&[]).await;
+    let (exec, logs) = h
+        .run(
+            r#"
+id: flowables
+namespace: tests
+inputs:
+  - id: pick
+    type: STRING
+    defaults: b
+tasks:
+  - id: seq
+    type: io.kestra.plugin.core.flow.Sequential
+    tasks:
+      - id: s1
+        type: io.kestra.plugin.core.log.Log
+        message: one
+      - id: s2
+        type: io.kestra.plugin.core.log.Log
+        message: two
+  - id: cond
+    type: io.kestra.plugin.core.flow.If
+    condition: "{{ inputs.pick == 'b' }}"
+    then:
+      - id: yes
+        type: io.kestra.plugin.core.log.Log
+        message: then-branch
+    else:
+      - id: no
+        type: io.kestra.plugin.core.log.Log
+        message: else-branch
+  - id: sw
+    type: io.kestra.plugin.core.flow.Switch
+    value: "{{ inputs.pick }}"
+    cases:
+      a:
+        - id: case-a
+          type: io.kestra.plugin.core.log.Log
+          message: A
+      b:
+        - id: case-b
+          type: io.kestra.plugin.core.log.Log
+          message: B
+    defaults:
+      - id: case-default
+        type: io.kestra.plugin.core.log.Log
+        message: default
+  - id: par
+    type: io.kestra.plugin.core.flow.Parallel
+    concurrent: 2
+    tasks:
+      - id: p1
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT0.1S
+      - id: p2
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT0.1S
+      - id: p3
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT0.1S
+  - id: off
+    type: io.kestra.plugin.core.log.Log
+    disabled: true
+    message: disabled tasks never run
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Success,
+        "{:?}",
+        states(&exec)
+    );
+    assert_eq!(messages(&logs), vec!["one", "two", "then-branch", "B"]);
+    assert!(
+        exec.task_run_list
+            .iter()
+            .all(|t| !["no", "case-a", "case-default", "off"].contains(&t.task_id.as_str()))
+    );
+    assert_eq!(task(&exec, "sw").outputs.as_ref().unwrap()["value"], "b");
+    // Sequential order: s2 starts after s1 ended.
+    assert!(task(&exec, "s2").state.start_date() >= task(&exec, "s1").state.end_date().unwrap());
+    // Parallel with concurrent: 2 never runs three children at once.
+    let runs: Vec<_> = ["p1", "p2", "p3"]
+        .iter()
+        .map(|id| {
+            let a = &task(&exec, id).attempts.as_ref().unwrap()[0].state;
+            (a.start_date(), a.end_date().unwrap())
+        })
+        .collect();
+    assert!(max_overlap(&runs) <= 2, "{runs:?}");
+    h.stop().await;
+}
+
+/// The largest number of intervals open at one instant.
+fn max_overlap(runs: &[(jiff::Timestamp, jiff::Timestamp)]) -> usize {
+    runs.iter()
+        .map(|(s, _)| runs.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn for_each_respects_its_concurrency_limit_and_exposes_the_value() {
+    let h = start(&["worker.threads=8"]).await;
+    let (exec, logs) = h
+        .run(
+            r#"
+id: loop
+namespace: tests
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: ["a", "b", "c", "d", "e", "f"]
+    concurrencyLimit: 2
+    tasks:
+      - id: inner
+        type: io.kestra.plugin.core.flow.Sequential
+        tasks:
+          - id: nap
+            type: io.kestra.plugin.core.flow.Sleep
+            duration: PT0.05S
+          - id: say
+            type: io.kestra.plugin.core.log.Log
+            message: "{{ taskrun.value }} {{ parent.taskrun.value }} {{ parents | length }}"
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.nap is defined }}"
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Success,
+        "{:?}",
+        states(&exec)
+    );
+    let mut said = messages(&logs);
+    said.sort();
+    assert_eq!(
+        said,
+        vec!["a a 2", "b b 2", "c c 2", "d d 2", "e e 2", "f f 2"]
+    );
+    let iterations: Vec<_> = exec
+        .task_run_list
+        .iter()
+        .filter(|t| t.task_id == "inner")
+        .map(|t| (t.state.start_date(), t.state.end_date().unwrap()))
+        .collect();
+    assert_eq!(iterations.len(), 6);
+    assert!(max_overlap(&iterations) <= 2, "{iterations:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn retry_makes_the_configured_number_of_attempts() {
+    let h = start(&[]).await;
+    let (exec, logs) = h
+        .run(
+            r#"
+id: retries
+namespace: tests
+tasks:
+  - id: constant
+    type: io.kestra.plugin.core.execution.Fail
+    allowFailure: true
+    retry:
+      type: constant
+      interval: PT0.01S
+      maxAttempt: 3
+  - id: exponential
+    type: io.kestra.plugin.core.execution.Fail
+    retry:
+      type: exponential
+      interval: PT0.01S
+      maxInterval: PT0.05S
+      maxAttempt: 4
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(exec.state.current, StateType::Failed);
+    let c = task(&exec, "constant").attempts.as_ref().unwrap();
+    assert_eq!(c.len(), 3);
+    assert!(c.iter().all(|a| a.state.current == StateType::Failed));
+    assert_eq!(
+        task(&exec, "exponential").attempts.as_ref().unwrap().len(),
+        4
+    );
+    // Each attempt logs its own error line.
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.task_id.as_deref() == Some("constant"))
+            .count(),
+        3
+    );
+    let attempt_numbers: Vec<_> = logs
+        .iter()
+        .filter(|l| l.task_id.as_deref() == Some("exponential"))
+        .filter_map(|l| l.attempt_number)
+        .collect();
+    assert_eq!(attempt_numbers.len(), 4);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn log_level_filters_at_the_source_and_task_defaults_apply() {
+    let h = start(&[]).await;
+    let (exec, logs) = h
+        .run(
+            r#"
+id: levels
+namespace: tests
+taskDefaults:
+  - type: io.kestra.plugin.core.log.Log
+    values:
+      logLevel: WARN
+tasks:
+  - id: info
+    type: io.kestra.plugin.core.log.Log
+    message: dropped
+  - id: warn
+    type: io.kestra.plugin.core.log.Log
+    level: WARN
+    message: kept
+  - id: error
+    type: io.kestra.plugin.core.log.Log
+    level: ERROR
+    message: kept too
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(exec.state.current, StateType::Success);
+    assert_eq!(messages(&logs), vec!["kept", "kept too"]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn log_to_file_puts_lines_in_storage_not_the_logs_table() {
+    let h = start(&[]).await;
+    let (exec, logs) = h
+        .run(
+            "id: tofile\nnamespace: tests\ntasks:\n  - id: noisy\n    type: io.kestra.plugin.core.log.Log\n    logToFile: true\n    message: [\"line 1\", \"line 2\", \"line 3\"]\n  - id: quiet\n    type: io.kestra.plugin.core.log.Log\n    message: in the table\n",
+            json!({}),
+        )
+        .await;
+    assert_eq!(exec.state.current, StateType::Success);
+    assert_eq!(messages(&logs), vec!["in the table"]);
+    let uri = task(&exec, "noisy").attempts.as_ref().unwrap()[0]
+        .log_file
+        .clone()
+        .expect("logToFile records the file's URI on the attempt");
+    let text = h.o.storage().read_to_string(&uri).unwrap();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines[0].ends_with("INFO line 1") && lines[2].ends_with("INFO line 3"),
+        "{text}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn sync_and_batched_log_indexing_store_the_same_rows() {
+    let flow = "id: logs\nnamespace: tests\ntasks:\n  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: \"{{ range(1, 20) }}\"\n    tasks:\n      - id: say\n        type: io.kestra.plugin.core.log.Log\n        message: [\"a {{ taskrun.value }}\", \"b {{ taskrun.value }}\"]\n";
+    let mut rows = Vec::new();
+    for mode in ["logs.indexing=sync", "logs.indexing=batched"] {
+        let h = start(&[mode]).await;
+        let (exec, logs) = h.run(flow, json!({})).await;
+        assert_eq!(exec.state.current, StateType::Success);
+        let mut r: Vec<_> = logs
+            .iter()
+            .map(|l| {
+                (
+                    l.task_id.clone(),
+                    l.level,
+                    l.attempt_number,
+                    l.message.clone(),
+                )
+            })
+            .collect();
+        r.sort_by(|a, b| a.3.cmp(&b.3));
+        rows.push(r);
+        h.stop().await;
+    }
+    assert_eq!(rows[0].len(), 40);
+    assert_eq!(rows[0], rows[1]);
+}
+
+#[tokio::test]
+async fn mutate_and_immutable_task_handling_produce_the_same_results() {
+    let flow = read("scenarios/e2e-webhook/benchmark01.yaml");
+    let mut results = Vec::new();
+    for mode in [
+        "worker.task-handling=mutate",
+        "worker.task-handling=immutable",
+    ] {
+        let h = start(&[mode]).await;
+        let (exec, logs) = h.run(&flow, json!({"name": "Grace"})).await;
+        let summary: Vec<_> = exec
+            .task_run_list
+            .iter()
+            .map(|t| {
+                (
+                    t.task_id.clone(),
+                    t.value.clone(),
+                    t.state.current,
+                    t.state
+                        .histories
+                        .iter()
+                        .map(|h| h.state)
+                        .collect::<Vec<_>>(),
+                    t.outputs.clone(),
+                    t.attempts
+                        .as_ref()
+                        .map(|a| a.iter().map(|a| a.state.current).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        results.push((exec.state.current, summary, messages(&logs)));
+        h.stop().await;
+    }
+    assert_eq!(results[0].0, StateType::Success);
+    assert_eq!(results[0], results[1]);
+}
+
+#[tokio::test]
+async fn inputs_labels_and_disabled_flows() {
+    let h = start(&[]).await;
+    let flow = h
+        .o
+        .deploy(
+            "id: typed\nnamespace: tests\nlabels:\n  - key: env\n    value: test\ninputs:\n  - id: count\n    type: INT\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ inputs.count + 1 }}\"\n",
+            "typed.yaml",
+        )
+        .await
+        .unwrap();
+    let missing =
+        h.o.create_execution(&flow.namespace, &flow.id, Default::default(), vec![], None)
+            .await
+            .unwrap_err();
+    assert!(
+        missing.to_string().contains("`count` is required"),
+        "{missing}"
+    );
+    let bad =
+        h.o.create_execution(
+            &flow.namespace,
+            &flow.id,
+            json!({"count": "many"}).as_object().unwrap().clone(),
+            vec![],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("expects INT"), "{bad}");
+    let exec =
+        h.o.create_execution(
+            &flow.namespace,
+            &flow.id,
+            json!({"count": "41"}).as_object().unwrap().clone(),
+            vec![orchestrator::model::Label {
+                key: "run".into(),
+                value: "1".into(),
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    let (done, _) = h.finish(&exec.id).await;
+    assert_eq!(task(&done, "r").outputs.as_ref().unwrap()["value"], "42");
+    let keys: Vec<_> = done.labels.iter().map(|l| l.key.as_str()).collect();
+    assert_eq!(keys, vec!["env", "run"]);
+
+    let off = h
+        .o
+        .deploy(
+            "id: off\nnamespace: tests\ndisabled: true\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n",
+            "off.yaml",
+        )
+        .await
+        .unwrap();
+    let refused =
+        h.o.create_execution(&off.namespace, &off.id, Default::default(), vec![], None)
+            .await
+            .unwrap_err();
+    assert!(refused.to_string().contains("disabled"), "{refused}");
+    assert_eq!(h.o.store().counts().await.unwrap().executions, 1);
+    h.stop().await;
+}
