@@ -304,7 +304,7 @@ namespace: tests
 tasks:
   - id: each
     type: io.kestra.plugin.core.flow.ForEach
-    values: ["a", "b", "c", "d", "e", "f"]
+    values: ["a", "b", "c", "d", "e", "f", "a"]
     concurrencyLimit: 2
     tasks:
       - id: inner

@@ -287,12 +287,15 @@ impl<'a> Walker<'a> {
             TaskKind::ForEach(f) => {
                 match self.eval(i, task, |r, vars| r.render_list(&f.values, vars)) {
                     Ok(values) => {
+                        // Kestra's ForEach runs each distinct value once, first seen first.
+                        let mut seen = std::collections::HashSet::new();
                         let values: Vec<String> = values
                             .into_iter()
                             .map(|v| match v {
                                 Value::String(s) => s,
                                 other => other.to_string(),
                             })
+                            .filter(|v| seen.insert(v.clone()))
                             .collect();
                         self.for_each(&f.tasks, &id, &values, f.concurrency_limit)
                     }
