@@ -185,6 +185,18 @@ impl TestDb {
         }
     }
 
+    /// For PostgreSQL, a connection to the server whose `search_path` is this test's schema,
+    /// to read the tables directly.
+    pub async fn pg_connection(&self) -> sqlx::PgConnection {
+        let Some(Cleanup::PgSchema { admin, schema }) = &self.cleanup else {
+            panic!("not a PostgreSQL test database");
+        };
+        let options: sqlx::postgres::PgConnectOptions = admin.parse().expect("a URL");
+        sqlx::PgConnection::connect_with(&options.options([("search_path", schema.as_str())]))
+            .await
+            .expect("a connection to the test schema")
+    }
+
     pub fn config(&self, knobs: Knobs) -> Config {
         Config {
             db: self.url.clone(),
