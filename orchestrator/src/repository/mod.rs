@@ -76,7 +76,7 @@ pub enum Error {
     },
     /// The URL names no supported database.
     #[error(
-        "unsupported database `{0}`: use `sqlite` (the default), `sqlite://PATH`, or a postgres://, mysql:// or mssql:// URL"
+        "unsupported database `{0}`: use `sqlite` (the default), `sqlite://PATH`, a postgres:// or mysql:// URL, or `postgres` / `mysql` (SQL Server is not implemented yet)"
     )]
     UnsupportedUrl(String),
 }
