@@ -376,3 +376,38 @@ async fn json_mappings_read_the_same_execution(backend: Backend) {
     assert_eq!(direct, normalize);
     assert_eq!(direct.task_run_list.len(), 10);
 }
+
+/// A commit through one store wakes the pollers of another store (another process, in a real
+/// deployment) at once, through PostgreSQL's LISTEN/NOTIFY rather than the poll interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_wakes_pollers_of_another_store() {
+    use orchestrator::repository::{Message, QueueType};
+    let Some(db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let producer = db.orchestrator(knobs(&[])).await;
+    let consumer = db.orchestrator(knobs(&[])).await;
+    let notifier = consumer.store().notifier();
+    // Let the listener connect, and drain the wake-up it gives when it (re)connects.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while tokio::time::timeout(
+        Duration::from_millis(200),
+        notifier.notified(QueueType::WorkerTask),
+    )
+    .await
+    .is_ok()
+    {}
+    let woken = notifier.notified(QueueType::WorkerTask);
+    let mut tx = producer.store().begin().await.unwrap();
+    tx.push(&[Message {
+        kind: QueueType::WorkerTask,
+        key: "k".into(),
+        value: "{}".into(),
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), woken)
+        .await
+        .expect("the NOTIFY reached the other store");
+}
