@@ -26,7 +26,9 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct Common {
-    /// Database: `sqlite` (the default), `sqlite://PATH`, or a postgres://, mysql:// or mssql:// URL.
+    /// Database: `sqlite` (the default), `sqlite://PATH`, a postgres:// or mysql:// URL
+    /// (`?flowbench_schema=NAME` keeps PostgreSQL tables in their own schema), or `postgres` /
+    /// `mysql` to read the URL from FLOWBENCH_POSTGRES_URL / FLOWBENCH_MYSQL_URL.
     #[arg(long)]
     db: Option<String>,
     /// Worker threads (the `worker.threads` knob); default 4 × available cores.

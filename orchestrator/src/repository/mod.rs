@@ -6,6 +6,8 @@
 //! killed mid-way loses nothing, because the transaction never committed and the message is
 //! polled again.
 
+mod mysql;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+pub use mysql::MysqlStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::knobs::{JsonMapping, Knobs};
@@ -30,6 +34,15 @@ pub enum Error {
         target: String,
         #[source]
         source: sqlx::Error,
+    },
+    /// A database server could not be reached, refused the login, or has no such database.
+    /// One line: the backend, the URL without its password, and the server's own reason.
+    #[error("cannot connect to {backend} at {target}: {reason}")]
+    Unreachable {
+        backend: &'static str,
+        /// The URL with its password removed.
+        target: String,
+        reason: String,
     },
     /// Schema migration failed.
     #[error("{backend}: migrating the schema failed: {source}")]
@@ -55,9 +68,15 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// `--db postgres` or `--db mysql` was given but its URL variable is not set.
+    #[error("`--db {backend}` reads the database URL from {var}, which is not set")]
+    MissingUrl {
+        backend: &'static str,
+        var: &'static str,
+    },
     /// The URL names no supported database.
     #[error(
-        "unsupported database `{0}`: use `sqlite` (the default), `sqlite://PATH`, or a postgres://, mysql:// or mssql:// URL"
+        "unsupported database `{0}`: use `sqlite` (the default), `sqlite://PATH`, a postgres:// or mysql:// URL, or `postgres` / `mysql` (SQL Server is not implemented yet)"
     )]
     UnsupportedUrl(String),
 }
@@ -203,28 +222,104 @@ pub trait Tx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
+/// The environment variables that `--db postgres` and `--db mysql` read the URL from.
+pub const POSTGRES_URL_ENV: &str = "FLOWBENCH_POSTGRES_URL";
+pub const MYSQL_URL_ENV: &str = "FLOWBENCH_MYSQL_URL";
+
 /// Opens the database a URL names and migrates it.
+///
+/// `url` is `sqlite`, `sqlite://PATH`, a `postgres://` / `postgresql://` or `mysql://` /
+/// `mariadb://` URL, or the shorthand `postgres` / `mysql`, which reads the URL from
+/// `FLOWBENCH_POSTGRES_URL` / `FLOWBENCH_MYSQL_URL`.
 pub async fn connect(url: &str, knobs: &Knobs) -> Result<Arc<dyn Store>> {
+    let url = resolve_shorthand(url)?;
+    let url = url.as_str();
     if url == "sqlite" || url.starts_with("sqlite:") {
         return Ok(Arc::new(SqliteStore::connect(url, knobs).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PostgresStore::connect(url, knobs).await?));
+    }
+    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        return Ok(Arc::new(MysqlStore::connect(url, knobs).await?));
     }
     Err(Error::UnsupportedUrl(redact(url)))
 }
 
+/// Turns `postgres` / `mysql` into the URL their environment variable holds.
+fn resolve_shorthand(url: &str) -> Result<String> {
+    let (backend, var) = match url {
+        "postgres" | "postgresql" => ("postgres", POSTGRES_URL_ENV),
+        "mysql" | "mariadb" => ("mysql", MYSQL_URL_ENV),
+        _ => return Ok(url.to_string()),
+    };
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        _ => Err(Error::MissingUrl { backend, var }),
+    }
+}
+
+/// How long a server gets to accept the first connection before the store gives up.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Makes the first connection to a server, within [`CONNECT_TIMEOUT`], so that a wrong host,
+/// password or database name is reported at once with the server's reason (a pool would
+/// retry until its acquire timeout and then report only that it timed out).
+pub(crate) async fn first_connection<C, F>(
+    backend: &'static str,
+    url: &str,
+    connect: F,
+) -> Result<C>
+where
+    F: std::future::Future<Output = std::result::Result<C, sqlx::Error>>,
+{
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(unreachable(backend, url, &e)),
+        Err(_) => Err(Error::Unreachable {
+            backend,
+            target: redact(url),
+            reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
+        }),
+    }
+}
+
+/// An [`Error::Unreachable`] for a failed connection.
+pub(crate) fn unreachable(backend: &'static str, url: &str, e: &sqlx::Error) -> Error {
+    Error::Unreachable {
+        backend,
+        target: redact(url),
+        reason: connect_reason(e),
+    }
+}
+
+/// The part of a connection error a user acts on, without sqlx's wrapping.
+fn connect_reason(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Tls(t) => format!("TLS: {t}"),
+        sqlx::Error::Configuration(c) => c.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// Removes the password from a database URL (`postgres://u:***@host/db`).
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split(':').next().unwrap_or("");
-                if userinfo.contains(':') {
-                    format!("{scheme}://{user}:***@{host}")
-                } else {
-                    format!("{scheme}://{user}@{host}")
-                }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // The last `@` before the query ends the user info, so a password holding an unescaped
+    // `@` is still hidden whole.
+    let authority_end = rest.find('?').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = (&rest[..at], &rest[at + 1..]);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => format!("{scheme}://{userinfo}@{host}"),
             }
-            None => url.to_string(),
-        },
+        }
         None => url.to_string(),
     }
 }
@@ -261,6 +356,10 @@ mod tests {
             "mysql://root@127.0.0.1/test"
         );
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            redact("postgres://bob:p@ss/w@db/test?x=y@z"),
+            "postgres://bob:***@db/test?x=y@z"
+        );
     }
 
     #[test]

@@ -1,0 +1,599 @@
+//! The MySQL / MariaDB dialect (MySQL 8, MariaDB 10.6+ for `SKIP LOCKED`): JSON documents
+//! with STORED generated columns, `FOR UPDATE SKIP LOCKED` queue polls, and
+//! `ON DUPLICATE KEY UPDATE` upserts (Kestra's `MysqlQueue`).
+//!
+//! Neither server has `UPDATE … RETURNING` (MariaDB has it for DELETE and INSERT only), so a
+//! poll selects the rows for update and then marks them. Sessions run at READ COMMITTED, as
+//! a queue wants: InnoDB's default REPEATABLE READ would take gap locks on the scanned index
+//! ranges and make producers' inserts wait on consumers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlTypeInfo, MySqlValueRef};
+use sqlx::{
+    Connection as _, Executor as _, MySql, MySqlConnection, MySqlPool, QueryBuilder, Row,
+    Transaction,
+};
+
+use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx, decode};
+use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
+use crate::model::{Execution, LogEntry, StateType};
+
+const BACKEND: &str = "mysql";
+/// MySQL allows 65535 bound parameters per statement; stay well below.
+const ROWS_PER_INSERT: usize = 1000;
+
+pub struct MysqlStore {
+    pool: MySqlPool,
+    mapping: JsonMapping,
+    queued_index: QueuedIndex,
+    notifier: Notifier,
+}
+
+fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+    move |source| Error::Query {
+        backend: BACKEND,
+        op,
+        source,
+    }
+}
+
+fn running_states() -> [&'static str; 5] {
+    [
+        StateType::Running.as_str(),
+        StateType::Paused.as_str(),
+        StateType::Restarted.as_str(),
+        StateType::Killing.as_str(),
+        StateType::Retrying.as_str(),
+    ]
+}
+
+impl MysqlStore {
+    /// Connects to a `mysql://` (or `mariadb://`) URL and migrates the database it names.
+    pub async fn connect(url: &str, knobs: &Knobs) -> Result<Self> {
+        let target = super::redact(url);
+        let url = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_string(),
+        };
+        let options = MySqlConnectOptions::from_str(&url)
+            .map_err(|e| super::unreachable(BACKEND, &target, &e))?
+            .charset("utf8mb4");
+        let first =
+            super::first_connection(BACKEND, &target, MySqlConnection::connect_with(&options))
+                .await?;
+        let _ = first.close().await;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| super::unreachable(BACKEND, &target, &e))?;
+        sqlx::migrate!("./migrations/mysql")
+            .run(&pool)
+            .await
+            .map_err(|source| Error::Migrate {
+                backend: BACKEND,
+                source,
+            })?;
+        set_queued_index(&pool, knobs.queued_index).await?;
+        Ok(MysqlStore {
+            pool,
+            mapping: knobs.json_mapping,
+            queued_index: knobs.queued_index,
+            notifier: Notifier::default(),
+        })
+    }
+}
+
+/// The `queued.index` knob picks the index `execution_queued` pops with. MySQL 8 has no
+/// `CREATE INDEX IF NOT EXISTS`, so the catalogue is read first; a named lock keeps processes
+/// that start together from racing (DDL commits implicitly here, so a transaction cannot).
+async fn set_queued_index(pool: &MySqlPool, index: QueuedIndex) -> Result<()> {
+    let (keep, keep_ddl, drop) = match index {
+        QueuedIndex::Flow => (
+            "ix_execution_queued_flow",
+            "CREATE INDEX ix_execution_queued_flow ON execution_queued (tenant_id, namespace, flow_id)",
+            "ix_execution_queued_flow_date",
+        ),
+        QueuedIndex::FlowDate => (
+            "ix_execution_queued_flow_date",
+            "CREATE INDEX ix_execution_queued_flow_date ON execution_queued (tenant_id, namespace, flow_id, date)",
+            "ix_execution_queued_flow",
+        ),
+    };
+    let mut conn = pool.acquire().await.map_err(q("connect"))?;
+    sqlx::query("SELECT GET_LOCK('flowbench.queued_index', 60)")
+        .execute(&mut *conn)
+        .await
+        .map_err(q("lock queued index"))?;
+    let result = async {
+        let existing: Vec<(Text,)> = sqlx::query_as(
+            "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics
+             WHERE table_schema = DATABASE() AND table_name = 'execution_queued'",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(q("read queued indexes"))?;
+        let has = |name: &str| existing.iter().any(|(n,)| &**n == name);
+        if has(drop) {
+            // `drop` is one of the two constant names above.
+            sqlx::query(&format!("DROP INDEX {drop} ON execution_queued"))
+                .execute(&mut *conn)
+                .await
+                .map_err(q("drop queued index"))?;
+        }
+        if !has(keep) {
+            sqlx::query(keep_ddl)
+                .execute(&mut *conn)
+                .await
+                .map_err(q("create queued index"))?;
+        }
+        Ok(())
+    }
+    .await;
+    let _ = sqlx::query("SELECT RELEASE_LOCK('flowbench.queued_index')")
+        .execute(&mut *conn)
+        .await;
+    result
+}
+
+/// Text from a column with a binary collation. sqlx reports `utf8mb4_bin` columns as BLOB and
+/// refuses them as `String`; the bytes are UTF-8 all the same.
+struct Text(String);
+
+impl sqlx::Type<MySql> for Text {
+    fn type_info() -> MySqlTypeInfo {
+        <String as sqlx::Type<MySql>>::type_info()
+    }
+
+    fn compatible(ty: &MySqlTypeInfo) -> bool {
+        <String as sqlx::Type<MySql>>::compatible(ty)
+            || <Vec<u8> as sqlx::Type<MySql>>::compatible(ty)
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'r> sqlx::Decode<'r, MySql> for Text {
+    fn decode(value: MySqlValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        let bytes = <&[u8] as sqlx::Decode<MySql>>::decode(value)?;
+        Ok(Text(std::str::from_utf8(bytes)?.to_string()))
+    }
+}
+
+fn decode_doc<T: DeserializeOwned>(
+    mapping: JsonMapping,
+    what: &'static str,
+    key: &str,
+    text: &str,
+) -> Result<T> {
+    decode(mapping, text).map_err(|source| Error::Decode {
+        backend: BACKEND,
+        what,
+        key: key.to_string(),
+        source,
+    })
+}
+
+/// DATETIME(6) text for a bound date.
+fn datetime(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+#[async_trait]
+impl Store for MysqlStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Tx>> {
+        let tx = self.pool.begin().await.map_err(q("begin"))?;
+        Ok(Box::new(MysqlTx {
+            tx,
+            mapping: self.mapping,
+            queued_index: self.queued_index,
+        }))
+    }
+
+    async fn execution(&self, id: &str) -> Result<Option<Execution>> {
+        let row: Option<(Text,)> = sqlx::query_as("SELECT `value` FROM executions WHERE `key` = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read execution"))?;
+        row.map(|(v,)| decode_doc(self.mapping, "execution", id, &v))
+            .transpose()
+    }
+
+    async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>> {
+        let rows: Vec<(Text, Text)> = sqlx::query_as(
+            "SELECT `key`, `value` FROM logs WHERE execution_id = ? ORDER BY `timestamp`, `key`",
+        )
+        .bind(execution_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read logs"))?;
+        rows.into_iter()
+            .map(|(k, v)| decode_doc(self.mapping, "log", &k, &v))
+            .collect()
+    }
+
+    async fn flow(&self, namespace: &str, id: &str) -> Result<Option<(i32, String)>> {
+        let row: Option<(i32, Text)> =
+            sqlx::query_as("SELECT revision, source FROM flows WHERE namespace = ? AND id = ?")
+                .bind(namespace)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(q("read flow"))?;
+        Ok(row.map(|(rev, source)| (rev, source.0)))
+    }
+
+    async fn flows(&self) -> Result<Vec<String>> {
+        let rows: Vec<(Text,)> = sqlx::query_as("SELECT source FROM flows ORDER BY `key`")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list flows"))?;
+        Ok(rows.into_iter().map(|(s,)| s.0).collect())
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        let row = sqlx::query(
+            "SELECT
+                (SELECT COUNT(*) FROM executions),
+                (SELECT COUNT(*) FROM executions WHERE end_date IS NOT NULL),
+                (SELECT COUNT(*) FROM logs),
+                (SELECT COUNT(*) FROM queues WHERE consumed = FALSE),
+                (SELECT COUNT(*) FROM worker_job_running)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("count rows"))?;
+        Ok(Counts {
+            executions: row.get(0),
+            terminal_executions: row.get(1),
+            logs: row.get(2),
+            pending_messages: row.get(3),
+            running_jobs: row.get(4),
+        })
+    }
+
+    async fn clean_queue(&self) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM queues WHERE consumed = TRUE")
+            .execute(&self.pool)
+            .await
+            .map_err(q("clean queue"))?;
+        Ok(r.rows_affected())
+    }
+
+    async fn version(&self) -> Result<String> {
+        let (v,): (Text,) = sqlx::query_as("SELECT VERSION()")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("read version"))?;
+        Ok(if v.contains("MariaDB") {
+            format!("MariaDB {}", v.0)
+        } else {
+            format!("MySQL {}", v.0)
+        })
+    }
+}
+
+struct MysqlTx {
+    tx: Transaction<'static, MySql>,
+    mapping: JsonMapping,
+    queued_index: QueuedIndex,
+}
+
+#[async_trait]
+impl Tx for MysqlTx {
+    async fn poll(&mut self, kinds: &[QueueType], limit: usize) -> Result<Vec<Polled>> {
+        if kinds.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<MySql>::new(
+            "SELECT `offset`, `type`, `key`, `value` FROM queues WHERE consumed = FALSE AND `type` IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for k in kinds {
+            sep.push_bind(k.as_str());
+        }
+        qb.push(") ORDER BY `offset` LIMIT ");
+        qb.push_bind(limit as i64);
+        qb.push(" FOR UPDATE SKIP LOCKED");
+        let rows = qb
+            .build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(q("poll queue"))?;
+        let polled: Vec<Polled> = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Polled {
+                    offset: r.get(0),
+                    kind: QueueType::parse(&r.get::<Text, _>(1).0)?,
+                    key: r.get::<Text, _>(2).0,
+                    value: r.get::<Text, _>(3).0,
+                })
+            })
+            .collect();
+        if polled.is_empty() {
+            return Ok(polled);
+        }
+        let mut qb =
+            QueryBuilder::<MySql>::new("UPDATE queues SET consumed = TRUE WHERE `offset` IN (");
+        let mut sep = qb.separated(", ");
+        for p in &polled {
+            sep.push_bind(p.offset);
+        }
+        qb.push(")");
+        qb.build()
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q("mark polled messages consumed"))?;
+        Ok(polled)
+    }
+
+    async fn push(&mut self, messages: &[Message]) -> Result<()> {
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<MySql>::new("INSERT INTO queues (`type`, `key`, `value`) ");
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.kind.as_str())
+                    .push_bind(&m.key)
+                    .push_bind(&m.value);
+            });
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("push to queue"))?;
+        }
+        Ok(())
+    }
+
+    async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
+        // FOR UPDATE: two executors never process one execution at once.
+        let row: Option<(Text,)> =
+            sqlx::query_as("SELECT `value` FROM executions WHERE `key` = ? FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(q("load execution"))?;
+        row.map(|(v,)| decode_doc(self.mapping, "execution", id, &v))
+            .transpose()
+    }
+
+    async fn save_execution(&mut self, execution: &Execution) -> Result<()> {
+        let value = serde_json::to_string(execution).expect("an execution always serializes");
+        sqlx::query(
+            "INSERT INTO executions (`key`, `value`) VALUES (?, ?)
+             ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)",
+        )
+        .bind(&execution.id)
+        .bind(value)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("save execution"))?;
+        Ok(())
+    }
+
+    async fn count_running(&mut self, namespace: &str, flow_id: &str) -> Result<i64> {
+        let s = running_states();
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM executions WHERE namespace = ? AND flow_id = ? AND state_current IN (?, ?, ?, ?, ?)",
+        )
+        .bind(namespace)
+        .bind(flow_id)
+        .bind(s[0])
+        .bind(s[1])
+        .bind(s[2])
+        .bind(s[3])
+        .bind(s[4])
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(q("count running executions"))?;
+        Ok(n)
+    }
+
+    async fn queued_push(&mut self, execution: &Execution) -> Result<()> {
+        sqlx::query(
+            "INSERT IGNORE INTO execution_queued (`key`, namespace, flow_id, date) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&execution.id)
+        .bind(&execution.namespace)
+        .bind(&execution.flow_id)
+        .bind(datetime(execution.state.start_date()))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("queue execution"))?;
+        Ok(())
+    }
+
+    async fn queued_pop(&mut self, namespace: &str, flow_id: &str) -> Result<Option<String>> {
+        // Kestra's JdbcExecutionQueuedStorage#pop, before and after its SKIP LOCKED PR.
+        let select = match self.queued_index {
+            QueuedIndex::Flow => {
+                "SELECT `key` FROM execution_queued WHERE tenant_id = '' AND namespace = ? AND flow_id = ?
+                 ORDER BY date LIMIT 1 FOR UPDATE"
+            }
+            QueuedIndex::FlowDate => {
+                "SELECT `key` FROM execution_queued WHERE tenant_id = '' AND namespace = ? AND flow_id = ?
+                 ORDER BY date LIMIT 1 FOR UPDATE SKIP LOCKED"
+            }
+        };
+        let row: Option<(Text,)> = sqlx::query_as(select)
+            .bind(namespace)
+            .bind(flow_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(q("pop queued execution"))?;
+        let Some((key,)) = row else { return Ok(None) };
+        sqlx::query("DELETE FROM execution_queued WHERE `key` = ?")
+            .bind(&*key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q("pop queued execution"))?;
+        Ok(Some(key.0))
+    }
+
+    async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {
+        for chunk in logs.chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<MySql>::new("INSERT INTO logs (`key`, `value`) ");
+            qb.push_values(chunk, |mut b, l| {
+                b.push_bind(&l.id)
+                    .push_bind(serde_json::to_string(l).expect("a log entry always serializes"));
+            });
+            qb.push(" ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)");
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("insert logs"))?;
+        }
+        Ok(())
+    }
+
+    async fn save_flow(&mut self, namespace: &str, id: &str, source: &str) -> Result<i32> {
+        let key = crate::flow::flow_key(namespace, id);
+        let current: Option<(i32, Text)> =
+            sqlx::query_as("SELECT revision, source FROM flows WHERE `key` = ? FOR UPDATE")
+                .bind(&key)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(q("read flow"))?;
+        let revision = match current {
+            Some((rev, old)) if &*old == source => return Ok(rev),
+            Some((rev, _)) => rev + 1,
+            None => 1,
+        };
+        sqlx::query(
+            "INSERT INTO flows (`key`, namespace, id, revision, source) VALUES (?, ?, ?, ?, ?)
+             ON DUPLICATE KEY UPDATE revision = VALUES(revision), source = VALUES(source)",
+        )
+        .bind(&key)
+        .bind(namespace)
+        .bind(id)
+        .bind(revision)
+        .bind(source)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("save flow"))?;
+        Ok(revision)
+    }
+
+    async fn heartbeat(&mut self, instance: &str, kind: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO service_instance (id, kind, heartbeat_ms) VALUES (?, ?, ?)
+             ON DUPLICATE KEY UPDATE heartbeat_ms = VALUES(heartbeat_ms)",
+        )
+        .bind(instance)
+        .bind(kind)
+        .bind(now_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("heartbeat"))?;
+        Ok(())
+    }
+
+    async fn remove_instance(&mut self, instance: &str) -> Result<()> {
+        sqlx::query("DELETE FROM service_instance WHERE id = ?")
+            .bind(instance)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q("remove instance"))?;
+        Ok(())
+    }
+
+    async fn dead_instances(&mut self, kind: &str, older_than_ms: i64) -> Result<Vec<String>> {
+        let rows: Vec<(Text,)> =
+            sqlx::query_as("SELECT id FROM service_instance WHERE kind = ? AND heartbeat_ms < ?")
+                .bind(kind)
+                .bind(older_than_ms)
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(q("find dead instances"))?;
+        Ok(rows.into_iter().map(|(id,)| id.0).collect())
+    }
+
+    async fn job_started(&mut self, worker: &str, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO worker_job_running (`key`, worker_id, `value`) VALUES (?, ?, ?)
+             ON DUPLICATE KEY UPDATE worker_id = VALUES(worker_id)",
+        )
+        .bind(key)
+        .bind(worker)
+        .bind(value)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("record running job"))?;
+        Ok(())
+    }
+
+    async fn jobs_finished(&mut self, keys: &[String]) -> Result<()> {
+        for chunk in keys.chunks(ROWS_PER_INSERT) {
+            let mut qb =
+                QueryBuilder::<MySql>::new("DELETE FROM worker_job_running WHERE `key` IN (");
+            let mut sep = qb.separated(", ");
+            for k in chunk {
+                sep.push_bind(k);
+            }
+            qb.push(")");
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("clear finished jobs"))?;
+        }
+        Ok(())
+    }
+
+    async fn take_jobs(&mut self, worker: &str) -> Result<Vec<(String, String)>> {
+        let jobs: Vec<(Text, Text)> = sqlx::query_as(
+            "SELECT `key`, `value` FROM worker_job_running WHERE worker_id = ? FOR UPDATE",
+        )
+        .bind(worker)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(q("take jobs of a dead worker"))?;
+        sqlx::query("DELETE FROM worker_job_running WHERE worker_id = ?")
+            .bind(worker)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q("take jobs of a dead worker"))?;
+        Ok(jobs.into_iter().map(|(k, v)| (k.0, v.0)).collect())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(q("commit"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_dates_have_six_fractional_digits() {
+        let t: jiff::Timestamp = "2024-01-02T03:04:05.123456789Z".parse().unwrap();
+        assert_eq!(datetime(t), "2024-01-02 03:04:05.123456");
+        let t: jiff::Timestamp = "2024-01-02T03:04:05Z".parse().unwrap();
+        assert_eq!(datetime(t), "2024-01-02 03:04:05.000000");
+    }
+}

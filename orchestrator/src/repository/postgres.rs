@@ -1,0 +1,728 @@
+//! The PostgreSQL dialect: JSONB documents with generated columns, `FOR UPDATE SKIP LOCKED`
+//! queue polls, and LISTEN/NOTIFY so that pollers in other processes wake as soon as a
+//! producer commits (Kestra's `PostgresQueue`).
+//!
+//! A URL may carry `flowbench_schema=NAME`: the store then creates that schema and keeps all
+//! its tables there (every connection's `search_path` is set to it), so that many test runs
+//! and deployments can share one database without seeing each other.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{Connection as _, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
+use tokio_util::task::AbortOnDropHandle;
+
+use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx, decode};
+use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
+use crate::model::{Execution, LogEntry, StateType};
+
+const BACKEND: &str = "postgres";
+/// PostgreSQL allows 65535 bound parameters per statement; stay well below.
+const ROWS_PER_INSERT: usize = 1000;
+/// The URL parameter that names the schema to keep the tables in.
+pub const SCHEMA_PARAM: &str = "flowbench_schema";
+
+pub struct PostgresStore {
+    pool: PgPool,
+    mapping: JsonMapping,
+    queued_index: QueuedIndex,
+    notifier: Arc<Notifier>,
+    /// NOTIFY channel prefix: channels are database-wide, so it carries the schema.
+    channels: Arc<Channels>,
+    /// Relays NOTIFYs from other processes to `notifier`; stops with the store.
+    _listener: AbortOnDropHandle<()>,
+}
+
+fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+    move |source| Error::Query {
+        backend: BACKEND,
+        op,
+        source,
+    }
+}
+
+fn running_states() -> Vec<&'static str> {
+    [
+        StateType::Running,
+        StateType::Paused,
+        StateType::Restarted,
+        StateType::Killing,
+        StateType::Retrying,
+    ]
+    .into_iter()
+    .map(StateType::as_str)
+    .collect()
+}
+
+/// The NOTIFY channel of each queue type, e.g. `flowbench.public.worker_task`.
+struct Channels([String; 4]);
+
+impl Channels {
+    fn new(schema: &str) -> Self {
+        Channels(QueueType::ALL.map(|k| format!("flowbench.{schema}.{}", k.as_str())))
+    }
+
+    fn of(&self, kind: QueueType) -> &str {
+        &self.0[kind.index()]
+    }
+
+    fn kind(&self, channel: &str) -> Option<QueueType> {
+        QueueType::ALL.into_iter().find(|k| self.of(*k) == channel)
+    }
+}
+
+/// Splits `flowbench_schema=NAME` off a URL; the rest goes to sqlx unchanged.
+pub(crate) fn split_schema(url: &str) -> Result<(String, Option<String>), String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), None));
+    };
+    let mut schema = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some((SCHEMA_PARAM, v)) => schema = Some(v.to_string()),
+            _ => kept.push(pair),
+        }
+    }
+    if let Some(s) = &schema {
+        valid_identifier(s)?;
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, schema))
+}
+
+/// Schema and database names are the one thing formatted into SQL text (DDL cannot bind
+/// identifiers), so only plain lower-case identifiers are accepted.
+pub(crate) fn valid_identifier(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid schema name (use 1 to 40 of a-z, 0-9 and _, not starting with a digit)"
+        ))
+    }
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL, creates the `flowbench_schema` schema if one is named,
+    /// migrates, and starts relaying notifications.
+    pub async fn connect(url: &str, knobs: &Knobs) -> Result<Self> {
+        let target = super::redact(url);
+        let (url, schema) = split_schema(url).map_err(|reason| Error::Unreachable {
+            backend: BACKEND,
+            target: target.clone(),
+            reason,
+        })?;
+        let mut options = PgConnectOptions::from_str(&url)
+            .map_err(|e| super::unreachable(BACKEND, &target, &e))?;
+        if let Some(s) = &schema {
+            options = options.options([("search_path", s.as_str())]);
+        }
+        let first =
+            super::first_connection(BACKEND, &target, PgConnection::connect_with(&options)).await?;
+        let _ = first.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| super::unreachable(BACKEND, &target, &e))?;
+        if let Some(s) = &schema {
+            // Several processes of one deployment start at once; the lock keeps their
+            // CREATE SCHEMA from racing. `s` is a validated identifier.
+            let mut tx = pool.begin().await.map_err(q("begin"))?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('flowbench.schema'))")
+                .execute(&mut *tx)
+                .await
+                .map_err(q("lock schema creation"))?;
+            sqlx::query(&format!(r#"CREATE SCHEMA IF NOT EXISTS "{s}""#))
+                .execute(&mut *tx)
+                .await
+                .map_err(q("create schema"))?;
+            tx.commit().await.map_err(q("commit"))?;
+        }
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| Error::Migrate {
+                backend: BACKEND,
+                source,
+            })?;
+        set_queued_index(&pool, knobs.queued_index).await?;
+
+        let notifier = Arc::new(Notifier::default());
+        let channels = Arc::new(Channels::new(schema.as_deref().unwrap_or("public")));
+        // A pool of its own: the listener holds its connection for good.
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with(options);
+        let listener = tokio::spawn(relay_notifications(
+            listen_pool,
+            channels.clone(),
+            notifier.clone(),
+        ));
+        Ok(PostgresStore {
+            pool,
+            mapping: knobs.json_mapping,
+            queued_index: knobs.queued_index,
+            notifier,
+            channels,
+            _listener: AbortOnDropHandle::new(listener),
+        })
+    }
+}
+
+/// The `queued.index` knob picks the index `execution_queued` pops with: Kestra's old
+/// (namespace, flow_id) or the (namespace, flow_id, date) one its PR added.
+async fn set_queued_index(pool: &PgPool, index: QueuedIndex) -> Result<()> {
+    let (keep, drop) = match index {
+        QueuedIndex::Flow => (
+            "CREATE INDEX IF NOT EXISTS ix_execution_queued_flow ON execution_queued (tenant_id, namespace, flow_id)",
+            "DROP INDEX IF EXISTS ix_execution_queued_flow_date",
+        ),
+        QueuedIndex::FlowDate => (
+            "CREATE INDEX IF NOT EXISTS ix_execution_queued_flow_date ON execution_queued (tenant_id, namespace, flow_id, date)",
+            "DROP INDEX IF EXISTS ix_execution_queued_flow",
+        ),
+    };
+    // DDL is transactional here; the lock stops processes starting together from racing.
+    let mut tx = pool.begin().await.map_err(q("begin"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('flowbench.queued_index'))")
+        .execute(&mut *tx)
+        .await
+        .map_err(q("lock queued index"))?;
+    sqlx::query(drop)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("drop queued index"))?;
+    sqlx::query(keep)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("create queued index"))?;
+    tx.commit().await.map_err(q("commit"))
+}
+
+/// LISTENs on every queue channel and wakes the in-process pollers. When the connection
+/// drops (a server restart), it reconnects with backoff and wakes everyone, since
+/// notifications sent meanwhile are lost.
+async fn relay_notifications(pool: PgPool, channels: Arc<Channels>, notifier: Arc<Notifier>) {
+    let wake_all = || {
+        for k in QueueType::ALL {
+            notifier.notify(k);
+        }
+    };
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("postgres: LISTEN connection failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if let Err(e) = listener
+            .listen_all(channels.0.iter().map(String::as_str))
+            .await
+        {
+            tracing::warn!("postgres: LISTEN failed: {e}; retrying in {backoff:?}");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            continue;
+        }
+        backoff = Duration::from_millis(100);
+        wake_all();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => {
+                    if let Some(kind) = channels.kind(n.channel()) {
+                        notifier.notify(kind);
+                    }
+                }
+                // The connection dropped and sqlx has reconnected and listens again.
+                Ok(None) => wake_all(),
+                Err(e) => {
+                    tracing::warn!("postgres: LISTEN connection lost: {e}; reconnecting");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The column expression a document is read with: `direct` takes the JSONB bytes straight
+/// into the type; `normalize` has the server render text, which `decode` then re-normalizes.
+fn value_expr(mapping: JsonMapping) -> &'static str {
+    match mapping {
+        JsonMapping::Direct => "value",
+        JsonMapping::Normalize => "value::text",
+    }
+}
+
+fn decode_column<T: DeserializeOwned>(
+    mapping: JsonMapping,
+    row: &PgRow,
+    index: usize,
+    what: &'static str,
+    key: &str,
+) -> Result<T> {
+    let decode_err = |source| Error::Decode {
+        backend: BACKEND,
+        what,
+        key: key.to_string(),
+        source,
+    };
+    match mapping {
+        JsonMapping::Direct => match row.try_get::<Json<T>, _>(index) {
+            Ok(Json(v)) => Ok(v),
+            Err(sqlx::Error::ColumnDecode { source, index: col }) => {
+                match source.downcast::<serde_json::Error>() {
+                    Ok(e) => Err(decode_err(*e)),
+                    Err(source) => Err(q("decode a document")(sqlx::Error::ColumnDecode {
+                        index: col,
+                        source,
+                    })),
+                }
+            }
+            Err(e) => Err(q("decode a document")(e)),
+        },
+        JsonMapping::Normalize => {
+            let text: String = row.try_get(index).map_err(q("decode a document"))?;
+            decode(mapping, &text).map_err(decode_err)
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Tx>> {
+        let tx = self.pool.begin().await.map_err(q("begin"))?;
+        Ok(Box::new(PostgresTx {
+            tx,
+            mapping: self.mapping,
+            queued_index: self.queued_index,
+            channels: self.channels.clone(),
+        }))
+    }
+
+    async fn execution(&self, id: &str) -> Result<Option<Execution>> {
+        let sql = format!(
+            r#"SELECT {} FROM executions WHERE "key" = $1"#,
+            value_expr(self.mapping)
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read execution"))?;
+        row.map(|r| decode_column(self.mapping, &r, 0, "execution", id))
+            .transpose()
+    }
+
+    async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>> {
+        let sql = format!(
+            r#"SELECT "key", {} FROM logs WHERE execution_id = $1 ORDER BY "timestamp", "key""#,
+            value_expr(self.mapping)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(execution_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read logs"))?;
+        rows.iter()
+            .map(|r| {
+                let key: String = r.get(0);
+                decode_column(self.mapping, r, 1, "log", &key)
+            })
+            .collect()
+    }
+
+    async fn flow(&self, namespace: &str, id: &str) -> Result<Option<(i32, String)>> {
+        sqlx::query_as("SELECT revision, source FROM flows WHERE namespace = $1 AND id = $2")
+            .bind(namespace)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read flow"))
+    }
+
+    async fn flows(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(r#"SELECT source FROM flows ORDER BY "key""#)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list flows"))?;
+        Ok(rows.into_iter().map(|(s,)| s).collect())
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        let row = sqlx::query(
+            r#"SELECT
+                (SELECT COUNT(*) FROM executions),
+                (SELECT COUNT(*) FROM executions WHERE end_date IS NOT NULL),
+                (SELECT COUNT(*) FROM logs),
+                (SELECT COUNT(*) FROM queues WHERE NOT consumed),
+                (SELECT COUNT(*) FROM worker_job_running)"#,
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("count rows"))?;
+        Ok(Counts {
+            executions: row.get(0),
+            terminal_executions: row.get(1),
+            logs: row.get(2),
+            pending_messages: row.get(3),
+            running_jobs: row.get(4),
+        })
+    }
+
+    async fn clean_queue(&self) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM queues WHERE consumed")
+            .execute(&self.pool)
+            .await
+            .map_err(q("clean queue"))?;
+        Ok(r.rows_affected())
+    }
+
+    async fn version(&self) -> Result<String> {
+        let (v,): (String,) = sqlx::query_as("SHOW server_version")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("read version"))?;
+        Ok(format!("PostgreSQL {v}"))
+    }
+}
+
+struct PostgresTx {
+    tx: Transaction<'static, Postgres>,
+    mapping: JsonMapping,
+    queued_index: QueuedIndex,
+    channels: Arc<Channels>,
+}
+
+#[async_trait]
+impl Tx for PostgresTx {
+    async fn poll(&mut self, kinds: &[QueueType], limit: usize) -> Result<Vec<Polled>> {
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        // One statement: lock the oldest free rows, skipping rows another consumer holds,
+        // and mark them consumed (Kestra's JdbcQueue#receive on PostgreSQL).
+        let rows = sqlx::query(
+            r#"UPDATE queues SET consumed = TRUE, updated = now() WHERE "offset" IN (
+                 SELECT "offset" FROM queues WHERE NOT consumed AND type = ANY($1)
+                 ORDER BY "offset" LIMIT $2 FOR UPDATE SKIP LOCKED)
+               RETURNING "offset", type, "key", value::text"#,
+        )
+        .bind(&kinds)
+        .bind(limit as i64)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(q("poll queue"))?;
+        let mut out: Vec<Polled> = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Polled {
+                    offset: r.get(0),
+                    kind: QueueType::parse(r.get::<&str, _>(1))?,
+                    key: r.get(2),
+                    value: r.get(3),
+                })
+            })
+            .collect();
+        out.sort_by_key(|p| p.offset);
+        Ok(out)
+    }
+
+    async fn push(&mut self, messages: &[Message]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut qb =
+                QueryBuilder::<Postgres>::new(r#"INSERT INTO queues (type, "key", value) "#);
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.kind.as_str())
+                    .push_bind(&m.key)
+                    .push_bind(&m.value)
+                    .push_unseparated("::jsonb");
+            });
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("push to queue"))?;
+        }
+        // Delivered when (and only if) the transaction commits; PostgreSQL folds repeats.
+        let channels: Vec<&str> = QueueType::ALL
+            .into_iter()
+            .filter(|k| messages.iter().any(|m| m.kind == *k))
+            .map(|k| self.channels.of(k))
+            .collect();
+        sqlx::query("SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c")
+            .bind(&channels)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q("notify"))?;
+        Ok(())
+    }
+
+    async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
+        // FOR UPDATE: two executors never process one execution at once.
+        let sql = format!(
+            r#"SELECT {} FROM executions WHERE "key" = $1 FOR UPDATE"#,
+            value_expr(self.mapping)
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(q("load execution"))?;
+        row.map(|r| decode_column(self.mapping, &r, 0, "execution", id))
+            .transpose()
+    }
+
+    async fn save_execution(&mut self, execution: &Execution) -> Result<()> {
+        sqlx::query(
+            r#"INSERT INTO executions ("key", value) VALUES ($1, $2)
+               ON CONFLICT ("key") DO UPDATE SET value = EXCLUDED.value"#,
+        )
+        .bind(&execution.id)
+        .bind(Json(execution))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("save execution"))?;
+        Ok(())
+    }
+
+    async fn count_running(&mut self, namespace: &str, flow_id: &str) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM executions WHERE namespace = $1 AND flow_id = $2 AND state_current = ANY($3)",
+        )
+        .bind(namespace)
+        .bind(flow_id)
+        .bind(running_states())
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(q("count running executions"))?;
+        Ok(n)
+    }
+
+    async fn queued_push(&mut self, execution: &Execution) -> Result<()> {
+        sqlx::query(
+            r#"INSERT INTO execution_queued ("key", namespace, flow_id, date) VALUES ($1, $2, $3, $4::timestamptz)
+               ON CONFLICT ("key") DO NOTHING"#,
+        )
+        .bind(&execution.id)
+        .bind(&execution.namespace)
+        .bind(&execution.flow_id)
+        .bind(execution.state.start_date().to_string())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("queue execution"))?;
+        Ok(())
+    }
+
+    async fn queued_pop(&mut self, namespace: &str, flow_id: &str) -> Result<Option<String>> {
+        // Kestra's JdbcExecutionQueuedStorage#pop: select the oldest row for update, then
+        // delete it. Before its PR the select waited on a row another executor held (and
+        // then found it gone); after, it skips locked rows.
+        let select = match self.queued_index {
+            QueuedIndex::Flow => {
+                r#"SELECT "key" FROM execution_queued WHERE tenant_id = '' AND namespace = $1 AND flow_id = $2
+                   ORDER BY date LIMIT 1 FOR UPDATE"#
+            }
+            QueuedIndex::FlowDate => {
+                r#"SELECT "key" FROM execution_queued WHERE tenant_id = '' AND namespace = $1 AND flow_id = $2
+                   ORDER BY date LIMIT 1 FOR UPDATE SKIP LOCKED"#
+            }
+        };
+        let row: Option<(String,)> = sqlx::query_as(select)
+            .bind(namespace)
+            .bind(flow_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(q("pop queued execution"))?;
+        let Some((key,)) = row else { return Ok(None) };
+        sqlx::query(r#"DELETE FROM execution_queued WHERE "key" = $1"#)
+            .bind(&key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q("pop queued execution"))?;
+        Ok(Some(key))
+    }
+
+    async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {
+        for chunk in logs.chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<Postgres>::new(r#"INSERT INTO logs ("key", value) "#);
+            qb.push_values(chunk, |mut b, l| {
+                b.push_bind(&l.id).push_bind(Json(l));
+            });
+            qb.push(r#" ON CONFLICT ("key") DO UPDATE SET value = EXCLUDED.value"#);
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("insert logs"))?;
+        }
+        Ok(())
+    }
+
+    async fn save_flow(&mut self, namespace: &str, id: &str, source: &str) -> Result<i32> {
+        let key = crate::flow::flow_key(namespace, id);
+        let current: Option<(i32, String)> =
+            sqlx::query_as(r#"SELECT revision, source FROM flows WHERE "key" = $1 FOR UPDATE"#)
+                .bind(&key)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(q("read flow"))?;
+        let revision = match current {
+            Some((rev, old)) if old == source => return Ok(rev),
+            Some((rev, _)) => rev + 1,
+            None => 1,
+        };
+        sqlx::query(
+            r#"INSERT INTO flows ("key", namespace, id, revision, source) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT ("key") DO UPDATE SET revision = EXCLUDED.revision, source = EXCLUDED.source"#,
+        )
+        .bind(&key)
+        .bind(namespace)
+        .bind(id)
+        .bind(revision)
+        .bind(source)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("save flow"))?;
+        Ok(revision)
+    }
+
+    async fn heartbeat(&mut self, instance: &str, kind: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO service_instance (id, kind, heartbeat_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET heartbeat_ms = EXCLUDED.heartbeat_ms",
+        )
+        .bind(instance)
+        .bind(kind)
+        .bind(now_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("heartbeat"))?;
+        Ok(())
+    }
+
+    async fn remove_instance(&mut self, instance: &str) -> Result<()> {
+        sqlx::query("DELETE FROM service_instance WHERE id = $1")
+            .bind(instance)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q("remove instance"))?;
+        Ok(())
+    }
+
+    async fn dead_instances(&mut self, kind: &str, older_than_ms: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM service_instance WHERE kind = $1 AND heartbeat_ms < $2")
+                .bind(kind)
+                .bind(older_than_ms)
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(q("find dead instances"))?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn job_started(&mut self, worker: &str, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            r#"INSERT INTO worker_job_running ("key", worker_id, value) VALUES ($1, $2, $3::jsonb)
+               ON CONFLICT ("key") DO UPDATE SET worker_id = EXCLUDED.worker_id"#,
+        )
+        .bind(key)
+        .bind(worker)
+        .bind(value)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(q("record running job"))?;
+        Ok(())
+    }
+
+    async fn jobs_finished(&mut self, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(r#"DELETE FROM worker_job_running WHERE "key" = ANY($1)"#)
+            .bind(keys)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q("clear finished jobs"))?;
+        Ok(())
+    }
+
+    async fn take_jobs(&mut self, worker: &str) -> Result<Vec<(String, String)>> {
+        sqlx::query_as(
+            r#"DELETE FROM worker_job_running WHERE worker_id = $1 RETURNING "key", value::text"#,
+        )
+        .bind(worker)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(q("take jobs of a dead worker"))
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(q("commit"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_parameter_is_split_off_and_validated() {
+        let (url, schema) =
+            split_schema("postgres://u@h/db?flowbench_schema=t_1&sslmode=disable").unwrap();
+        assert_eq!(url, "postgres://u@h/db?sslmode=disable");
+        assert_eq!(schema.as_deref(), Some("t_1"));
+        let (url, schema) = split_schema("postgres://u@h/db?flowbench_schema=t_1").unwrap();
+        assert_eq!(url, "postgres://u@h/db");
+        assert_eq!(schema.as_deref(), Some("t_1"));
+        assert_eq!(split_schema("postgres://u@h/db").unwrap().1, None);
+        for bad in ["x%22;drop", "Upper", "1abc", "", "a-b"] {
+            assert!(
+                split_schema(&format!("postgres://h/db?flowbench_schema={bad}")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn channels_map_back_to_queue_types() {
+        let c = Channels::new("t_x");
+        assert_eq!(c.of(QueueType::WorkerTask), "flowbench.t_x.worker_task");
+        for k in QueueType::ALL {
+            assert_eq!(c.kind(c.of(k)), Some(k));
+        }
+        assert_eq!(c.kind("flowbench.other.log"), None);
+    }
+}

@@ -1,0 +1,273 @@
+//! Shared by the backend test files: an isolated database per test on each backend.
+//!
+//! PostgreSQL tests get their own schema (`?flowbench_schema=t_fb_…`) and MySQL/MariaDB tests
+//! their own database (`t_fb_…`), dropped when the test ends, so that several test processes
+//! can share one server. A server URL comes from `FLOWBENCH_POSTGRES_URL` /
+//! `FLOWBENCH_MYSQL_URL`. Without one, or when the server does not answer, the test prints
+//! why and is skipped; with `CI=true` the project's local default URL is used and an
+//! unreachable server fails the test.
+
+#![allow(dead_code)] // each test file uses part of it
+
+use std::time::Duration;
+
+use orchestrator::executor::Timing;
+use orchestrator::knobs::Knobs;
+use orchestrator::service::{Config, Orchestrator};
+use sqlx::Connection as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Backend {
+    fn env(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FLOWBENCH_POSTGRES_URL",
+            Backend::Mysql => "FLOWBENCH_MYSQL_URL",
+        }
+    }
+
+    /// Where DESIGN.md says the project's machines run each server.
+    fn local_default(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => "postgres://postgres@127.0.0.1:5432/test",
+            Backend::Mysql => "mysql://root@127.0.0.1:3306/test",
+        }
+    }
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The server URL to test against, or `None` (printed) when the test is to be skipped.
+pub fn server_url(backend: Backend) -> Option<String> {
+    match std::env::var(backend.env()) {
+        Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+        _ if in_ci() => Some(backend.local_default().to_string()),
+        _ => {
+            eprintln!(
+                "SKIPPED: {} is not set (e.g. {}={})",
+                backend.env(),
+                backend.env(),
+                backend.local_default()
+            );
+            None
+        }
+    }
+}
+
+/// A database of one's own, dropped on drop.
+pub struct TestDb {
+    pub backend: Backend,
+    /// The URL to give the orchestrator (`--db`).
+    pub url: String,
+    /// Holds the SQLite file and the internal storage.
+    pub dir: tempfile::TempDir,
+    cleanup: Option<Cleanup>,
+}
+
+enum Cleanup {
+    PgSchema { admin: String, schema: String },
+    MysqlDatabase { admin: String, database: String },
+}
+
+fn unique_name() -> String {
+    format!("t_fb_{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+}
+
+/// `mysql://u@h:p/db?x` with `db` replaced.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let (scheme, rest) = base.split_once("://").expect("a URL has a scheme");
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let mut out = format!("{scheme}://{authority}/{database}");
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Prints that the test is skipped and why; under `CI=true` fails it instead.
+pub fn skip_or_fail(what: &str, why: &str) {
+    if in_ci() {
+        panic!("{what}: {why} (CI=true makes this a failure)");
+    }
+    eprintln!("SKIPPED: {what}: {why}");
+}
+
+fn unreachable(backend: Backend, url: &str, e: impl std::fmt::Display) -> Option<TestDb> {
+    let url = orchestrator::repository::redact(url);
+    skip_or_fail(
+        &format!("{backend:?} server at {url}"),
+        &format!("unreachable: {e}"),
+    );
+    None
+}
+
+impl TestDb {
+    /// A fresh database on `backend`, or `None` when the test is to be skipped.
+    pub async fn create(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("flowbench.db").display());
+                Some(TestDb {
+                    backend,
+                    url,
+                    dir,
+                    cleanup: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin = server_url(backend)?;
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    sqlx::PgConnection::connect(&admin),
+                )
+                .await;
+                match probe {
+                    Ok(Ok(c)) => {
+                        let _ = c.close().await;
+                    }
+                    Ok(Err(e)) => return unreachable(backend, &admin, e),
+                    Err(_) => return unreachable(backend, &admin, "no answer within 5s"),
+                }
+                // The store creates the schema itself; the test only names and drops it.
+                let schema = unique_name();
+                let sep = if admin.contains('?') { '&' } else { '?' };
+                let url = format!("{admin}{sep}flowbench_schema={schema}");
+                Some(TestDb {
+                    backend,
+                    url,
+                    dir,
+                    cleanup: Some(Cleanup::PgSchema { admin, schema }),
+                })
+            }
+            Backend::Mysql => {
+                let admin = server_url(backend)?;
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    sqlx::MySqlConnection::connect(&admin),
+                )
+                .await;
+                let mut conn = match probe {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => return unreachable(backend, &admin, e),
+                    Err(_) => return unreachable(backend, &admin, "no answer within 5s"),
+                };
+                let database = unique_name();
+                // `database` is generated here: [a-z0-9_] only.
+                sqlx::query(&format!(
+                    "CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                ))
+                .execute(&mut conn)
+                .await
+                .expect("CREATE DATABASE");
+                let _ = conn.close().await;
+                Some(TestDb {
+                    backend,
+                    url: with_database(&admin, &database),
+                    dir,
+                    cleanup: Some(Cleanup::MysqlDatabase { admin, database }),
+                })
+            }
+        }
+    }
+
+    /// For PostgreSQL, a connection to the server whose `search_path` is this test's schema,
+    /// to read the tables directly.
+    pub async fn pg_connection(&self) -> sqlx::PgConnection {
+        let Some(Cleanup::PgSchema { admin, schema }) = &self.cleanup else {
+            panic!("not a PostgreSQL test database");
+        };
+        let options: sqlx::postgres::PgConnectOptions = admin.parse().expect("a URL");
+        sqlx::PgConnection::connect_with(&options.options([("search_path", schema.as_str())]))
+            .await
+            .expect("a connection to the test schema")
+    }
+
+    pub fn config(&self, knobs: Knobs) -> Config {
+        Config {
+            db: self.url.clone(),
+            knobs,
+            storage: self.dir.path().join("storage"),
+            timing: Timing::default(),
+        }
+    }
+
+    pub async fn orchestrator(&self, knobs: Knobs) -> Orchestrator {
+        Orchestrator::connect(self.config(knobs))
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {:?}: {e:#}", self.backend))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(cleanup) = self.cleanup.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on itself: the statement
+        // runs on a thread with a runtime of its own.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async move {
+                let r = match &cleanup {
+                    Cleanup::PgSchema { admin, schema } => {
+                        match sqlx::PgConnection::connect(admin).await {
+                            Ok(mut c) => {
+                                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                                    .execute(&mut c)
+                                    .await
+                                    .map(|_| ())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Cleanup::MysqlDatabase { admin, database } => {
+                        match sqlx::MySqlConnection::connect(admin).await {
+                            Ok(mut c) => {
+                                sqlx::query(&format!("DROP DATABASE IF EXISTS {database}"))
+                                    .execute(&mut c)
+                                    .await
+                                    .map(|_| ())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                if let Err(e) = r {
+                    eprintln!("warning: dropping the test database failed: {e}");
+                }
+            })
+        });
+        let _ = done.join();
+    }
+}
+
+#[test]
+fn database_is_replaced_in_urls() {
+    assert_eq!(
+        with_database("mysql://root@h:3306/test", "t_x"),
+        "mysql://root@h:3306/t_x"
+    );
+    assert_eq!(
+        with_database("mysql://root@h/test?ssl-mode=disabled", "t_x"),
+        "mysql://root@h/t_x?ssl-mode=disabled"
+    );
+    assert_eq!(with_database("mysql://root@h", "t_x"), "mysql://root@h/t_x");
+}
