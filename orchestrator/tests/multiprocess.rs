@@ -22,6 +22,9 @@ use orchestrator::knobs::Knobs;
 use orchestrator::model::StateType;
 use orchestrator::service::Orchestrator;
 
+/// The restart test stops the PostgreSQL every test of this file uses: run them one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Three log lines per execution, and a short Sleep so that a kill lands mid-task.
 const FLOW: &str = r#"
 id: multiprocess
@@ -237,6 +240,7 @@ fn stderr_of(db: &TestDb, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_killed_mid_run_lose_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Some(mut d) = deploy().await else { return };
     let total = 500;
     let worker_1 = worker_id(&d.db, "worker-1");
@@ -304,6 +308,7 @@ fn restart_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_mid_run() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     if !restart_allowed() {
         eprintln!(
             "SKIPPED: restarting the shared PostgreSQL needs FLOWBENCH_PG_RESTART=1 (or CI=true)"
