@@ -1,1 +1,3 @@
 //! Reference orchestrator.
+
+pub mod fileserde;
