@@ -85,11 +85,9 @@ two_way!(
     /// re-renders it and parses that into the type; `direct` parses the column straight in.
     JsonMapping { Normalize = "normalize", Direct = "direct" }
 );
-two_way!(
-    /// `serde.mode`: `naive` serializes each record into a fresh buffer with 8 KiB I/O
-    /// buffers; `batched` reuses one streaming serializer with 32 KiB buffers.
-    SerdeMode { Naive = "naive", Batched = "batched" }
-);
+/// `serde.mode`: `naive` serializes each record into a fresh buffer with 8 KiB I/O
+/// buffers; `batched` reuses one streaming serializer with 32 KiB buffers.
+pub use crate::fileserde::SerdeMode;
 
 /// Kestra's worker default: four threads per available core.
 pub fn default_worker_threads() -> usize {
@@ -135,7 +133,13 @@ impl Knobs {
             "worker.task-handling" => self.task_handling = parse(key, value)?,
             "queued.index" => self.queued_index = parse(key, value)?,
             "jdbc.json-mapping" => self.json_mapping = parse(key, value)?,
-            "serde.mode" => self.serde_mode = parse(key, value)?,
+            "serde.mode" => {
+                self.serde_mode = value.parse().map_err(|_| KnobError::BadValue {
+                    key: key.into(),
+                    value: value.into(),
+                    expected: "`naive` or `batched`",
+                })?
+            }
             "worker.threads" => {
                 self.worker_threads =
                     value
@@ -179,7 +183,7 @@ impl Knobs {
                 "jdbc.json-mapping".into(),
                 self.json_mapping.as_str().into(),
             ),
-            ("serde.mode".into(), self.serde_mode.as_str().into()),
+            ("serde.mode".into(), self.serde_mode.to_string()),
         ])
     }
 }

@@ -51,6 +51,7 @@
 
 pub mod executor;
 pub mod expression;
+pub mod fileserde;
 pub mod flow;
 pub mod indexer;
 pub mod knobs;

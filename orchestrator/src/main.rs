@@ -63,6 +63,8 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Convert a record file between ion, json, csv and avro (FileSerde).
+    Convert(orchestrator::fileserde::cli::ConvertArgs),
     /// Serve components: all of them (standalone) or one per process.
     Server {
         #[arg(value_enum)]
@@ -172,6 +174,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             bind,
             flows,
         } => server(role, common, port, bind, flows).await,
+        Command::Convert(args) => {
+            // Conversion is blocking file I/O: keep it off the async runtime.
+            tokio::task::spawn_blocking(move || orchestrator::fileserde::cli::run(args)).await??;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
