@@ -365,7 +365,7 @@ pub(super) fn to_avro(v: &Value, schema: &Schema, names: &Names, opts: &AvroOpti
         }
         Schema::TimeMillis | Schema::TimeMicros => {
             let nanos = match (v, text) {
-                (Value::Int(i), _) => return Ok(time_from_int(*i, schema)?),
+                (Value::Int(i), _) => return time_from_int(*i, schema),
                 (_, Some(s)) => NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
                     .map_err(|_| format!("`{s}` is not a time of day"))?,
                 _ => return mismatch("time of day", v),
