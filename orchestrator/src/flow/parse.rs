@@ -93,6 +93,12 @@ const KNOWN_TYPES: &[&str] = &[
     tasks::IF,
     tasks::SWITCH,
     tasks::FOR_EACH,
+    "io.kestra.plugin.serdes.csv.CsvToIon",
+    "io.kestra.plugin.serdes.csv.IonToCsv",
+    "io.kestra.plugin.serdes.json.JsonToIon",
+    "io.kestra.plugin.serdes.json.IonToJson",
+    "io.kestra.plugin.serdes.avro.AvroToIon",
+    "io.kestra.plugin.serdes.avro.IonToAvro",
 ];
 
 #[derive(Deserialize)]
@@ -426,7 +432,19 @@ fn parse_task(ctx: &mut Ctx, v: Value) -> Result<Task, FlowError> {
                 tasks: children,
             })
         }
-        other => unreachable!("type `{other}` passed KNOWN_TYPES but has no parser"),
+        other => match tasks::CONVERSIONS.iter().find(|(t, _, _)| *t == other) {
+            Some(&(_, input, output)) => {
+                let from = required_string(&mut map, "from").map_err(|m| err(ctx, m))?;
+                let options = conversion_options(input, output, map).map_err(|m| err(ctx, m))?;
+                TaskKind::Convert(tasks::Conversion {
+                    from,
+                    input,
+                    output,
+                    options,
+                })
+            }
+            None => unreachable!("type `{other}` passed KNOWN_TYPES but has no parser"),
+        },
     };
     Ok(Task {
         id,
@@ -479,6 +497,35 @@ fn no_more(map: Map<String, Value>) -> Result<(), String> {
         Some(k) => Err(format!("unknown property `{k}`")),
         None => Ok(()),
     }
+}
+
+/// A serdes task's own properties (Kestra's names and defaults) for the formats it joins.
+fn conversion_options(
+    input: crate::fileserde::Format,
+    output: crate::fileserde::Format,
+    map: Map<String, Value>,
+) -> Result<crate::fileserde::ConvertOptions, String> {
+    use crate::fileserde::{ConvertOptions, Format};
+    let mut options = ConvertOptions::default();
+    let v = Value::Object(map);
+    for f in [input, output] {
+        match f {
+            Format::Csv => {
+                options.csv = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?
+            }
+            Format::Json => {
+                options.json = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?
+            }
+            Format::Avro => {
+                options.avro = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?
+            }
+            Format::Ion => {}
+        }
+    }
+    if output == Format::Avro && options.avro.schema.is_none() {
+        return Err("missing required property `schema`".into());
+    }
+    Ok(options)
 }
 
 fn props<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, String> {

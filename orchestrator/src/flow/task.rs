@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::model::Level;
 use crate::tasks::{
-    DebugReturn, Fail, ForEach, IfTask, Log, OutputValues, Parallel, Sequential, Sleep, Switch,
+    Conversion, DebugReturn, Fail, ForEach, IfTask, Log, OutputValues, Parallel, Sequential, Sleep,
+    Switch,
 };
 
 /// One task of a flow: the properties every Kestra task has, and its kind.
@@ -40,6 +41,8 @@ pub enum TaskKind {
     If(IfTask),
     Switch(Switch),
     ForEach(ForEach),
+    /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
+    Convert(Conversion),
 }
 
 impl Task {

@@ -1,6 +1,7 @@
 //! The core Kestra tasks, one file per task type.
 //!
-//! Runnable tasks (`Log`, `Return`, `OutputValues`, `Sleep`, `Fail`) implement [`Runnable`]
+//! Runnable tasks (`Log`, `Return`, `OutputValues`, `Sleep`, `Fail`, the serdes
+//! conversions) implement [`Runnable`]
 //! and run on a worker thread. Flowable tasks (`Sequential`, `Parallel`, `If`, `Switch`,
 //! `ForEach`) are plain data: the executor resolves their children (see
 //! `executor::resolve`), as Kestra's executor does with `FlowableTask`.
@@ -13,6 +14,7 @@ mod log;
 mod output_values;
 mod parallel;
 mod sequential;
+mod serdes;
 mod sleep;
 mod switch;
 
@@ -26,11 +28,14 @@ pub use log::Log;
 pub use output_values::OutputValues;
 pub use parallel::Parallel;
 pub use sequential::Sequential;
+pub use serdes::{CONVERSIONS, Conversion};
 pub use sleep::Sleep;
 pub use switch::Switch;
 
 use crate::expression::{ExpressionError, Renderer};
-use crate::model::Level;
+use crate::knobs::SerdeMode;
+use crate::model::{Level, TaskRun};
+use crate::storage::Storage;
 
 pub const LOG: &str = "io.kestra.plugin.core.log.Log";
 pub const RETURN: &str = "io.kestra.plugin.core.debug.Return";
@@ -55,6 +60,12 @@ pub struct TaskContext<'a> {
     /// The variables expressions render against (`inputs`, `outputs`, `taskrun`, …).
     pub vars: &'a Value,
     pub logger: &'a mut dyn TaskLogger,
+    /// Internal storage, for tasks that read or write files.
+    pub storage: &'a Storage,
+    /// The task run being executed (its ids name the files it writes).
+    pub task_run: &'a TaskRun,
+    /// The `serde.mode` knob, for the FileSerde conversion tasks.
+    pub serde_mode: SerdeMode,
 }
 
 impl TaskContext<'_> {

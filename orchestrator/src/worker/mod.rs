@@ -326,6 +326,7 @@ fn runnable(task: &Task) -> Option<&dyn Runnable> {
         TaskKind::OutputValues(t) => t,
         TaskKind::Sleep(t) => t,
         TaskKind::Fail(t) => t,
+        TaskKind::Convert(t) => t,
         _ => return None,
     })
 }
@@ -453,6 +454,9 @@ impl TaskRunner {
                             renderer: &self.renderer,
                             vars,
                             logger: &mut logger,
+                            storage: &self.storage,
+                            task_run,
+                            serde_mode: self.knobs.serde_mode,
                         };
                         runnable.run(&mut ctx)
                     };

@@ -1,0 +1,85 @@
+use serde_json::{Map, Value};
+
+use super::{Runnable, TaskContext, TaskError};
+use crate::fileserde::{self, ConvertOptions, Format};
+use crate::storage::Storage;
+
+pub const CSV_TO_ION: &str = "io.kestra.plugin.serdes.csv.CsvToIon";
+pub const ION_TO_CSV: &str = "io.kestra.plugin.serdes.csv.IonToCsv";
+pub const JSON_TO_ION: &str = "io.kestra.plugin.serdes.json.JsonToIon";
+pub const ION_TO_JSON: &str = "io.kestra.plugin.serdes.json.IonToJson";
+pub const AVRO_TO_ION: &str = "io.kestra.plugin.serdes.avro.AvroToIon";
+pub const ION_TO_AVRO: &str = "io.kestra.plugin.serdes.avro.IonToAvro";
+
+/// The Kestra serdes task types and the formats each converts between.
+pub const CONVERSIONS: &[(&str, Format, Format)] = &[
+    (CSV_TO_ION, Format::Csv, Format::Ion),
+    (ION_TO_CSV, Format::Ion, Format::Csv),
+    (JSON_TO_ION, Format::Json, Format::Ion),
+    (ION_TO_JSON, Format::Ion, Format::Json),
+    (AVRO_TO_ION, Format::Avro, Format::Ion),
+    (ION_TO_AVRO, Format::Ion, Format::Avro),
+];
+
+/// The `io.kestra.plugin.serdes.{csv,json,avro}.*` conversions: read the internal-storage
+/// file `from`, write the converted file next to the task run, output its `uri`. The
+/// `serde.mode` knob picks the naive or batched FileSerde path.
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    pub from: String,
+    pub input: Format,
+    pub output: Format,
+    pub options: ConvertOptions,
+}
+
+fn extension(f: Format) -> &'static str {
+    match f {
+        Format::Ion => "ion",
+        Format::Json => "jsonl",
+        Format::Csv => "csv",
+        Format::Avro => "avro",
+    }
+}
+
+impl Runnable for Conversion {
+    fn run(&self, ctx: &mut TaskContext<'_>) -> Result<Map<String, Value>, TaskError> {
+        let from = ctx.render(&self.from)?;
+        let input = ctx
+            .storage
+            .path(&from)
+            .map_err(|e| TaskError::Failed(format!("`from`: {e}")))?;
+        let tr = ctx.task_run;
+        let uri = Storage::task_uri(
+            &tr.namespace,
+            &tr.flow_id,
+            &tr.execution_id,
+            &tr.task_id,
+            &tr.id,
+            &format!("{}.{}", tr.task_id, extension(self.output)),
+        );
+        let output = ctx
+            .storage
+            .path(&uri)
+            .map_err(|e| TaskError::Failed(e.to_string()))?;
+        if let Some(dir) = output.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| TaskError::Failed(format!("creating {}: {e}", dir.display())))?;
+        }
+        let stats = fileserde::convert(
+            &input,
+            self.input,
+            &output,
+            self.output,
+            &self.options,
+            ctx.serde_mode,
+        )
+        .map_err(|e| TaskError::Failed(e.to_string()))?;
+        ctx.logger.log(
+            crate::model::Level::Info,
+            format!("converted {} records from {from} to {uri}", stats.records),
+        );
+        let mut out = Map::new();
+        out.insert("uri".into(), Value::String(uri));
+        Ok(out)
+    }
+}
