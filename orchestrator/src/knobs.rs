@@ -137,15 +137,16 @@ impl Knobs {
             "jdbc.json-mapping" => self.json_mapping = parse(key, value)?,
             "serde.mode" => self.serde_mode = parse(key, value)?,
             "worker.threads" => {
-                self.worker_threads = value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| KnobError::BadValue {
-                        key: key.into(),
-                        value: value.into(),
-                        expected: "a positive whole number",
-                    })?
+                self.worker_threads =
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| KnobError::BadValue {
+                            key: key.into(),
+                            value: value.into(),
+                            expected: "a positive whole number",
+                        })?
             }
             other => return Err(KnobError::Unknown(other.into())),
         }
@@ -168,10 +169,16 @@ impl Knobs {
     pub fn to_map(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("logs.indexing".into(), self.logs_indexing.as_str().into()),
-            ("worker.task-handling".into(), self.task_handling.as_str().into()),
+            (
+                "worker.task-handling".into(),
+                self.task_handling.as_str().into(),
+            ),
             ("worker.threads".into(), self.worker_threads.to_string()),
             ("queued.index".into(), self.queued_index.as_str().into()),
-            ("jdbc.json-mapping".into(), self.json_mapping.as_str().into()),
+            (
+                "jdbc.json-mapping".into(),
+                self.json_mapping.as_str().into(),
+            ),
             ("serde.mode".into(), self.serde_mode.as_str().into()),
         ])
     }
@@ -195,7 +202,8 @@ mod tests {
     #[test]
     fn set_parses_and_rejects_clearly() {
         let mut k = Knobs::default();
-        k.apply(&["logs.indexing=sync", "worker.threads=128"]).unwrap();
+        k.apply(&["logs.indexing=sync", "worker.threads=128"])
+            .unwrap();
         assert_eq!(k.logs_indexing, LogIndexing::Sync);
         assert_eq!(k.worker_threads, 128);
         let e = k.apply(&["logs.indexing=fast"]).unwrap_err().to_string();

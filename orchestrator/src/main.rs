@@ -14,7 +14,11 @@ use orchestrator::model::StateType;
 use orchestrator::service::{Components, Config, Orchestrator};
 
 #[derive(Parser)]
-#[command(name = "orchestrator", version, about = "flowbench's reference orchestrator (Kestra's JDBC architecture)")]
+#[command(
+    name = "orchestrator",
+    version,
+    about = "flowbench's reference orchestrator (Kestra's JDBC architecture)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -133,8 +137,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let broken_pipe = |c: &(dyn std::error::Error + 'static)| {
-                c.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
-                    .or_else(|| c.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind))
+                c.downcast_ref::<std::io::Error>()
+                    .map(std::io::Error::kind)
+                    .or_else(|| {
+                        c.downcast_ref::<serde_json::Error>()
+                            .and_then(serde_json::Error::io_error_kind)
+                    })
                     == Some(std::io::ErrorKind::BrokenPipe)
             };
             if e.chain().any(broken_pipe) {
@@ -193,7 +201,9 @@ async fn run(
         let exec = o
             .create_execution(&flow.namespace, &flow.id, given, Vec::new(), None)
             .await?;
-        let done = o.wait_terminal(&exec.id, Duration::from_secs(timeout)).await?;
+        let done = o
+            .wait_terminal(&exec.id, Duration::from_secs(timeout))
+            .await?;
         o.wait_idle(Duration::from_secs(60)).await?;
         let logs = o.logs(&done.id).await?;
         anyhow::Ok((done, logs))
@@ -219,7 +229,11 @@ async fn run(
                 )?;
             }
             for tr in &exec.task_run_list {
-                let value = tr.value.as_deref().map(|v| format!(" [{v}]")).unwrap_or_default();
+                let value = tr
+                    .value
+                    .as_deref()
+                    .map(|v| format!(" [{v}]"))
+                    .unwrap_or_default();
                 writeln!(out, "{:<9} {}{value}", tr.state.current, tr.task_id)?;
             }
             writeln!(
@@ -247,7 +261,8 @@ async fn server(
     let data = PathBuf::from("flowbench-data");
     let default_db = format!("sqlite://{}", data.join("flowbench.db").display());
     if common.db.is_none() {
-        std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+        std::fs::create_dir_all(&data)
+            .with_context(|| format!("cannot create {}", data.display()))?;
     }
     let config = config(&common, &default_db, data.join("storage"))?;
     let o = Arc::new(Orchestrator::connect(config).await?);
@@ -287,8 +302,12 @@ async fn server(
         // Tests and scripts read this line to find the port.
         println!("listening on http://{addr}");
         let stopped = stop.clone();
-        orchestrator::webserver::serve(listener, o.clone(), async move { stopped.cancelled().await })
-            .await?;
+        orchestrator::webserver::serve(
+            listener,
+            o.clone(),
+            async move { stopped.cancelled().await },
+        )
+        .await?;
     } else {
         println!("started");
         stop.cancelled().await;
@@ -306,7 +325,8 @@ async fn deploy_folder(o: &Orchestrator, dir: &std::path::Path) -> anyhow::Resul
         .collect();
     entries.sort();
     for p in entries {
-        let source = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let source =
+            std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
         o.deploy(&source, &p.display().to_string()).await?;
     }
     Ok(())
@@ -316,13 +336,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

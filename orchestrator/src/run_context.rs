@@ -49,7 +49,10 @@ impl VarsBase {
     /// `parents`.
     pub fn for_task_run(&self, exec: &Execution, task_run: &TaskRun, task: &Task) -> Value {
         let mut vars = self.base.clone();
-        vars.insert("task".into(), json!({"id": task.id, "type": task.type_name}));
+        vars.insert(
+            "task".into(),
+            json!({"id": task.id, "type": task.type_name}),
+        );
         vars.insert("taskrun".into(), taskrun_vars(task_run));
         let mut parents = Vec::new();
         let mut cursor = task_run.parent_task_run_id.as_deref();

@@ -12,7 +12,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::executor::{Executor, Timing};
 use crate::expression::Renderer;
-use crate::flow::{Flow, FlowCache, FlowError, FlowLookupError, InputError, parse_flow, resolve_inputs};
+use crate::flow::{
+    Flow, FlowCache, FlowError, FlowLookupError, InputError, parse_flow, resolve_inputs,
+};
 use crate::indexer::Indexer;
 use crate::knobs::Knobs;
 use crate::model::{Execution, ExecutionTrigger, Label, LogEntry, State, new_id, now};
@@ -99,7 +101,10 @@ impl Orchestrator {
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
         let store = repository::connect(&config.db, &config.knobs).await?;
         let storage = Storage::new(&config.storage).map_err(|e| {
-            anyhow::anyhow!("cannot create internal storage at {}: {e}", config.storage.display())
+            anyhow::anyhow!(
+                "cannot create internal storage at {}: {e}",
+                config.storage.display()
+            )
         })?;
         Ok(Orchestrator {
             flows: Arc::new(FlowCache::new(store.clone())),
@@ -145,7 +150,11 @@ impl Orchestrator {
                 self.config.knobs.clone(),
                 timing.clone(),
             );
-            tracing::info!("worker {} started with {} threads", worker.id(), self.config.knobs.worker_threads);
+            tracing::info!(
+                "worker {} started with {} threads",
+                worker.id(),
+                self.config.knobs.worker_threads
+            );
             self.tracker.spawn(worker.run(self.shutdown.clone()));
         }
         if components.indexer {
@@ -195,10 +204,11 @@ impl Orchestrator {
         if flow.disabled {
             return Err(ServiceError::Disabled(flow.key()));
         }
-        let inputs = resolve_inputs(&flow.inputs, &inputs).map_err(|source| ServiceError::Inputs {
-            flow: flow.key(),
-            source,
-        })?;
+        let inputs =
+            resolve_inputs(&flow.inputs, &inputs).map_err(|source| ServiceError::Inputs {
+                flow: flow.key(),
+                source,
+            })?;
         let mut all_labels = flow.labels.clone();
         for l in labels {
             all_labels.retain(|x| x.key != l.key);
@@ -265,7 +275,11 @@ impl Orchestrator {
 
     /// Waits until the execution is terminal (woken by the executor in this process, with a
     /// poll as a fallback for executors in other processes).
-    pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Result<Execution, ServiceError> {
+    pub async fn wait_terminal(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Execution, ServiceError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.store.notifier().terminated.notified();
@@ -300,7 +314,10 @@ impl Orchestrator {
                 return Err(ServiceError::Timeout {
                     id: "queue".into(),
                     waited: timeout,
-                    state: format!("{} messages pending, {} jobs running", c.pending_messages, c.running_jobs),
+                    state: format!(
+                        "{} messages pending, {} jobs running",
+                        c.pending_messages, c.running_jobs
+                    ),
                 });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -41,7 +41,10 @@ impl Storage {
     /// The local path of a `kestra:///` URI; rejects URIs that would escape the root.
     pub fn path(&self, uri: &str) -> io::Result<PathBuf> {
         let rel = uri.strip_prefix(SCHEME).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("not a storage URI: {uri}"))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not a storage URI: {uri}"),
+            )
         })?;
         let rel = Path::new(rel.trim_start_matches('/'));
         if rel
@@ -62,7 +65,10 @@ impl Storage {
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::OpenOptions::new().create(true).append(true).open(p)
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
     }
 
     pub fn read_to_string(&self, uri: &str) -> io::Result<String> {

@@ -33,7 +33,10 @@ pub fn router(orchestrator: Arc<Orchestrator>) -> Router {
         .route("/health", get(health))
         .route("/api/v1/health", get(health))
         .route("/api/v1/flows", post(create_flow))
-        .route("/api/v1/flows/{namespace}/{id}", get(get_flow).put(update_flow))
+        .route(
+            "/api/v1/flows/{namespace}/{id}",
+            get(get_flow).put(update_flow),
+        )
         .route(
             "/api/v1/executions/webhook/{namespace}/{id}/{key}",
             get(webhook).post(webhook).put(webhook),
@@ -72,7 +75,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Flow(_) | ServiceError::Inputs { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::Disabled(_) => StatusCode::CONFLICT,
             ServiceError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ServiceError::Lookup(_) | ServiceError::Repository(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Lookup(_) | ServiceError::Repository(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         ApiError(status, e.to_string())
     }
@@ -150,8 +155,12 @@ async fn trigger(
                 .collect()
         })
         .unwrap_or_default();
-    let exec = o.create_execution(&namespace, &id, inputs, labels, None).await?;
-    Ok(Json(serde_json::to_value(exec).expect("an execution serializes")))
+    let exec = o
+        .create_execution(&namespace, &id, inputs, labels, None)
+        .await?;
+    Ok(Json(
+        serde_json::to_value(exec).expect("an execution serializes"),
+    ))
 }
 
 async fn webhook(
@@ -179,17 +188,32 @@ async fn webhook(
     let mut vars = Map::new();
     vars.insert("body".into(), body);
     vars.insert("headers".into(), Value::Object(headers));
-    vars.insert("parameters".into(), serde_json::to_value(parameters).expect("strings"));
+    vars.insert(
+        "parameters".into(),
+        serde_json::to_value(parameters).expect("strings"),
+    );
     let exec = o.webhook(&namespace, &id, &key, vars).await?;
-    Ok(Json(serde_json::to_value(exec).expect("an execution serializes")))
+    Ok(Json(
+        serde_json::to_value(exec).expect("an execution serializes"),
+    ))
 }
 
-async fn get_execution(State(o): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_execution(
+    State(o): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let exec = o.execution(&id).await?;
-    Ok(Json(serde_json::to_value(exec).expect("an execution serializes")))
+    Ok(Json(
+        serde_json::to_value(exec).expect("an execution serializes"),
+    ))
 }
 
-async fn get_logs(State(o): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_logs(
+    State(o): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let logs = o.logs(&id).await?;
-    Ok(Json(serde_json::to_value(logs).expect("log entries serialize")))
+    Ok(Json(
+        serde_json::to_value(logs).expect("log entries serialize"),
+    ))
 }

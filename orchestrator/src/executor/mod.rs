@@ -129,7 +129,10 @@ impl Executor {
     pub async fn step(&self) -> anyhow::Result<usize> {
         let mut tx = self.store.begin().await?;
         let polled = tx
-            .poll(&[QueueType::Execution, QueueType::WorkerTaskResult], POLL_SIZE)
+            .poll(
+                &[QueueType::Execution, QueueType::WorkerTaskResult],
+                POLL_SIZE,
+            )
             .await?;
         if polled.is_empty() {
             return Ok(0);
@@ -195,10 +198,18 @@ impl Executor {
     }
 
     /// Moves an execution forward, and every queued execution its end releases.
-    async fn process(&self, tx: &mut dyn Tx, exec: Execution, fx: &mut Effects) -> anyhow::Result<()> {
+    async fn process(
+        &self,
+        tx: &mut dyn Tx,
+        exec: Execution,
+        fx: &mut Effects,
+    ) -> anyhow::Result<()> {
         let mut work = vec![exec];
         while let Some(mut exec) = work.pop() {
-            let flow = self.flows.get(&exec.namespace, &exec.flow_id, exec.flow_revision).await?;
+            let flow = self
+                .flows
+                .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+                .await?;
             let now = crate::model::now();
             if exec.state.current == StateType::Created {
                 if let Some(c) = &flow.concurrency {

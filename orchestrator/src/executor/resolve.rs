@@ -51,7 +51,11 @@ pub fn resolve(flow: &Flow, exec: &mut Execution, renderer: &Renderer) -> Resolu
         .enumerate()
         .map(|(i, t)| {
             (
-                (t.task_id.clone(), t.parent_task_run_id.clone(), t.value.clone()),
+                (
+                    t.task_id.clone(),
+                    t.parent_task_run_id.clone(),
+                    t.value.clone(),
+                ),
                 i,
             )
         })
@@ -107,7 +111,11 @@ impl<'a> Walker<'a> {
         };
         let i = self.exec.task_run_list.len();
         self.index.insert(
-            (task.id.clone(), tr.parent_task_run_id.clone(), tr.value.clone()),
+            (
+                task.id.clone(),
+                tr.parent_task_run_id.clone(),
+                tr.value.clone(),
+            ),
             i,
         );
         self.exec.task_run_list.push(tr);
@@ -121,7 +129,12 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn sequential(&mut self, tasks: &'a [Task], parent: Option<&str>, value: Option<&str>) -> Progress {
+    fn sequential(
+        &mut self,
+        tasks: &'a [Task],
+        parent: Option<&str>,
+        value: Option<&str>,
+    ) -> Progress {
         let mut state = StateType::Success;
         for task in tasks.iter().filter(|t| !t.disabled) {
             let i = self.find_or_create(task, parent, value);
@@ -136,7 +149,13 @@ impl<'a> Walker<'a> {
 
     /// Children started together, at most `limit` unfinished at once (0: no limit). After a
     /// failure no new child starts; the running ones finish first.
-    fn parallel(&mut self, tasks: &'a [Task], parent: Option<&str>, value: Option<&str>, limit: u32) -> Progress {
+    fn parallel(
+        &mut self,
+        tasks: &'a [Task],
+        parent: Option<&str>,
+        value: Option<&str>,
+        limit: u32,
+    ) -> Progress {
         let mut state = StateType::Success;
         let mut active = 0u32;
         let mut waiting = Vec::new();
@@ -171,7 +190,13 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn for_each(&mut self, tasks: &'a [Task], parent: &str, values: &[String], limit: u32) -> Progress {
+    fn for_each(
+        &mut self,
+        tasks: &'a [Task],
+        parent: &str,
+        values: &[String],
+        limit: u32,
+    ) -> Progress {
         let Some(first) = tasks.iter().find(|t| !t.disabled) else {
             return Progress::Done(StateType::Success);
         };
@@ -240,11 +265,13 @@ impl<'a> Walker<'a> {
         let progress = match &task.kind {
             TaskKind::Sequential(s) => self.sequential(&s.tasks, Some(&id), value),
             TaskKind::Parallel(p) => self.parallel(&p.tasks, Some(&id), value, p.concurrent),
-            TaskKind::If(t) => match self.eval(i, task, |r, vars| r.render_condition(&t.condition, vars)) {
-                Ok(true) => self.sequential(&t.then, Some(&id), value),
-                Ok(false) => self.sequential(&t.else_, Some(&id), value),
-                Err(()) => Progress::Done(StateType::Failed),
-            },
+            TaskKind::If(t) => {
+                match self.eval(i, task, |r, vars| r.render_condition(&t.condition, vars)) {
+                    Ok(true) => self.sequential(&t.then, Some(&id), value),
+                    Ok(false) => self.sequential(&t.else_, Some(&id), value),
+                    Err(()) => Progress::Done(StateType::Failed),
+                }
+            }
             TaskKind::Switch(s) => match self.eval(i, task, |r, vars| r.render(&s.value, vars)) {
                 Ok(rendered) => {
                     let case = s.cases.iter().find(|(k, _)| *k == rendered);
@@ -257,19 +284,21 @@ impl<'a> Walker<'a> {
                 }
                 Err(()) => Progress::Done(StateType::Failed),
             },
-            TaskKind::ForEach(f) => match self.eval(i, task, |r, vars| r.render_list(&f.values, vars)) {
-                Ok(values) => {
-                    let values: Vec<String> = values
-                        .into_iter()
-                        .map(|v| match v {
-                            Value::String(s) => s,
-                            other => other.to_string(),
-                        })
-                        .collect();
-                    self.for_each(&f.tasks, &id, &values, f.concurrency_limit)
+            TaskKind::ForEach(f) => {
+                match self.eval(i, task, |r, vars| r.render_list(&f.values, vars)) {
+                    Ok(values) => {
+                        let values: Vec<String> = values
+                            .into_iter()
+                            .map(|v| match v {
+                                Value::String(s) => s,
+                                other => other.to_string(),
+                            })
+                            .collect();
+                        self.for_each(&f.tasks, &id, &values, f.concurrency_limit)
+                    }
+                    Err(()) => Progress::Done(StateType::Failed),
                 }
-                Err(()) => Progress::Done(StateType::Failed),
-            },
+            }
             _ => unreachable!("only flowable kinds reach here"),
         };
         match progress {

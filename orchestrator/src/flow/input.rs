@@ -91,11 +91,17 @@ impl Input {
         Ok(match self.kind.as_str() {
             "INT" => match value {
                 Value::Number(n) if n.is_i64() => value.clone(),
-                _ => Value::from(text.and_then(|s| s.trim().parse::<i64>().ok()).ok_or_else(invalid)?),
+                _ => Value::from(
+                    text.and_then(|s| s.trim().parse::<i64>().ok())
+                        .ok_or_else(invalid)?,
+                ),
             },
             "FLOAT" => match value {
                 Value::Number(_) => value.clone(),
-                _ => Value::from(text.and_then(|s| s.trim().parse::<f64>().ok()).ok_or_else(invalid)?),
+                _ => Value::from(
+                    text.and_then(|s| s.trim().parse::<f64>().ok())
+                        .ok_or_else(invalid)?,
+                ),
             },
             "BOOLEAN" | "BOOL" => match value {
                 Value::Bool(_) => value.clone(),

@@ -373,7 +373,8 @@ fn parse_task(ctx: &mut Ctx, v: Value) -> Result<Task, FlowError> {
         }
         tasks::PARALLEL => {
             let children = children(ctx, &mut map, "tasks", true, &id, &kind_name)?;
-            let concurrent = take::<Option<u32>>(&mut map, "concurrent").map_err(|m| err(ctx, m))?;
+            let concurrent =
+                take::<Option<u32>>(&mut map, "concurrent").map_err(|m| err(ctx, m))?;
             no_more(map).map_err(|m| err(ctx, m))?;
             TaskKind::Parallel(tasks::Parallel {
                 tasks: children,
@@ -451,11 +452,9 @@ fn children(
     match map.remove(key) {
         Some(v @ Value::Array(_)) => parse_tasks(ctx, v, key),
         None | Some(Value::Null) if !required => Ok(Vec::new()),
-        None | Some(Value::Null) => Err(ctx.task_err(
-            id,
-            kind,
-            format!("missing required property `{key}`"),
-        )),
+        None | Some(Value::Null) => {
+            Err(ctx.task_err(id, kind, format!("missing required property `{key}`")))
+        }
         Some(_) => Err(ctx.task_err(id, kind, format!("`{key}` must be a list of tasks"))),
     }
 }
@@ -488,7 +487,11 @@ fn props<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, String> {
 
 /// Checks the syntax of every expression in a task's own properties, so that a malformed
 /// `{{ … }}` is reported when the flow is loaded, before anything runs.
-fn check_expressions(renderer: &Renderer, kind: &str, map: &Map<String, Value>) -> Result<(), String> {
+fn check_expressions(
+    renderer: &Renderer,
+    kind: &str,
+    map: &Map<String, Value>,
+) -> Result<(), String> {
     fn walk(renderer: &Renderer, path: &str, v: &Value) -> Result<(), String> {
         match v {
             Value::String(s) => renderer
@@ -550,7 +553,10 @@ tasks:
         .unwrap();
         assert_eq!(flow.key(), "benchmarks/benchmark02");
         assert!(flow.tasks[0].is_flowable());
-        assert_eq!(flow.find_task("hello-false-1").unwrap().type_name, tasks::LOG);
+        assert_eq!(
+            flow.find_task("hello-false-1").unwrap().type_name,
+            tasks::LOG
+        );
     }
 
     #[test]
@@ -562,18 +568,25 @@ tasks:
     #[test]
     fn unknown_task_type_names_flow_and_task() {
         let e = err("id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.Nope\n");
-        assert!(e.contains("bad.yaml: flow `n.f`, task `t1` (io.kestra.Nope): unknown task type"), "{e}");
+        assert!(
+            e.contains("bad.yaml: flow `n.f`, task `t1` (io.kestra.Nope): unknown task type"),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_required_property_names_the_task() {
-        let e = err("id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n");
+        let e = err(
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n",
+        );
         assert!(e.contains("task `t1`") && e.contains("message"), "{e}");
     }
 
     #[test]
     fn unknown_property_is_rejected() {
-        let e = err("id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    colour: red\n");
+        let e = err(
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    colour: red\n",
+        );
         assert!(e.contains("colour"), "{e}");
     }
 
@@ -582,13 +595,21 @@ tasks:
         let e = err(
             "id: f\nnamespace: n\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.flow.Sequential\n    tasks:\n      - id: a\n        type: io.kestra.plugin.core.log.Log\n        message: x\n",
         );
-        assert!(e.contains("task `a`") && e.contains("duplicate task id"), "{e}");
+        assert!(
+            e.contains("task `a`") && e.contains("duplicate task id"),
+            "{e}"
+        );
     }
 
     #[test]
     fn malformed_expression_is_rejected_at_load() {
-        let e = err("id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ foo( }}\"\n");
-        assert!(e.contains("task `t1`") && e.contains("malformed expression"), "{e}");
+        let e = err(
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ foo( }}\"\n",
+        );
+        assert!(
+            e.contains("task `t1`") && e.contains("malformed expression"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -617,10 +638,14 @@ tasks:
             "d.yaml",
         )
         .unwrap();
-        let TaskKind::Log(a) = &flow.tasks[0].kind else { panic!() };
+        let TaskKind::Log(a) = &flow.tasks[0].kind else {
+            panic!()
+        };
         assert_eq!(a.message, serde_json::json!("mine"));
         assert_eq!(a.level, Level::Warn);
-        let TaskKind::Log(b) = &flow.tasks[1].kind else { panic!() };
+        let TaskKind::Log(b) = &flow.tasks[1].kind else {
+            panic!()
+        };
         assert_eq!(b.message, serde_json::json!("from defaults"));
         assert_eq!(flow.tasks[1].log_level, Some(Level::Error));
     }

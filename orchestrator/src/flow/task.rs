@@ -93,7 +93,11 @@ impl<'de> Deserialize<'de> for Task {
 /// Kestra's `retry` property: `constant`, `exponential` or `random` delays, bounded by
 /// `maxAttempt` (total attempts, the first included) and `maxDuration`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Retry {
     Constant {
         #[serde(deserialize_with = "de_duration")]
@@ -218,7 +222,10 @@ mod tests {
     #[test]
     fn durations_parse_like_kestra() {
         assert_eq!(parse_duration("PT1S").unwrap(), Duration::from_secs(1));
-        assert_eq!(parse_duration("PT0.25S").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("PT0.25S").unwrap(),
+            Duration::from_millis(250)
+        );
         assert_eq!(parse_duration("P1D").unwrap(), Duration::from_secs(86_400));
         assert!(parse_duration("soon").is_err());
     }

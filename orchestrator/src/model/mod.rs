@@ -8,7 +8,9 @@ mod execution;
 mod log;
 mod state;
 
-pub use execution::{Execution, ExecutionTrigger, Label, TaskRun, TaskRunAttempt, WorkerTaskResult};
+pub use execution::{
+    Execution, ExecutionTrigger, Label, TaskRun, TaskRunAttempt, WorkerTaskResult,
+};
 pub use log::{Level, LogEntry};
 pub use state::{History, State, StateType, iso_duration};
 

@@ -82,7 +82,11 @@ impl StateType {
                 _ => 0,
             }
         }
-        if rank(other) > rank(self) { other } else { self }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -159,7 +163,10 @@ impl State {
     pub fn transition(&mut self, next: StateType, at: Timestamp) {
         if self.current != next {
             self.current = next;
-            self.histories.push(History { state: next, date: at });
+            self.histories.push(History {
+                state: next,
+                date: at,
+            });
         }
     }
 

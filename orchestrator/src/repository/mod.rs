@@ -256,7 +256,10 @@ mod tests {
             redact("postgres://bob:s3cret@db:5432/test"),
             "postgres://bob:***@db:5432/test"
         );
-        assert_eq!(redact("mysql://root@127.0.0.1/test"), "mysql://root@127.0.0.1/test");
+        assert_eq!(
+            redact("mysql://root@127.0.0.1/test"),
+            "mysql://root@127.0.0.1/test"
+        );
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
     }
 

@@ -91,8 +91,14 @@ impl SqliteStore {
                 "DROP INDEX IF EXISTS ix_execution_queued_flow",
             ),
         };
-        sqlx::query(drop).execute(&write).await.map_err(q("drop queued index"))?;
-        sqlx::query(keep).execute(&write).await.map_err(q("create queued index"))?;
+        sqlx::query(drop)
+            .execute(&write)
+            .await
+            .map_err(q("drop queued index"))?;
+        sqlx::query(keep)
+            .execute(&write)
+            .await
+            .map_err(q("create queued index"))?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(120))
@@ -444,7 +450,8 @@ impl Tx for SqliteTx {
 
     async fn jobs_finished(&mut self, keys: &[String]) -> Result<()> {
         for chunk in keys.chunks(ROWS_PER_INSERT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(r#"DELETE FROM worker_job_running WHERE "key" IN ("#);
+            let mut qb =
+                QueryBuilder::<Sqlite>::new(r#"DELETE FROM worker_job_running WHERE "key" IN ("#);
             let mut sep = qb.separated(", ");
             for k in chunk {
                 sep.push_bind(k);
@@ -459,11 +466,13 @@ impl Tx for SqliteTx {
     }
 
     async fn take_jobs(&mut self, worker: &str) -> Result<Vec<(String, String)>> {
-        sqlx::query_as(r#"DELETE FROM worker_job_running WHERE worker_id = ? RETURNING "key", value"#)
-            .bind(worker)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(q("take jobs of a dead worker"))
+        sqlx::query_as(
+            r#"DELETE FROM worker_job_running WHERE worker_id = ? RETURNING "key", value"#,
+        )
+        .bind(worker)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(q("take jobs of a dead worker"))
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

@@ -95,7 +95,8 @@ impl AttemptLogger {
         match &mut self.sink {
             Sink::File { file, uri } => {
                 if let Err(e) = file.flush() {
-                    self.error.get_or_insert(format!("writing task logs to {uri}: {e}"));
+                    self.error
+                        .get_or_insert(format!("writing task logs to {uri}: {e}"));
                 }
                 Some(uri.clone())
             }
@@ -132,7 +133,8 @@ impl TaskLogger for AttemptLogger {
             Sink::File { file, uri } => {
                 let ts = crate::model::now();
                 if let Err(e) = writeln!(file, "{ts} {} {message}", level.as_str()) {
-                    self.error.get_or_insert(format!("writing task logs to {uri}: {e}"));
+                    self.error
+                        .get_or_insert(format!("writing task logs to {uri}: {e}"));
                 }
             }
         }

@@ -105,7 +105,12 @@ impl Worker {
             }
         }
         let beat = {
-            let (store, id, every, stop) = (store.clone(), id.clone(), self.timing.heartbeat, shutdown.clone());
+            let (store, id, every, stop) = (
+                store.clone(),
+                id.clone(),
+                self.timing.heartbeat,
+                shutdown.clone(),
+            );
             tokio::spawn(async move {
                 loop {
                     tokio::select! {
@@ -173,7 +178,12 @@ impl Worker {
         }
     }
 
-    async fn poll_loop(&self, jobs: &flume::Sender<WorkerTask>, free: &Arc<Semaphore>, shutdown: &CancellationToken) {
+    async fn poll_loop(
+        &self,
+        jobs: &flume::Sender<WorkerTask>,
+        free: &Arc<Semaphore>,
+        shutdown: &CancellationToken,
+    ) {
         let mut idle = self.timing.min_poll;
         loop {
             let permit = tokio::select! {
@@ -228,7 +238,9 @@ impl Worker {
             match serde_json::from_str::<WorkerTask>(&p.value) {
                 Ok(job) => jobs.push(job),
                 // Stays in worker_job_running, so it is visible and resubmitted, not lost.
-                Err(e) => tracing::error!("worker {}: undecodable worker task {}: {e}", self.id, p.key),
+                Err(e) => {
+                    tracing::error!("worker {}: undecodable worker task {}: {e}", self.id, p.key)
+                }
             }
         }
         Ok(jobs)
@@ -285,12 +297,16 @@ async fn write_events(
                 Ok(()) => break,
                 Err(e) => {
                     failures += 1;
-                    tracing::warn!("worker: writing {} events failed: {e}; retrying", messages.len());
+                    tracing::warn!(
+                        "worker: writing {} events failed: {e}; retrying",
+                        messages.len()
+                    );
                     if shutdown.is_cancelled() && failures > 20 {
                         // The jobs stay in worker_job_running and are resubmitted.
                         break;
                     }
-                    tokio::time::sleep(std::time::Duration::from_millis(250 * failures.min(8))).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(250 * failures.min(8)))
+                        .await;
                 }
             }
         }
@@ -346,18 +362,34 @@ impl TaskRunner {
                     Ok(c) => c,
                     Err(e) => return self.failed(job, &format!("copying the task: {e}")),
                 };
-                let o = self.attempts(&copy.task, &copy.task_run, &copy.run_context.variables, events);
+                let o = self.attempts(
+                    &copy.task,
+                    &copy.task_run,
+                    &copy.run_context.variables,
+                    events,
+                );
                 let mut task_run = copy.task_run.clone();
                 task_run.attempts = Some(o.attempts);
-                copy = WorkerTask { task_run, ..copy.clone() };
+                copy = WorkerTask {
+                    task_run,
+                    ..copy.clone()
+                };
                 let mut task_run = copy.task_run.clone();
                 task_run.outputs = o.outputs;
-                copy = WorkerTask { task_run, ..copy.clone() };
+                copy = WorkerTask {
+                    task_run,
+                    ..copy.clone()
+                };
                 let mut task_run = copy.task_run.clone();
                 task_run.state.transition(o.state, crate::model::now());
-                copy = WorkerTask { task_run, ..copy.clone() };
+                copy = WorkerTask {
+                    task_run,
+                    ..copy.clone()
+                };
                 let whole = copy.clone();
-                WorkerTaskResult { task_run: whole.task_run }
+                WorkerTaskResult {
+                    task_run: whole.task_run,
+                }
             }
         }
     }
@@ -365,12 +397,20 @@ impl TaskRunner {
     fn failed(&self, job: WorkerTask, message: &str) -> WorkerTaskResult {
         tracing::error!("task run {}: {message}", job.task_run.id);
         let mut task_run = job.task_run;
-        task_run.state.transition(StateType::Failed, crate::model::now());
+        task_run
+            .state
+            .transition(StateType::Failed, crate::model::now());
         WorkerTaskResult { task_run }
     }
 
     /// Runs the attempts Kestra's `retry` allows; each attempt logs its own lines.
-    fn attempts(&self, task: &Task, task_run: &TaskRun, vars: &Value, events: &flume::Sender<Event>) -> Outcome {
+    fn attempts(
+        &self,
+        task: &Task,
+        task_run: &TaskRun,
+        vars: &Value,
+        events: &flume::Sender<Event>,
+    ) -> Outcome {
         let Some(runnable) = runnable(task) else {
             return Outcome {
                 attempts: Vec::new(),
@@ -381,7 +421,10 @@ impl TaskRunner {
         let max = task.retry.as_ref().map_or(1, |r| r.max_attempts());
         let started = Instant::now();
         let threshold = task.log_level.unwrap_or(Level::Trace);
-        let thread = std::thread::current().name().unwrap_or("worker").to_string();
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("worker")
+            .to_string();
         let mut attempts = Vec::new();
         for n in 1.. {
             let stamp = LineStamp {
@@ -433,7 +476,11 @@ impl TaskRunner {
                     return Outcome {
                         attempts,
                         outputs: (!outputs.is_empty()).then_some(outputs),
-                        state: if warn { StateType::Warning } else { StateType::Success },
+                        state: if warn {
+                            StateType::Warning
+                        } else {
+                            StateType::Success
+                        },
                     };
                 }
                 Err(_) => {

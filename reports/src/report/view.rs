@@ -121,18 +121,18 @@ impl ReportView {
             title: r.figure.title().to_string(),
             svg: inline_svg(&r.svg),
         };
-        let duration = run.finished_at.duration_since(run.started_at).as_secs().max(0);
+        let duration = run
+            .finished_at
+            .duration_since(run.started_at)
+            .as_secs()
+            .max(0);
         ReportView {
             run: RunView {
                 run_id: run.run_id.clone(),
                 git_sha: run.git_sha.clone().unwrap_or_else(|| "unknown".into()),
                 started_at: run.started_at.to_string(),
                 finished_at: run.finished_at.to_string(),
-                duration: format!(
-                    "{}m {:02}s",
-                    duration / 60,
-                    duration % 60
-                ),
+                duration: format!("{}m {:02}s", duration / 60, duration % 60),
                 host: format!(
                     "{} cores, {:.1} GiB, {}, kernel {}",
                     run.host.cores,
