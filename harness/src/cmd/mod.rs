@@ -20,7 +20,7 @@ pub struct Cli {
     /// The folder holding one sub-folder per scenario; by default the nearest
     /// `scenarios/` at or above the current directory.
     #[arg(long, global = true, env = "FLOWBENCH_SCENARIOS", value_name = "DIR")]
-    scenarios: Option<PathBuf>,
+    scenarios_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,8 +39,8 @@ enum Command {
 
 pub fn dispatch(cli: Cli, alloc: Option<&'static CountingAllocator>) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::List(args) => list::run(args, &load_scenarios(cli.scenarios.as_deref())?),
-        Command::Run(args) => run::run(args, &load_scenarios(cli.scenarios.as_deref())?, alloc),
+        Command::List(args) => list::run(args, &load_scenarios(cli.scenarios_dir.as_deref())?),
+        Command::Run(args) => run::run(args, &load_scenarios(cli.scenarios_dir.as_deref())?, alloc),
         Command::Compare(args) => compare::run(args),
         Command::Report(args) => report::run(args),
     }
