@@ -112,7 +112,7 @@ async fn seed(
                 &originals[(ids.len() + batch.len()) % originals.len()],
             ));
             if batch.len() == 500 || ids.len() + batch.len() == rows {
-                save(&*o, &batch).await?;
+                save(&o, &batch).await?;
                 ids.extend(batch.drain(..).map(|e| e.id));
             }
         }
