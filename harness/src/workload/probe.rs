@@ -156,7 +156,11 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
-        assert_eq!(worker_threads_cpu().unwrap(), before, "other threads are left out");
+        assert_eq!(
+            worker_threads_cpu().unwrap(),
+            before,
+            "other threads are left out"
+        );
         // A named thread's CPU shows up while it lives (it leaves /proc when it ends);
         // spin until it does, as a loaded machine may give the thread little CPU.
         let seen = std::thread::Builder::new()
