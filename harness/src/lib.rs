@@ -23,6 +23,15 @@
 //! * [`gate`] — the regression verdict for a metric: improved, regressed, unchanged or
 //!   erratic, under a [`gate::GatePolicy`].
 //! * [`changepoint`] — E-Divisive change-point detection over a metric's history.
+//! * [`workload`] — one file per kind of scenario: drives the orchestrator in-process,
+//!   runs the variants interleaved and records samples per metric.
+//! * [`suite`] — turns recorded samples into a `results.json` scenario entry: summaries,
+//!   A/B comparisons with verdicts, whether the claim was reproduced; the run metadata.
+//! * [`diff`] — `flowbench compare`: two results files, metric by metric, judged by the
+//!   gate.
+//!
+//! The `flowbench` binary (`src/main.rs`, one file per command under `src/cmd/`) sits on
+//! top: `list`, `run`, `compare`, `report`.
 //!
 //! # Example
 //!
@@ -56,6 +65,7 @@
 //! ```
 
 pub mod changepoint;
+pub mod diff;
 pub mod gate;
 pub mod interleave;
 pub mod latency;
@@ -63,3 +73,5 @@ pub mod loadgen;
 pub mod measure;
 pub mod scenario;
 pub mod stats;
+pub mod suite;
+pub mod workload;

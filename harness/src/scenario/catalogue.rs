@@ -67,6 +67,14 @@ pub const KNOWN_METRICS: &[(&str, &str)] = &[
     ("alloc_bytes", "bytes allocated (counting allocator)"),
     ("rows_written", "database rows written"),
     (
+        "execution_duration_ms",
+        "an execution's own duration, from its state history (Kestra's state_duration)",
+    ),
+    (
+        "task_duration_ms",
+        "a task run's duration, from its state history",
+    ),
+    (
         "records_per_s",
         "records read, written or converted per second",
     ),

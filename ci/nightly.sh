@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Nightly regression run: build, run the suite on every reachable database, compare
+# with the last green night, gate, append to the history, render the report.
+#
+#   ci/nightly.sh                 # full suite
+#   QUICK=1 ci/nightly.sh         # the --quick suite (minutes instead of an hour)
+#
+# State kept between nights (see ci/README.md), under $FLOWBENCH_STATE (default
+# ci-state/ at the workspace root):
+#   baseline.json        the last night that passed the gate
+#   history.jsonl        one line of medians per night, appended, never rewritten
+#   runs/<stamp>/        results.json, compare.txt and report/ of each night
+#
+# Exit status: 0 nothing regressed; 3 a regression (or a scenario that stopped working);
+# anything else: the run itself failed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+state=${FLOWBENCH_STATE:-$root/ci-state}
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+run_dir="$state/runs/$stamp"
+mkdir -p "$run_dir"
+
+cargo build --release -p harness --bin flowbench
+flowbench="$root/target/release/flowbench"
+
+# SQLite always; PostgreSQL and MariaDB/MySQL from the environment, else the project
+# machines' local services. A database that does not answer is recorded as skipped by
+# `flowbench run`, so it shows in the report instead of failing the night.
+dbs=(--db sqlite)
+dbs+=(--db "${FLOWBENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}")
+dbs+=(--db "${FLOWBENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}")
+if [[ -n "${FLOWBENCH_MSSQL_URL:-}" ]]; then
+    dbs+=(--db "$FLOWBENCH_MSSQL_URL")
+fi
+quick=()
+if [[ -n "${QUICK:-}" ]]; then
+    quick=(--quick)
+fi
+
+"$flowbench" run "${dbs[@]}" "${quick[@]}" --out "$run_dir" --history "$state/history.jsonl"
+
+status=0
+if [[ -f "$state/baseline.json" ]]; then
+    "$flowbench" compare "$state/baseline.json" "$run_dir/results.json" --fail-on-regression \
+        | tee "$run_dir/compare.txt" || status=${PIPESTATUS[0]}
+else
+    echo "no baseline yet: this night becomes the first one" | tee "$run_dir/compare.txt"
+fi
+
+"$flowbench" report "$run_dir/results.json" --history "$state/history.jsonl" --out "$run_dir/report"
+
+# The baseline moves only on a night that passed the gate, so a regression keeps being
+# reported until it is fixed (or the baseline is moved on purpose, see ci/README.md).
+if [[ $status -eq 0 ]]; then
+    cp "$run_dir/results.json" "$state/baseline.json"
+fi
+if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
+    cat "$run_dir/report/summary.md" >> "$GITHUB_STEP_SUMMARY"
+fi
+exit "$status"

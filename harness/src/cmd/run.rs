@@ -1,0 +1,379 @@
+//! `flowbench run`: runs scenarios on each database and writes `results.json`.
+//!
+//! Each scenario runs on each `--db` its `backends` list allows; a scenario that fails
+//! is recorded as failed with its error and the others carry on. Ctrl-C stops at the
+//! next run boundary: the scenario in progress is recorded as interrupted, the rest as
+//! skipped, and the file is still written (exit 130).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use orchestrator::knobs::Knobs;
+use reports::results::{
+    History, HistoryRecord, Results, RunMetadata, SCHEMA_VERSION, ScenarioResult, Status,
+    redact_url,
+};
+use tokio_util::sync::CancellationToken;
+
+use harness::gate::GatePolicy;
+use harness::measure::CountingAllocator;
+use harness::scenario::Scenario;
+use harness::suite;
+use harness::workload::{self, Database, Env, Progress};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scenario ids to run; all of them when none is given.
+    scenarios: Vec<String>,
+    /// A database to run on (repeatable): `sqlite` (a fresh file per run, the default),
+    /// `sqlite://PATH`, `postgres://…`, `mysql://…`.
+    #[arg(long = "db", value_name = "URL")]
+    dbs: Vec<String>,
+    /// Each scenario's `[quick]` settings: small sizes, few repetitions.
+    #[arg(long)]
+    quick: bool,
+    /// Worker thread counts for the thread sweep, e.g. `1,2,8,32,128`.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    threads: Option<Vec<usize>>,
+    /// Set a knob for every variant that does not set it: `--set worker.threads=16`.
+    #[arg(long = "set", value_name = "KNOB=VALUE")]
+    set: Vec<String>,
+    /// Output folder; by default `target/flowbench/<run-id>/`, and
+    /// `target/flowbench/latest` then points to it.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Append this run's medians to a history file (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Write a dhat heap profile of the whole run (needs `--features dhat-heap`).
+    #[arg(long, value_name = "FILE")]
+    heap_profile: Option<PathBuf>,
+}
+
+pub fn run(
+    args: Args,
+    all: &[Scenario],
+    alloc: Option<&'static CountingAllocator>,
+) -> anyhow::Result<ExitCode> {
+    let selected = select(all, &args.scenarios)?;
+    let mut knobs = Knobs::default();
+    knobs.apply(&args.set)?;
+    if let Some(t) = &args.threads {
+        anyhow::ensure!(
+            !t.is_empty() && t.iter().all(|n| *n > 0),
+            "--threads takes positive counts, e.g. 1,2,8"
+        );
+    }
+    let dbs: Vec<Database> = if args.dbs.is_empty() {
+        vec![Database::parse("sqlite").expect("sqlite is a database")]
+    } else {
+        args.dbs
+            .iter()
+            .map(|u| {
+                Database::parse(u).with_context(|| {
+                    format!(
+                        "`{}` names no database: use sqlite, sqlite://PATH, postgres://, mysql:// or mssql://",
+                        redact_url(u)
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    let _profile = match &args.heap_profile {
+        Some(path) => Some(harness::measure::heap_profile::start(path.clone())?),
+        None => None,
+    };
+
+    let started_at = jiff::Timestamp::now();
+    let git_sha = suite::git_sha();
+    let run_id = format!(
+        "{}-{}",
+        started_at.strftime("%Y%m%dT%H%M%SZ"),
+        git_sha.as_deref().map_or("nogit", |s| &s[..s.len().min(7)])
+    );
+    let (out_dir, is_default_out) = match &args.out {
+        Some(d) => (d.clone(), false),
+        None => (Path::new("target/flowbench").join(&run_id), true),
+    };
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let cancel = CancellationToken::new();
+    let (scenarios, backend_versions) = runtime.block_on(run_all(
+        &selected,
+        &dbs,
+        &knobs,
+        &args,
+        alloc,
+        cancel.clone(),
+    ))?;
+    // Components still draining after Ctrl-C must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+
+    let results = Results {
+        schema_version: SCHEMA_VERSION,
+        run: RunMetadata {
+            run_id,
+            git_sha,
+            started_at,
+            finished_at: jiff::Timestamp::now(),
+            host: suite::host(),
+            backend_versions,
+            knobs: knobs.to_map(),
+            quick: args.quick,
+            database_urls: dbs.iter().map(|d| redact_url(&d.url)).collect(),
+        },
+        scenarios,
+    };
+    let file = out_dir.join("results.json");
+    results.save(&file)?;
+    if is_default_out {
+        point_latest(&out_dir)?;
+    }
+    if let Some(history) = &args.history {
+        History::append(history, &HistoryRecord::from_results(&results))?;
+    }
+    print_summary(&results);
+    eprintln!("results: {}", file.display());
+    Ok(if cancel.is_cancelled() {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn select(all: &[Scenario], ids: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    if ids.is_empty() {
+        return Ok(all.to_vec());
+    }
+    ids.iter()
+        .map(|id| match all.iter().find(|s| &s.id == id) {
+            Some(s) => Ok(s.clone()),
+            None => {
+                let known: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+                bail!("no scenario `{id}`; known: {}", known.join(", "))
+            }
+        })
+        .collect()
+}
+
+/// `target/flowbench/latest` → the run folder.
+fn point_latest(out_dir: &Path) -> anyhow::Result<()> {
+    let latest = Path::new("target/flowbench/latest");
+    if latest.symlink_metadata().is_ok() {
+        std::fs::remove_file(latest).with_context(|| format!("replacing {}", latest.display()))?;
+    }
+    let target = out_dir.file_name().map(PathBuf::from).unwrap_or_default();
+    std::os::unix::fs::symlink(&target, latest)
+        .with_context(|| format!("linking {}", latest.display()))
+}
+
+async fn run_all(
+    scenarios: &[Scenario],
+    dbs: &[Database],
+    knobs: &Knobs,
+    args: &Args,
+    alloc: Option<&'static CountingAllocator>,
+    cancel: CancellationToken,
+) -> anyhow::Result<(Vec<ScenarioResult>, BTreeMap<String, String>)> {
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing the current run, then writing results");
+                cancel.cancel();
+            }
+        });
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("flowbench-")
+        .tempdir()
+        .context("creating a scratch folder")?;
+
+    // Which databases answer, and their versions, before any scenario runs.
+    let mut available: Vec<Result<(), String>> = Vec::new();
+    let mut versions = BTreeMap::new();
+    for (i, db) in dbs.iter().enumerate() {
+        let url = if db.url == "sqlite" {
+            format!(
+                "sqlite://{}",
+                scratch.path().join(format!("probe-{i}.db")).display()
+            )
+        } else {
+            db.url.clone()
+        };
+        match orchestrator::repository::connect(&url, knobs).await {
+            Ok(store) => {
+                if let Ok(v) = store.version().await {
+                    versions.insert(db.backend_name().to_string(), v);
+                }
+                available.push(Ok(()));
+            }
+            Err(e) => available.push(Err(format!("{:#}", anyhow::Error::from(e)))),
+        }
+    }
+
+    // One entry per (scenario, database); a database-free scenario runs once.
+    let mut plan: Vec<(&Scenario, Option<usize>)> = Vec::new();
+    for s in scenarios {
+        if workload::uses_database(s.workload) {
+            plan.extend((0..dbs.len()).map(|i| (s, Some(i))));
+        } else {
+            plan.push((s, None));
+        }
+    }
+
+    let bars = MultiProgress::new();
+    let overall = bars.add(ProgressBar::new(plan.len() as u64));
+    overall.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    overall.set_prefix("scenarios");
+    let policy = GatePolicy::default();
+    let mut results = Vec::new();
+    for (s, db_index) in plan {
+        let scenario = if args.quick { s.quick() } else { s.clone() };
+        let db = db_index.map_or_else(
+            || Database::parse("sqlite").expect("sqlite is a database"),
+            |i| dbs[i].clone(),
+        );
+        let backend = if db_index.is_some() {
+            db.backend_name()
+        } else {
+            "none"
+        };
+        overall.set_message(format!("{} on {backend}", s.id));
+        let result = if cancel.is_cancelled() {
+            suite::without_numbers(
+                &scenario,
+                backend,
+                Status::Skipped {
+                    reason: "interrupted (Ctrl-C) before it started".into(),
+                },
+            )
+        } else if db_index.is_some() && !scenario.backends.contains(&db.backend) {
+            suite::without_numbers(
+                &scenario,
+                backend,
+                Status::Skipped {
+                    reason: format!("the scenario does not apply to {backend}"),
+                },
+            )
+        } else if let Some(Err(e)) = db_index.map(|i| &available[i]) {
+            suite::without_numbers(
+                &scenario,
+                backend,
+                Status::Skipped {
+                    reason: format!("{backend} is not available: {e}"),
+                },
+            )
+        } else {
+            let bar = bars.add(ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
+                    .expect("template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(s.id.clone());
+            let progress = Bar(bar.clone());
+            let dir = scratch.path().join(format!("{}-{backend}", s.id));
+            std::fs::create_dir_all(&dir).context("creating a scratch folder")?;
+            let env = Env {
+                scenario: &scenario,
+                db,
+                base_knobs: knobs.clone(),
+                threads: args.threads.clone(),
+                alloc,
+                progress: &progress,
+                cancel: cancel.clone(),
+                scratch: dir.clone(),
+                quick: args.quick,
+            };
+            let outcome = workload::run(&env).await;
+            bar.finish_and_clear();
+            // Database files can be large; free the space before the next scenario.
+            let _ = std::fs::remove_dir_all(&dir);
+            match outcome {
+                Ok(rec) => suite::analyse(&scenario, backend, &rec, &policy),
+                Err(e) => suite::without_numbers(&scenario, backend, suite::status_of(&e)),
+            }
+        };
+        overall.suspend(|| eprintln!("{}", one_line(&result)));
+        overall.inc(1);
+        results.push(result);
+    }
+    overall.finish_and_clear();
+    Ok((results, versions))
+}
+
+/// Progress through an indicatif bar.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn runs(&self, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(0);
+    }
+    fn run(&self, variant: &str, label: &str) {
+        self.0.set_message(format!("{variant} · {label}"));
+    }
+    fn done(&self) {
+        self.0.inc(1);
+    }
+}
+
+fn one_line(r: &ScenarioResult) -> String {
+    let head = format!("{}/{}", r.id, r.backend);
+    match &r.status {
+        Status::Ok => {
+            let claim = match r.claim_comparison() {
+                Some(c) => format!(
+                    "{} {} vs {}: {:.3}× [{:.3}, {:.3}] {} — claim {}",
+                    c.metric,
+                    c.head_variant,
+                    c.base_variant,
+                    c.ratio,
+                    c.ci_low,
+                    c.ci_high,
+                    c.verdict,
+                    if c.reproduced == Some(true) {
+                        "reproduced"
+                    } else {
+                        "not reproduced"
+                    }
+                ),
+                None => "no claim comparison".into(),
+            };
+            format!("{head:<28} ok      {claim}")
+        }
+        Status::Failed { error } => format!("{head:<28} FAILED  {error}"),
+        Status::Skipped { reason } => format!("{head:<28} skipped {reason}"),
+    }
+}
+
+fn print_summary(results: &Results) {
+    let failed = results
+        .scenarios
+        .iter()
+        .filter(|s| matches!(s.status, Status::Failed { .. }))
+        .count();
+    let ok = results
+        .scenarios
+        .iter()
+        .filter(|s| s.status == Status::Ok)
+        .count();
+    eprintln!(
+        "{} scenario runs: {ok} ok, {failed} failed, {} skipped",
+        results.scenarios.len(),
+        results.scenarios.len() - ok - failed
+    );
+}

@@ -1,0 +1,85 @@
+//! `log-heavy`: one task that emits many log lines (Kestra: "up to 10×").
+//!
+//! The scenario's flow files hold a `Log` task with one message; the workload repeats it
+//! `params.lines` times (numbered), so the task logs that many lines in one attempt. The
+//! variants differ by knob (`logs.indexing=sync|batched`) or by flow (`logToFile: true`,
+//! `logLevel: WARN`). Each run starts from an empty database, runs the flow, then waits
+//! until every queued line is indexed, so `rows_written` counts the log rows the run left.
+
+use orchestrator::service::Components;
+
+use super::{Env, Probe, Recorder, Result, WorkloadError, flows};
+use crate::interleave::{Phase, schedule};
+
+const DEFAULT_FLOW: &str = "flows/log-to-database.yaml";
+
+pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
+    let s = env.scenario;
+    let lines = env.int_param("lines")?.max(1) as usize;
+    let mut sources = Vec::new();
+    for v in &s.variants {
+        sources.push(flows::expand_log_messages(
+            &flows::for_variant(env, v, DEFAULT_FLOW)?,
+            lines,
+        )?);
+    }
+    let params = super::params([("lines", (lines as i64).into())]);
+    let runs = schedule(&s.variants, s.repetitions as usize, s.warmup as usize);
+    env.progress.runs(runs.len() as u64);
+    for (n, run) in runs.enumerate() {
+        env.check_cancel()?;
+        let variant = run.variant;
+        env.progress
+            .run(&variant.name, &format!("round {}", run.round + 1));
+        let knobs = env.knobs(variant)?;
+        let o = env
+            .boot(&knobs, &format!("log-heavy-{n}"), Components::ALL)
+            .await?;
+        let flow = flows::deploy(&o, &sources[run.variant_index], "log-heavy flow").await?;
+        let logs_before = counts(&o).await?.logs;
+        let probe = Probe::start(env.alloc);
+        let done = flows::execute(env, &o, &flow.namespace, &flow.id).await;
+        // The lines are the task's cost even when indexed after it ended: wait for them.
+        let idle = match &done {
+            Ok(_) => o
+                .wait_idle(flows::EXECUTION_TIMEOUT)
+                .await
+                .map_err(|e| WorkloadError::failed("waiting for the log lines to be indexed", e)),
+            Err(_) => Ok(()),
+        };
+        let sample = probe.finish();
+        let logs_after = counts(&o).await;
+        o.shutdown().await;
+        let done = done?;
+        idle?;
+        let rows = logs_after?.logs - logs_before;
+        if run.phase == Phase::Measured {
+            rec.record_all(&variant.name, &params, &sample.metrics());
+            rec.record(&variant.name, &params, "rows_written", rows as f64);
+            rec.record(
+                &variant.name,
+                &params,
+                "execution_duration_ms",
+                flows::state_duration(&done).as_secs_f64() * 1000.0,
+            );
+            // The noisy task's own duration, from its task run's state history.
+            let task_ms: f64 = done
+                .task_run_list
+                .iter()
+                .map(|tr| tr.state.duration().unsigned_abs().as_secs_f64() * 1000.0)
+                .fold(0.0, f64::max);
+            rec.record(&variant.name, &params, "task_duration_ms", task_ms);
+        }
+        env.progress.done();
+    }
+    Ok(())
+}
+
+async fn counts(
+    o: &orchestrator::service::Orchestrator,
+) -> Result<orchestrator::repository::Counts> {
+    o.store()
+        .counts()
+        .await
+        .map_err(|e| WorkloadError::failed("counting rows", e))
+}

@@ -1,0 +1,345 @@
+//! The `flowbench` binary as users and CI call it: listing, bad scenario folders,
+//! `compare`'s exit codes, and a tiny run followed by a report.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use harness::gate::GatePolicy;
+use rand::{Rng, SeedableRng};
+use reports::results::{
+    Better, Claim, Host, MetricKind, MetricResult, Params, Results, RunMetadata, SCHEMA_VERSION,
+    ScenarioResult, Status, Summary, VariantResult,
+};
+
+fn flowbench(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flowbench"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("FLOWBENCH_SCENARIOS")
+        .output()
+        .expect("flowbench runs")
+}
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn list_shows_the_eight_scenarios_with_their_claims() {
+    let dir = scenarios_dir();
+    let o = flowbench(&["list", "--scenarios-dir", dir.to_str().unwrap()], &dir);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for id in [
+        "serde",
+        "json-mapping",
+        "queued-index",
+        "log-heavy",
+        "worker-threads",
+        "worker-mutation",
+        "e2e-webhook",
+        "foreach",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(id)),
+            "{id} missing:\n{out}"
+        );
+    }
+    assert_eq!(out.matches("claim: ").count(), 8, "{out}");
+}
+
+/// A scenario folder holding one `foreach` scenario, with `edit` applied to its file.
+fn bad_folder(edit: impl Fn(&str) -> String) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("foreach");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = scenarios_dir().join("foreach");
+    std::fs::copy(src.join("benchmark03.yaml"), dir.join("benchmark03.yaml")).unwrap();
+    let toml = std::fs::read_to_string(src.join("scenario.toml")).unwrap();
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, edit(&toml)).unwrap();
+    (tmp, file)
+}
+
+fn assert_rejected(edit: impl Fn(&str) -> String, field: &str) {
+    let (tmp, file) = bad_folder(edit);
+    let o = flowbench(
+        &["list", "--scenarios-dir", tmp.path().to_str().unwrap()],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(file.to_str().unwrap()), "no file name: {err}");
+    assert!(err.contains(field), "no field `{field}`: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn an_unknown_knob_names_file_and_field() {
+    assert_rejected(
+        |t| {
+            t.replacen(
+                "\"logs.indexing\" = \"sync\"",
+                "\"logs.speed\" = \"sync\"",
+                1,
+            )
+        },
+        "variant[0].knobs.logs.speed",
+    );
+}
+
+#[test]
+fn an_unknown_metric_names_file_and_field() {
+    assert_rejected(
+        |t| t.replacen("name = \"wall_ms\"", "name = \"wall_seconds\"", 1),
+        "metric[1].name",
+    );
+}
+
+#[test]
+fn malformed_toml_names_file_and_line() {
+    let (tmp, file) = bad_folder(|t| t.replacen("repetitions = 5", "repetitions = = 5", 1));
+    let o = flowbench(
+        &["list", "--scenarios-dir", tmp.path().to_str().unwrap()],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{}:", file.display())), "{err}");
+}
+
+// --- compare ---------------------------------------------------------------------------
+
+fn summary(xs: &[f64]) -> Summary {
+    let mut s = xs.to_vec();
+    s.sort_by(f64::total_cmp);
+    let median = s[s.len() / 2];
+    Summary {
+        median,
+        mean: xs.iter().sum::<f64>() / xs.len() as f64,
+        ci_low: s[0],
+        ci_high: s[s.len() - 1],
+        cov: 0.01,
+        erratic: false,
+        n: xs.len(),
+    }
+}
+
+/// A results file with one scenario and one timing metric holding `samples`.
+fn results(scenario: &str, samples: &[f64]) -> Results {
+    Results {
+        schema_version: SCHEMA_VERSION,
+        run: RunMetadata {
+            run_id: "test".into(),
+            git_sha: None,
+            started_at: "2025-06-01T02:00:00Z".parse().unwrap(),
+            finished_at: "2025-06-01T02:10:00Z".parse().unwrap(),
+            host: Host {
+                cores: 2,
+                memory_bytes: 1 << 30,
+                os: "test".into(),
+                kernel: "test".into(),
+                rustc: "rustc".into(),
+            },
+            backend_versions: Default::default(),
+            knobs: Default::default(),
+            quick: false,
+            database_urls: vec![],
+        },
+        scenarios: vec![ScenarioResult {
+            id: scenario.into(),
+            title: "t".into(),
+            claim: Claim {
+                text: "c".into(),
+                kestra_figure: "k".into(),
+                expected_direction: "lower".into(),
+                expected_ratio: Some(0.5),
+            },
+            status: Status::Ok,
+            backend: "sqlite".into(),
+            variants: vec![VariantResult {
+                name: "after".into(),
+                knobs: Default::default(),
+                params: Params::new(),
+            }],
+            metrics: vec![MetricResult {
+                variant: "after".into(),
+                metric: "wall_ms".into(),
+                unit: "ms".into(),
+                better: Better::Lower,
+                kind: MetricKind::Timing,
+                params: Params::new(),
+                samples: samples.to_vec(),
+                summary: summary(samples),
+                latency: None,
+            }],
+            comparisons: vec![],
+        }],
+    }
+}
+
+fn write(dir: &Path, name: &str, r: &Results) -> String {
+    let p = dir.join(name);
+    r.save(&p).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+const BASE: [f64; 10] = [
+    100.0, 101.5, 99.2, 100.8, 98.9, 100.1, 101.0, 99.6, 100.4, 99.9,
+];
+
+#[test]
+fn compare_exits_3_on_a_real_slowdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slower: Vec<f64> = BASE.iter().map(|x| x * 1.3).collect();
+    let base = write(tmp.path(), "base.json", &results("foreach", &BASE));
+    let head = write(tmp.path(), "head.json", &results("foreach", &slower));
+    let o = flowbench(
+        &["compare", &base, &head, "--fail-on-regression"],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("regressed"), "{out}");
+    assert!(out.contains("1.3"), "the ratio is shown: {out}");
+}
+
+#[test]
+fn compare_exits_0_on_identical_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = write(tmp.path(), "base.json", &results("foreach", &BASE));
+    let head = write(tmp.path(), "head.json", &results("foreach", &BASE));
+    let o = flowbench(
+        &["compare", &base, &head, "--fail-on-regression"],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("unchanged"));
+}
+
+#[test]
+fn compare_exits_1_on_a_missing_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = write(tmp.path(), "base.json", &results("foreach", &BASE));
+    let o = flowbench(&["compare", &base, "nowhere.json"], tmp.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("nowhere.json"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn compare_exits_1_on_mismatched_scenarios_or_bad_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = write(tmp.path(), "base.json", &results("foreach", &BASE));
+    let head = write(tmp.path(), "head.json", &results("log-heavy", &BASE));
+    let o = flowbench(&["compare", &base, &head], tmp.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("foreach/sqlite") && err.contains("log-heavy/sqlite"),
+        "{err}"
+    );
+
+    std::fs::write(tmp.path().join("bad.json"), "{\"schema_version\": 1,").unwrap();
+    let o = flowbench(&["compare", &base, "bad.json"], tmp.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+/// The five samples of `json-mapping`'s `normalize/wall_ms` (ms) recorded by
+/// `flowbench run json-mapping --quick` on the project's 2-core machine (debug build),
+/// with the noise such a machine has. A/A pairs are resampled from them.
+const RECORDED: [f64; 5] = [609.1, 566.2, 563.9, 518.9, 532.9];
+
+#[test]
+fn a_a_comparisons_resampled_from_recorded_samples_raise_no_alarm() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut draw = |n: usize| -> Vec<f64> {
+        (0..n)
+            .map(|_| RECORDED[rng.gen_range(0..RECORDED.len())])
+            .collect()
+    };
+    for round in 0..20 {
+        let a = draw(10);
+        let b = draw(10);
+        let d = harness::diff::diff(
+            &results("foreach", &a),
+            &results("foreach", &b),
+            &GatePolicy::default(),
+        )
+        .unwrap();
+        let regressed: Vec<_> = d.regressions(true).collect();
+        assert!(
+            regressed.is_empty(),
+            "round {round}: false alarm {regressed:?}"
+        );
+    }
+}
+
+// --- run and report ----------------------------------------------------------------------
+
+#[test]
+fn a_quick_run_writes_results_and_a_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let dir = scenarios_dir();
+    let o = flowbench(
+        &[
+            "run",
+            "foreach",
+            "serde",
+            "--quick",
+            "--scenarios-dir",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let results = Results::load(&out.join("results.json")).unwrap();
+    assert_eq!(results.scenarios.len(), 2);
+    let foreach = &results.scenarios[0];
+    assert_eq!(foreach.status, Status::Ok, "{foreach:?}");
+    for variant in ["before", "after"] {
+        let m = foreach
+            .metric(variant, "execution_duration_ms", &Params::new())
+            .unwrap_or_else(|| panic!("{variant} measured"));
+        assert_eq!(m.samples.len(), 3, "quick repetitions");
+        assert!(m.samples.iter().all(|x| *x > 0.0));
+    }
+    assert!(foreach.claim_comparison().is_some(), "the claim is judged");
+    assert!(
+        matches!(&results.scenarios[1].status, Status::Skipped { reason } if reason.contains("fileserde")),
+        "{:?}",
+        results.scenarios[1].status
+    );
+
+    let report = tmp.path().join("report");
+    let o = flowbench(
+        &[
+            "report",
+            out.join("results.json").to_str().unwrap(),
+            "--out",
+            report.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(
+        html.contains("foreach") || html.contains("ForEach"),
+        "{html}"
+    );
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(md.contains("B3") || md.contains("foreach"), "{md}");
+}
