@@ -1,6 +1,12 @@
 //! The gate on real runs: a HEAD run with `serde.mode` set back to Kestra's `naive` path is
 //! flagged as regressed against a BASE run with the default knobs, and `compare` exits 3.
 //! An A/A pair of real runs of the same build is not.
+//!
+//! The scenario gates on the deterministic allocation counter only. Timings of two separate
+//! runs on a shared 2-core machine drift by more than the default 5% tolerance (an A/A pair
+//! once measured 0.905× [0.877, 0.935] on CSV reads), so a test that gated on them would
+//! fail on noise; the timing gate's false-alarm rate is checked on resampled recorded
+//! samples in `cli.rs` instead.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -15,11 +21,11 @@ warmup = 1
 backends = ["sqlite"]
 
 [claim]
-text = "batched FileSerde stays as fast as it is"
+text = "batched FileSerde allocates less per record"
 kestra_figure = "+20–40% records/s"
-direction = "higher"
-expected_ratio = 1.3
-metric = "records_per_s"
+direction = "lower"
+expected_ratio = 0.8
+metric = "alloc_count"
 
 [[variant]]
 name = "default"
@@ -28,12 +34,6 @@ knobs = {}
 [sweep]
 format = ["csv"]
 records = [5000]
-
-[[metric]]
-name = "records_per_s"
-unit = "records/s"
-better = "higher"
-kind = "timing"
 
 [[metric]]
 name = "alloc_count"
