@@ -202,7 +202,9 @@ async fn run(
         given.insert(k.to_string(), serde_json::Value::String(v.to_string()));
     }
     let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
-    let config = config(&common, "sqlite", scratch.path().join("storage"))?;
+    // The default database lives in the same scratch folder, so nothing is left behind.
+    let scratch_db = format!("sqlite://{}", scratch.path().join("flowbench.db").display());
+    let config = config(&common, &scratch_db, scratch.path().join("storage"))?;
     let o = Orchestrator::connect(config).await?;
     o.start(Components::ALL);
     let result = async {
