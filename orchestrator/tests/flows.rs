@@ -87,6 +87,7 @@ tasks:
       - "{{ outputs.values.values.flow }} {{ labels.team }} {{ task.id }} {{ execution.id | length > 0 }}"
       - "{{ outputs | jq('.ret.value') | first }}"
       - "{{ '{\"a\":1}' is json }} {{ 'nope' is json }}"
+      - "{{ taskrun.id | length > 0 }} {{ taskrun.startDate | length > 0 }} {{ taskrun.value ?? 'none' }}"
 "#,
             json!({"who": "Ada"}),
         )
@@ -111,7 +112,8 @@ tasks:
             "Hi Ada x3",
             "tests.expressions data log true",
             "Hi Ada x3",
-            "true false"
+            "true false",
+            "true true none",
         ]
     );
     assert!(logs.iter().all(|l| l.level == Level::Warn));

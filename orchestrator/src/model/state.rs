@@ -45,11 +45,17 @@ impl StateType {
     /// States that hold a slot of a flow's concurrency limit (Kestra counts the running
     /// executions, not the created or queued ones).
     pub fn is_running(self) -> bool {
-        matches!(
-            self,
-            Self::Running | Self::Paused | Self::Restarted | Self::Killing | Self::Retrying
-        )
+        Self::RUNNING.contains(&self)
     }
+
+    /// The states [`StateType::is_running`] accepts; the repositories count these.
+    pub const RUNNING: [StateType; 5] = [
+        Self::Running,
+        Self::Paused,
+        Self::Restarted,
+        Self::Killing,
+        Self::Retrying,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

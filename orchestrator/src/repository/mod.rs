@@ -226,6 +226,11 @@ pub trait Tx: Send {
 pub const POSTGRES_URL_ENV: &str = "FLOWBENCH_POSTGRES_URL";
 pub const MYSQL_URL_ENV: &str = "FLOWBENCH_MYSQL_URL";
 
+/// The state names of executions that hold a concurrency slot, as `count_running` binds them.
+pub(crate) fn running_state_names() -> [&'static str; 5] {
+    crate::model::StateType::RUNNING.map(crate::model::StateType::as_str)
+}
+
 /// Opens the database a URL names and migrates it.
 ///
 /// `url` is `sqlite`, `sqlite://PATH`, a `postgres://` / `postgresql://` or `mysql://` /

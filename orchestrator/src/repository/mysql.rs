@@ -20,7 +20,7 @@ use sqlx::{
 
 use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx, decode};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
-use crate::model::{Execution, LogEntry, StateType};
+use crate::model::{Execution, LogEntry};
 
 const BACKEND: &str = "mysql";
 /// MySQL allows 65535 bound parameters per statement; stay well below.
@@ -39,16 +39,6 @@ fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
         op,
         source,
     }
-}
-
-fn running_states() -> [&'static str; 5] {
-    [
-        StateType::Running.as_str(),
-        StateType::Paused.as_str(),
-        StateType::Restarted.as_str(),
-        StateType::Killing.as_str(),
-        StateType::Retrying.as_str(),
-    ]
 }
 
 impl MysqlStore {
@@ -397,7 +387,7 @@ impl Tx for MysqlTx {
     }
 
     async fn count_running(&mut self, namespace: &str, flow_id: &str) -> Result<i64> {
-        let s = running_states();
+        let s = super::running_state_names();
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM executions WHERE namespace = ? AND flow_id = ? AND state_current IN (?, ?, ?, ?, ?)",
         )

@@ -19,7 +19,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx, decode};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
-use crate::model::{Execution, LogEntry, StateType};
+use crate::model::{Execution, LogEntry};
 
 const BACKEND: &str = "postgres";
 /// PostgreSQL allows 65535 bound parameters per statement; stay well below.
@@ -44,19 +44,6 @@ fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
         op,
         source,
     }
-}
-
-fn running_states() -> Vec<&'static str> {
-    [
-        StateType::Running,
-        StateType::Paused,
-        StateType::Restarted,
-        StateType::Killing,
-        StateType::Retrying,
-    ]
-    .into_iter()
-    .map(StateType::as_str)
-    .collect()
 }
 
 /// The NOTIFY channel of each queue type, e.g. `flowbench.public.worker_task`.
@@ -525,7 +512,7 @@ impl Tx for PostgresTx {
         )
         .bind(namespace)
         .bind(flow_id)
-        .bind(running_states())
+        .bind(super::running_state_names().to_vec())
         .fetch_one(&mut *self.tx)
         .await
         .map_err(q("count running executions"))?;
