@@ -25,8 +25,8 @@ use crate::scenario::Scenario;
 use crate::stats::BootstrapConfig;
 
 /// The gate policy of every metric: the defaults, each scenario file's per-metric
-/// overrides, and, for timing metrics, a tolerance widened to the drift the history
-/// shows between runs ([`Drift`]).
+/// overrides, and a tolerance widened to the drift the history shows between runs
+/// ([`Drift`]).
 #[derive(Debug, Clone, Default)]
 pub struct Policies {
     /// The policy of a metric no scenario file overrides.
@@ -56,18 +56,22 @@ impl Policies {
         }
     }
 
-    /// The policy for one metric. A timing metric's tolerance is the larger of the
-    /// policy's and the drift measured for `key`.
+    /// The policy for one metric. Its tolerance (timing or counter, as `kind` is) is the
+    /// larger of the policy's and the drift measured for `key`. A counter that is truly
+    /// deterministic shows no drift, so only counters that move between runs widen.
     pub fn policy(&self, scenario: &str, metric: &str, key: &str, kind: MetricKind) -> GatePolicy {
         let mut policy = self
             .per_metric
             .get(&(scenario.to_string(), metric.to_string()))
             .copied()
             .unwrap_or(self.default);
-        if kind == MetricKind::Timing
-            && let Some(drift) = self.drift.tolerance(key)
-        {
-            policy.tolerance = policy.tolerance.max(drift);
+        if let Some(drift) = self.drift.tolerance(key) {
+            match kind {
+                MetricKind::Timing => policy.tolerance = policy.tolerance.max(drift),
+                MetricKind::Counter => {
+                    policy.counter_tolerance = policy.counter_tolerance.max(drift);
+                }
+            }
         }
         policy
     }

@@ -1,4 +1,4 @@
-//! Between-run drift of timing metrics, learned from the run history.
+//! Between-run drift of each metric, learned from the run history.
 //!
 //! The samples of one run are taken minutes apart on one machine, so they share its
 //! state: CPU frequency, page cache, what else runs. Two runs of the same build on

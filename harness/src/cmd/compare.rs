@@ -32,7 +32,7 @@ pub struct Args {
     /// Show only the rows that changed (improved, regressed, erratic, failed, missing).
     #[arg(long)]
     changes_only: bool,
-    /// A history file (`flowbench run --history`): each timing metric's tolerance is
+    /// A history file (`flowbench run --history`): each metric's tolerance is
     /// widened to the drift between consecutive runs in it, once it holds 5 runs of
     /// that metric. The head's own run is left out if it was already appended.
     #[arg(long, value_name = "FILE")]
@@ -58,7 +58,7 @@ pub fn run(args: Args, scenarios: anyhow::Result<Vec<Scenario>>) -> anyhow::Resu
         let history = History::load(path)?;
         policies.drift = Drift::from_history(&history, Some(&head.run.run_id));
         notes.push(format!(
-            "drift from {} ({} runs): {} timing metrics have a measured tolerance",
+            "drift from {} ({} runs): {} metrics have a measured tolerance",
             path.display(),
             history.records.len(),
             policies.drift.len()
