@@ -443,13 +443,7 @@ impl Tx for MssqlTx {
         let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         let mut params: Vec<&dyn ToSql> = vec![&limit];
         params.extend(names.iter().map(|n| n as &dyn ToSql));
-        let rows = fetch(
-            self.client(),
-            &poll_sql(kinds.len()),
-            &params,
-            "poll queue",
-        )
-        .await?;
+        let rows = fetch(self.client(), &poll_sql(kinds.len()), &params, "poll queue").await?;
         let mut polled = Vec::with_capacity(rows.len());
         for r in &rows {
             if let Some(kind) = QueueType::parse(&text(r, 1)?) {
@@ -694,7 +688,9 @@ impl Tx for MssqlTx {
             "take jobs of a dead worker",
         )
         .await?;
-        rows.iter().map(|r| Ok((text(r, 0)?, text(r, 1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((text(r, 0)?, text(r, 1)?)))
+            .collect()
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

@@ -52,7 +52,9 @@ impl Options {
             _ => return Err("the URL names no host".into()),
         };
         let decode = |s: &str| {
-            percent_decode(s).ok_or_else(|| "the user or password is not valid percent-encoded UTF-8".to_string())
+            percent_decode(s).ok_or_else(|| {
+                "the user or password is not valid percent-encoded UTF-8".to_string()
+            })
         };
         let user = decode(parsed.username())?;
         if user.is_empty() {
@@ -134,8 +136,10 @@ mod tests {
 
     #[test]
     fn a_full_url_is_parsed() {
-        let o = Options::parse("mssql://sa:p%40ss%3Aw@db.local:14330/flowbench?encrypt=off&trust_cert=true")
-            .unwrap();
+        let o = Options::parse(
+            "mssql://sa:p%40ss%3Aw@db.local:14330/flowbench?encrypt=off&trust_cert=true",
+        )
+        .unwrap();
         assert_eq!(
             o,
             Options {
@@ -160,7 +164,9 @@ mod tests {
         assert_eq!(o.encrypt, Encrypt::Required);
         assert!(!o.trust_cert);
         assert_eq!(
-            Options::parse("mssql://sa:x@h/db?encrypt=login").unwrap().encrypt,
+            Options::parse("mssql://sa:x@h/db?encrypt=login")
+                .unwrap()
+                .encrypt,
             Encrypt::Login
         );
     }
@@ -170,7 +176,10 @@ mod tests {
         for (url, why) in [
             ("mssql://h/db", "no user"),
             ("mssql://sa:x@h/db?encrypt=maybe", "`encrypt=maybe`"),
-            ("mssql://sa:x@h/db?instance=X", "unknown URL parameter `instance`"),
+            (
+                "mssql://sa:x@h/db?instance=X",
+                "unknown URL parameter `instance`",
+            ),
             ("mssql://sa:x@h/a/b", "not a database name"),
             ("mssql://sa:%ff@h/db", "percent-encoded UTF-8"),
             ("postgres://sa:x@h/db", "scheme"),

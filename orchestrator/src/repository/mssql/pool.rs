@@ -93,7 +93,10 @@ impl bb8::ManageConnection for Manager {
 const MIGRATIONS: &[(i32, &str, &str)] = &[(
     1,
     "migration 0001_init",
-    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/mssql/0001_init.sql")),
+    include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/mssql/0001_init.sql"
+    )),
 )];
 
 /// Serialises migrations and the `queued.index` DDL across processes starting together
@@ -120,7 +123,9 @@ pub(crate) async fn migrate(
     index: QueuedIndex,
 ) -> Result<(), (&'static str, tiberius::error::Error)> {
     let client = &mut conn.client;
-    batch(client, LOCK).await.map_err(|e| ("lock migrations", e))?;
+    batch(client, LOCK)
+        .await
+        .map_err(|e| ("lock migrations", e))?;
     let result = async {
         batch(client, MIGRATIONS_TABLE)
             .await
@@ -242,7 +247,13 @@ mod tests {
             );
         }
         // Kestra's computed, persisted, indexed columns over the JSON document.
-        for column in ["namespace", "flow_id", "state_current", "start_date", "end_date"] {
+        for column in [
+            "namespace",
+            "flow_id",
+            "state_current",
+            "start_date",
+            "end_date",
+        ] {
             assert!(script.contains(&format!("    {column} AS ")), "{column}");
         }
         assert!(script.contains("state_duration AS CAST(DATEDIFF_BIG"));
