@@ -401,6 +401,23 @@ pub(crate) fn decode<T: DeserializeOwned>(
     }
 }
 
+/// [`decode`]s a stored document, naming the backend, the kind of document and its key when
+/// it does not decode.
+pub(crate) fn decode_doc<T: DeserializeOwned>(
+    backend: &'static str,
+    mapping: JsonMapping,
+    what: &'static str,
+    key: &str,
+    text: &str,
+) -> Result<T> {
+    decode(mapping, text).map_err(|source| Error::Decode {
+        backend,
+        what,
+        key: key.to_string(),
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,10 +20,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bb8::{Pool, PooledConnection};
-use serde::de::DeserializeOwned;
 use tiberius::{Row, ToSql};
 
-use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx, decode};
+use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
 use crate::model::{Execution, LogEntry};
 use options::Options;
@@ -223,18 +222,8 @@ async fn execute(
     Ok(client.execute(sql, params).await.map_err(q(op))?.total())
 }
 
-/// Column `i` of a row as text; NULL where the schema allows none is an error.
-fn text(row: &Row, i: usize) -> Result<String> {
-    match row.try_get::<&str, _>(i) {
-        Ok(Some(s)) => Ok(s.to_string()),
-        Ok(None) => Err(q("read a row")(tiberius::error::Error::Conversion(
-            format!("column {i} is NULL").into(),
-        ))),
-        Err(e) => Err(q("read a row")(e)),
-    }
-}
-
-fn int<'a, T: tiberius::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
+/// Column `i` of a row; NULL where the schema allows none is an error.
+fn column<'a, T: tiberius::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
     match row.try_get::<T, _>(i) {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(q("read a row")(tiberius::error::Error::Conversion(
@@ -244,21 +233,16 @@ fn int<'a, T: tiberius::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
     }
 }
 
-/// Decodes a document with the `jdbc.json-mapping` knob's path. SQL Server has no binary JSON
-/// type, so `direct` maps the stored text straight into the type and `normalize` goes through
-/// a generic tree first, as Kestra did before 0.20.
-fn decode_doc<T: DeserializeOwned>(
-    mapping: JsonMapping,
-    what: &'static str,
-    key: &str,
-    text: &str,
-) -> Result<T> {
-    decode(mapping, text).map_err(|source| Error::Decode {
-        backend: BACKEND,
-        what,
-        key: key.to_string(),
-        source,
-    })
+fn text(row: &Row, i: usize) -> Result<String> {
+    column::<&str>(row, i).map(str::to_string)
+}
+
+impl MssqlStore {
+    /// Runs one query outside any transaction.
+    async fn read(&self, sql: &str, params: &[&dyn ToSql], op: &'static str) -> Result<Vec<Row>> {
+        let mut conn = self.pool.get().await.map_err(checkout(op))?;
+        fetch(&mut conn.client, sql, params, op).await
+    }
 }
 
 #[async_trait]
@@ -286,82 +270,69 @@ impl Store for MssqlStore {
     }
 
     async fn execution(&self, id: &str) -> Result<Option<Execution>> {
-        let mut conn = self.pool.get().await.map_err(checkout("read execution"))?;
-        let rows = fetch(
-            &mut conn.client,
-            "SELECT [value] FROM executions WHERE [key] = @P1",
-            &[&id],
-            "read execution",
-        )
-        .await?;
+        let rows = self
+            .read(
+                "SELECT [value] FROM executions WHERE [key] = @P1",
+                &[&id],
+                "read execution",
+            )
+            .await?;
         rows.first()
-            .map(|r| decode_doc(self.mapping, "execution", id, &text(r, 0)?))
+            .map(|r| super::decode_doc(BACKEND, self.mapping, "execution", id, &text(r, 0)?))
             .transpose()
     }
 
     async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>> {
-        let mut conn = self.pool.get().await.map_err(checkout("read logs"))?;
-        let rows = fetch(
-            &mut conn.client,
-            "SELECT [key], [value] FROM logs WHERE execution_id = @P1 ORDER BY [timestamp], [key]",
-            &[&execution_id],
-            "read logs",
-        )
-        .await?;
+        let sql =
+            "SELECT [key], [value] FROM logs WHERE execution_id = @P1 ORDER BY [timestamp], [key]";
+        let rows = self.read(sql, &[&execution_id], "read logs").await?;
         rows.iter()
-            .map(|r| decode_doc(self.mapping, "log", &text(r, 0)?, &text(r, 1)?))
+            .map(|r| super::decode_doc(BACKEND, self.mapping, "log", &text(r, 0)?, &text(r, 1)?))
             .collect()
     }
 
     async fn flow(&self, namespace: &str, id: &str) -> Result<Option<(i32, String)>> {
-        let mut conn = self.pool.get().await.map_err(checkout("read flow"))?;
-        let rows = fetch(
-            &mut conn.client,
-            "SELECT revision, source FROM flows WHERE namespace = @P1 AND id = @P2",
-            &[&namespace, &id],
-            "read flow",
-        )
-        .await?;
+        let rows = self
+            .read(
+                "SELECT revision, source FROM flows WHERE namespace = @P1 AND id = @P2",
+                &[&namespace, &id],
+                "read flow",
+            )
+            .await?;
         rows.first()
-            .map(|r| Ok((int::<i32>(r, 0)?, text(r, 1)?)))
+            .map(|r| Ok((column::<i32>(r, 0)?, text(r, 1)?)))
             .transpose()
     }
 
     async fn flows(&self) -> Result<Vec<String>> {
-        let mut conn = self.pool.get().await.map_err(checkout("list flows"))?;
-        let rows = fetch(
-            &mut conn.client,
-            "SELECT source FROM flows ORDER BY [key]",
-            &[],
-            "list flows",
-        )
-        .await?;
+        let rows = self
+            .read("SELECT source FROM flows ORDER BY [key]", &[], "list flows")
+            .await?;
         rows.iter().map(|r| text(r, 0)).collect()
     }
 
     async fn counts(&self) -> Result<Counts> {
-        let mut conn = self.pool.get().await.map_err(checkout("count rows"))?;
-        let rows = fetch(
-            &mut conn.client,
-            "SELECT
+        let rows = self
+            .read(
+                "SELECT
                 (SELECT COUNT_BIG(*) FROM executions),
                 (SELECT COUNT_BIG(*) FROM executions WHERE end_date IS NOT NULL),
                 (SELECT COUNT_BIG(*) FROM logs),
                 (SELECT COUNT_BIG(*) FROM queues WHERE consumed = 0),
                 (SELECT COUNT_BIG(*) FROM worker_job_running)",
-            &[],
-            "count rows",
-        )
-        .await?;
+                &[],
+                "count rows",
+            )
+            .await?;
         let r = rows.first().ok_or_else(|| {
             q("count rows")(tiberius::error::Error::Protocol("no row returned".into()))
         })?;
         Ok(Counts {
-            executions: int(r, 0)?,
-            terminal_executions: int(r, 1)?,
-            logs: int(r, 2)?,
-            pending_messages: int(r, 3)?,
-            running_jobs: int(r, 4)?,
+            executions: column(r, 0)?,
+            terminal_executions: column(r, 1)?,
+            logs: column(r, 2)?,
+            pending_messages: column(r, 3)?,
+            running_jobs: column(r, 4)?,
         })
     }
 
@@ -377,15 +348,14 @@ impl Store for MssqlStore {
     }
 
     async fn version(&self) -> Result<String> {
-        let mut conn = self.pool.get().await.map_err(checkout("read version"))?;
-        let rows = fetch(
-            &mut conn.client,
-            "SELECT CAST(SERVERPROPERTY('ProductVersion') AS NVARCHAR(128)),
+        let rows = self
+            .read(
+                "SELECT CAST(SERVERPROPERTY('ProductVersion') AS NVARCHAR(128)),
                     CAST(SERVERPROPERTY('Edition') AS NVARCHAR(128))",
-            &[],
-            "read version",
-        )
-        .await?;
+                &[],
+                "read version",
+            )
+            .await?;
         let r = rows.first().ok_or_else(|| {
             q("read version")(tiberius::error::Error::Protocol("no row returned".into()))
         })?;
@@ -450,7 +420,7 @@ impl Tx for MssqlTx {
         for r in &rows {
             if let Some(kind) = QueueType::parse(&text(r, 1)?) {
                 polled.push(Polled {
-                    offset: int(r, 0)?,
+                    offset: column(r, 0)?,
                     kind,
                     key: text(r, 2)?,
                     value: text(r, 3)?,
@@ -490,7 +460,7 @@ impl Tx for MssqlTx {
         )
         .await?;
         rows.first()
-            .map(|r| decode_doc(self.mapping, "execution", id, &text(r, 0)?))
+            .map(|r| super::decode_doc(BACKEND, self.mapping, "execution", id, &text(r, 0)?))
             .transpose()
     }
 
@@ -519,7 +489,7 @@ impl Tx for MssqlTx {
             "count running executions",
         )
         .await?;
-        rows.first().map_or(Ok(0), |r| int(r, 0))
+        rows.first().map_or(Ok(0), |r| column(r, 0))
     }
 
     async fn queued_push(&mut self, execution: &Execution) -> Result<()> {
@@ -599,7 +569,7 @@ impl Tx for MssqlTx {
         .await?;
         let current = rows
             .first()
-            .map(|r| Ok::<_, Error>((int::<i32>(r, 0)?, text(r, 1)?)))
+            .map(|r| Ok::<_, Error>((column::<i32>(r, 0)?, text(r, 1)?)))
             .transpose()?;
         let revision = match current {
             Some((rev, old)) if old == source => return Ok(rev),
@@ -759,13 +729,20 @@ mod tests {
     #[test]
     fn both_mappings_decode_a_stored_document() {
         let text = r#"{"a": [1, {"b": "c"}]}"#;
-        let direct: serde_json::Value = decode_doc(JsonMapping::Direct, "log", "k", text).unwrap();
+        let direct: serde_json::Value =
+            super::super::decode_doc(BACKEND, JsonMapping::Direct, "log", "k", text).unwrap();
         let normalized: serde_json::Value =
-            decode_doc(JsonMapping::Normalize, "log", "k", text).unwrap();
+            super::super::decode_doc(BACKEND, JsonMapping::Normalize, "log", "k", text).unwrap();
         assert_eq!(direct, normalized);
-        let err = decode_doc::<serde_json::Value>(JsonMapping::Direct, "log", "k1", "{")
-            .unwrap_err()
-            .to_string();
+        let err = super::super::decode_doc::<serde_json::Value>(
+            BACKEND,
+            JsonMapping::Direct,
+            "log",
+            "k1",
+            "{",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("mssql") && err.contains("`k1`"), "{err}");
     }
 }
