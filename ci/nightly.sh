@@ -44,6 +44,7 @@ fi
 status=0
 if [[ -f "$state/baseline.json" ]]; then
     "$flowbench" compare "$state/baseline.json" "$run_dir/results.json" --fail-on-regression \
+        --history "$state/history.jsonl" \
         | tee "$run_dir/compare.txt" || status=${PIPESTATUS[0]}
 else
     echo "no baseline yet: this night becomes the first one" | tee "$run_dir/compare.txt"

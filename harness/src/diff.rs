@@ -14,12 +14,73 @@
 //! assert!(RowVerdict::HeadFailed("boom".into()).is_regression(true));
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use reports::results::history::MetricKey;
 use reports::results::{Better, MetricKind, Results, ScenarioResult, Status, format_params};
 
+use crate::drift::Drift;
 use crate::gate::{self, Direction, GatePolicy, Verdict};
+use crate::scenario::Scenario;
 use crate::stats::BootstrapConfig;
+
+/// The gate policy of every metric: the defaults, each scenario file's per-metric
+/// overrides, and, for timing metrics, a tolerance widened to the drift the history
+/// shows between runs ([`Drift`]).
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    /// The policy of a metric no scenario file overrides.
+    pub default: GatePolicy,
+    /// By (scenario id, metric name), from `gate = { … }` in `scenario.toml`.
+    pub per_metric: BTreeMap<(String, String), GatePolicy>,
+    /// Between-run drift by metric key.
+    pub drift: Drift,
+}
+
+impl Policies {
+    /// `default`, with the overrides the scenario files declare.
+    pub fn from_scenarios(default: GatePolicy, scenarios: &[Scenario]) -> Policies {
+        let per_metric = scenarios
+            .iter()
+            .flat_map(|s| {
+                s.metrics
+                    .iter()
+                    .filter(|m| m.gate.is_some())
+                    .map(|m| ((s.id.clone(), m.name.clone()), m.policy(&default)))
+            })
+            .collect();
+        Policies {
+            default,
+            per_metric,
+            drift: Drift::default(),
+        }
+    }
+
+    /// The policy for one metric. A timing metric's tolerance is the larger of the
+    /// policy's and the drift measured for `key`.
+    pub fn policy(&self, scenario: &str, metric: &str, key: &str, kind: MetricKind) -> GatePolicy {
+        let mut policy = self
+            .per_metric
+            .get(&(scenario.to_string(), metric.to_string()))
+            .copied()
+            .unwrap_or(self.default);
+        if kind == MetricKind::Timing
+            && let Some(drift) = self.drift.tolerance(key)
+        {
+            policy.tolerance = policy.tolerance.max(drift);
+        }
+        policy
+    }
+}
+
+impl From<GatePolicy> for Policies {
+    fn from(default: GatePolicy) -> Policies {
+        Policies {
+            default,
+            ..Policies::default()
+        }
+    }
+}
 
 /// Why two results files cannot be compared.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +147,8 @@ pub struct Row {
     pub ratio: f64,
     pub ci: (f64, f64),
     pub p_value: Option<f64>,
+    /// The tolerance this row was judged with (timing or counter, as its kind is).
+    pub tolerance: f64,
     pub verdict: RowVerdict,
 }
 
@@ -110,8 +173,8 @@ fn key(s: &ScenarioResult) -> String {
     format!("{}/{}", s.id, s.backend)
 }
 
-/// Compares `head` against `base` under `policy`.
-pub fn diff(base: &Results, head: &Results, policy: &GatePolicy) -> Result<Diff, DiffError> {
+/// Compares `head` against `base`, each metric under its policy in `policies`.
+pub fn diff(base: &Results, head: &Results, policies: &Policies) -> Result<Diff, DiffError> {
     let base_keys: BTreeSet<String> = base.scenarios.iter().map(key).collect();
     let head_keys: BTreeSet<String> = head.scenarios.iter().map(key).collect();
     if base_keys != head_keys {
@@ -143,6 +206,8 @@ pub fn diff(base: &Results, head: &Results, policy: &GatePolicy) -> Result<Diff,
             Status::Skipped { reason } => Some(format!("skipped: {reason}")),
         };
         for m in &b.metrics {
+            let metric_key = MetricKey::new(&b.id, &b.backend, &m.variant, &m.metric, &m.params);
+            let policy = policies.policy(&b.id, &m.metric, &metric_key.to_string(), m.kind);
             let mut row = Row {
                 scenario: b.id.clone(),
                 backend: b.backend.clone(),
@@ -155,6 +220,10 @@ pub fn diff(base: &Results, head: &Results, policy: &GatePolicy) -> Result<Diff,
                 ratio: f64::NAN,
                 ci: (f64::NAN, f64::NAN),
                 p_value: None,
+                tolerance: match m.kind {
+                    MetricKind::Timing => policy.tolerance,
+                    MetricKind::Counter => policy.counter_tolerance,
+                },
                 verdict: RowVerdict::Missing,
             };
             if let Some(problem) = &head_problem {
@@ -175,7 +244,7 @@ pub fn diff(base: &Results, head: &Results, policy: &GatePolicy) -> Result<Diff,
                 MetricKind::Timing => gate::MetricKind::Timing,
                 MetricKind::Counter => gate::MetricKind::Counter,
             };
-            match gate::judge(&m.samples, &hm.samples, direction, kind, policy, &boot) {
+            match gate::judge(&m.samples, &hm.samples, direction, kind, &policy, &boot) {
                 Ok(j) => {
                     row.ratio = j.ratio;
                     row.ci = j

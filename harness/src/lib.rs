@@ -22,6 +22,8 @@
 //!   the Mann–Whitney U test.
 //! * [`gate`] — the regression verdict for a metric: improved, regressed, unchanged or
 //!   erratic, under a [`gate::GatePolicy`].
+//! * [`drift`] — between-run drift of timing metrics from the history, which widens the
+//!   gate's tolerance so that two runs of one build do not raise an alarm.
 //! * [`changepoint`] — E-Divisive change-point detection over a metric's history.
 //! * [`workload`] — one file per kind of scenario: drives the orchestrator in-process,
 //!   runs the variants interleaved and records samples per metric.
@@ -66,6 +68,7 @@
 
 pub mod changepoint;
 pub mod diff;
+pub mod drift;
 pub mod gate;
 pub mod interleave;
 pub mod latency;

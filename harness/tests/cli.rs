@@ -213,6 +213,65 @@ fn compare_exits_3_on_a_real_slowdown() {
     assert!(out.contains("1.3"), "the ratio is shown: {out}");
 }
 
+/// A history in which this metric's median moves by a few percent from run to run,
+/// as runs of one build on a shared machine do.
+fn drifting_history(dir: &Path) -> String {
+    let steps = [1.0, 1.04, 0.98, 1.03, 0.99, 1.04, 0.97, 1.02];
+    let lines: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                r#"{{"v":1,"run_id":"n{i}","time":"2025-06-0{}T02:00:00Z","medians":{{"foreach/sqlite/after/wall_ms":{}}}}}"#,
+                i + 1,
+                100.0 * f
+            )
+        })
+        .collect();
+    let p = dir.join("history.jsonl");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// A 12% shift with tight samples fails the default 5% tolerance; against a history whose
+/// runs drift by that much from night to night it is within the noise, while a 1.3×
+/// slowdown still fails.
+#[test]
+fn compare_widens_the_timing_tolerance_to_the_drift_in_the_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = write(tmp.path(), "base.json", &results("foreach", &BASE));
+    let shifted: Vec<f64> = BASE.iter().map(|x| x * 1.12).collect();
+    let head = write(tmp.path(), "head.json", &results("foreach", &shifted));
+    let o = flowbench(&["compare", &base, &head], tmp.path());
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+
+    let history = drifting_history(tmp.path());
+    let o = flowbench(
+        &["compare", &base, &head, "--history", &history],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("1 timing metrics have a measured tolerance"),
+        "{out}"
+    );
+    let row = out.lines().find(|l| l.contains("wall_ms")).unwrap();
+    let tol: f64 = row
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix('%')?.parse().ok())
+        .unwrap();
+    assert!(tol > 12.0 && tol < 40.0, "{row}");
+
+    let slower: Vec<f64> = BASE.iter().map(|x| x * 1.5).collect();
+    let head = write(tmp.path(), "slower.json", &results("foreach", &slower));
+    let o = flowbench(
+        &["compare", &base, &head, "--history", &history],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+}
+
 #[test]
 fn compare_exits_0_on_identical_results() {
     let tmp = tempfile::tempdir().unwrap();
@@ -274,7 +333,7 @@ fn a_a_comparisons_resampled_from_recorded_samples_raise_no_alarm() {
         let d = harness::diff::diff(
             &results("foreach", &a),
             &results("foreach", &b),
-            &GatePolicy::default(),
+            &GatePolicy::default().into(),
         )
         .unwrap();
         let regressed: Vec<_> = d.regressions(true).collect();

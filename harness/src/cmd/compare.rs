@@ -1,13 +1,20 @@
 //! `flowbench compare BASE HEAD`: a verdict table; exit 0 when nothing regressed, 3 on a
 //! regression, 1 on an error (a missing or bad file, different scenarios).
+//!
+//! Each metric is judged under the default [`GatePolicy`], changed by its scenario
+//! file's `gate = { … }`, and, with `--history`, a timing tolerance widened to the
+//! between-run drift the history shows ([`harness::drift`]).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use harness::diff::{Row, RowVerdict, diff};
+use harness::diff::{Policies, Row, RowVerdict, diff};
+use harness::drift::Drift;
 use harness::gate::GatePolicy;
+use harness::scenario::Scenario;
 use reports::results::Results;
+use reports::results::history::History;
 
 /// The exit code of a comparison that found a regression.
 pub const EXIT_REGRESSED: u8 = 3;
@@ -25,17 +32,51 @@ pub struct Args {
     /// Show only the rows that changed (improved, regressed, erratic, failed, missing).
     #[arg(long)]
     changes_only: bool,
+    /// A history file (`flowbench run --history`): each timing metric's tolerance is
+    /// widened to the drift between consecutive runs in it, once it holds 5 runs of
+    /// that metric. The head's own run is left out if it was already appended.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// `scenarios` are the scenario files found, for their per-metric gate overrides; an
+/// error finding them is noted and the defaults are used.
+pub fn run(args: Args, scenarios: anyhow::Result<Vec<Scenario>>) -> anyhow::Result<ExitCode> {
     let base = Results::load(&args.base)?;
     let head = Results::load(&args.head)?;
-    let d = diff(&base, &head, &GatePolicy::default())?;
+    let mut notes = Vec::new();
+    let mut policies = match scenarios {
+        Ok(all) => Policies::from_scenarios(GatePolicy::default(), &all),
+        Err(e) => {
+            notes.push(format!(
+                "scenario files not read ({e:#}): every metric uses the default gate policy"
+            ));
+            Policies::default()
+        }
+    };
+    if let Some(path) = &args.history {
+        let history = History::load(path)?;
+        policies.drift = Drift::from_history(&history, Some(&head.run.run_id));
+        notes.push(format!(
+            "drift from {} ({} runs): {} timing metrics have a measured tolerance",
+            path.display(),
+            history.records.len(),
+            policies.drift.len()
+        ));
+    }
+    let d = diff(&base, &head, &policies)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<40} {:<28} {:>12} {:>12} {:>8} {:>19} {:>8}  verdict",
-        "scenario/backend/variant", "metric [params]", "base", "head", "ratio", "95% CI", "p"
+        "{:<40} {:<28} {:>12} {:>12} {:>8} {:>19} {:>8} {:>6}  verdict",
+        "scenario/backend/variant",
+        "metric [params]",
+        "base",
+        "head",
+        "ratio",
+        "95% CI",
+        "p",
+        "tol"
     )?;
     for row in &d.rows {
         let unchanged = matches!(
@@ -47,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         writeln!(out, "{}", format_row(row))?;
     }
-    for note in &d.notes {
+    for note in notes.iter().chain(&d.notes) {
         writeln!(out, "note: {note}")?;
     }
     let regressions: Vec<&Row> = d.regressions(args.fail_on_regression).collect();
@@ -97,7 +138,7 @@ fn format_row(r: &Row) -> String {
         _ => String::new(),
     };
     format!(
-        "{:<40} {:<28} {:>12} {:>12} {:>8} {:>19} {:>8}  {}{}",
+        "{:<40} {:<28} {:>12} {:>12} {:>8} {:>19} {:>8} {:>6}  {}{}",
         format!("{}/{}/{}", r.scenario, r.backend, r.variant),
         metric,
         format!("{}{}", num(r.base_median), unit(&r.unit)),
@@ -109,6 +150,7 @@ fn format_row(r: &Row) -> String {
         },
         ci,
         r.p_value.map_or("-".to_string(), |p| format!("{p:.3}")),
+        format!("{:.0}%", r.tolerance * 100.0),
         r.verdict.label(),
         detail,
     )

@@ -41,7 +41,7 @@ pub fn dispatch(cli: Cli, alloc: Option<&'static CountingAllocator>) -> anyhow::
     match cli.command {
         Command::List(args) => list::run(args, &load_scenarios(cli.scenarios_dir.as_deref())?),
         Command::Run(args) => run::run(args, &load_scenarios(cli.scenarios_dir.as_deref())?, alloc),
-        Command::Compare(args) => compare::run(args),
+        Command::Compare(args) => compare::run(args, load_scenarios(cli.scenarios_dir.as_deref())),
         Command::Report(args) => report::run(args),
     }
 }

@@ -322,8 +322,10 @@ async fn run_all(
             let progress = Bar(bar.clone());
             let dir = scratch.path().join(format!("{}-{backend}", s.id));
             std::fs::create_dir_all(&dir).context("creating a scratch folder")?;
+            let server_dbs = workload::ServerDatabases::new(&db.url, db.backend);
             let env = Env {
                 scenario: &scenario,
+                server_dbs,
                 db,
                 base_knobs: knobs.clone(),
                 threads: args.threads.clone(),
@@ -334,6 +336,12 @@ async fn run_all(
                 quick: args.quick,
             };
             let outcome = workload::run(&env).await;
+            if let Some(dbs) = &env.server_dbs
+                && let Err(e) = dbs.drop_all().await
+            {
+                // A database left behind is worth knowing about, but the numbers stand.
+                overall.suspend(|| eprintln!("warning: {e}"));
+            }
             bar.finish_and_clear();
             // Database files can be large; free the space before the next scenario.
             let _ = std::fs::remove_dir_all(&dir);

@@ -31,8 +31,8 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
     for (k, rows) in env.int_sweep("rows")?.into_iter().enumerate() {
         env.check_cancel()?;
         let label = format!("json-mapping-{k}");
-        let ids = seed(env, &label, &flow_file, seeds, rows as usize).await?;
-        let url = env.database_url(&label);
+        let url = env.database_url(&label).await?;
+        let ids = seed(env, &url, &label, &flow_file, seeds, rows as usize).await?;
         let mut stores = Vec::new();
         for v in &s.variants {
             let store = orchestrator::repository::connect(&url, &env.knobs(v)?)
@@ -92,12 +92,15 @@ async fn load_all(store: &dyn Store, ids: &[String]) -> Result<usize> {
 /// every id.
 async fn seed(
     env: &Env<'_>,
+    url: &str,
     label: &str,
     flow_file: &str,
     seeds: usize,
     rows: usize,
 ) -> Result<Vec<String>> {
-    let o = env.boot(&env.base_knobs, label, Components::ALL).await?;
+    let o = env
+        .boot_at(&env.base_knobs, url, label, Components::ALL)
+        .await?;
     let result = async {
         let source = flows::read(env, Path::new(flow_file))?;
         let flow = flows::deploy(&o, &source, flow_file).await?;

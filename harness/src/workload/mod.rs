@@ -27,6 +27,7 @@ mod log_heavy;
 mod probe;
 mod queued_index;
 mod serde;
+mod server_db;
 mod worker_mutation;
 mod worker_threads;
 
@@ -45,6 +46,7 @@ use crate::measure::CountingAllocator;
 use crate::scenario::{ParamValue, Scenario, Variant, Workload};
 
 pub use probe::{Probe, RunSample, worker_threads_cpu};
+pub use server_db::ServerDatabases;
 
 /// Why a workload produced no (or not all) numbers.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +153,9 @@ pub struct Env<'a> {
     pub scratch: PathBuf,
     /// Whether `--quick` is in force.
     pub quick: bool,
+    /// On a PostgreSQL or MySQL server, where each run's database is created; see
+    /// [`Env::new`].
+    pub server_dbs: Option<ServerDatabases>,
 }
 
 impl Env<'_> {
@@ -166,25 +171,42 @@ impl Env<'_> {
     }
 
     /// A database URL for one run called `label`: a new file in the scratch folder for
-    /// the embedded default, the given URL otherwise.
-    pub fn database_url(&self, label: &str) -> String {
+    /// the embedded default, a new database on a PostgreSQL or MySQL server, the given
+    /// URL otherwise.
+    pub async fn database_url(&self, label: &str) -> Result<String> {
         if self.db.is_default_sqlite() {
             let file = self.scratch.join(format!("{label}.db"));
-            format!("sqlite://{}", file.display())
-        } else {
-            self.db.url.clone()
+            return Ok(format!("sqlite://{}", file.display()));
+        }
+        match &self.server_dbs {
+            Some(dbs) => dbs.create().await,
+            None => Ok(self.db.url.clone()),
         }
     }
 
-    /// Connects an orchestrator for one run and starts `components`.
+    /// Connects an orchestrator for one run on a database of its own and starts
+    /// `components`.
     pub async fn boot(
         &self,
         knobs: &Knobs,
         label: &str,
         components: Components,
     ) -> Result<Arc<Orchestrator>> {
+        let url = self.database_url(label).await?;
+        self.boot_at(knobs, &url, label, components).await
+    }
+
+    /// [`boot`](Self::boot) on a database the caller already has, from
+    /// [`database_url`](Self::database_url).
+    pub async fn boot_at(
+        &self,
+        knobs: &Knobs,
+        url: &str,
+        label: &str,
+        components: Components,
+    ) -> Result<Arc<Orchestrator>> {
         let config = Config {
-            db: self.database_url(label),
+            db: url.to_string(),
             knobs: knobs.clone(),
             storage: self.scratch.join(format!("{label}-storage")),
             timing: Timing::default(),

@@ -41,7 +41,7 @@ async fn pop_latency(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
     let pops = env.int_param("pops")?.max(1) as usize;
     for (k, rows) in env.int_sweep("rows")?.into_iter().enumerate() {
         env.check_cancel()?;
-        let url = env.database_url(&format!("queued-index-{k}"));
+        let url = env.database_url(&format!("queued-index-{k}")).await?;
         {
             let store = orchestrator::repository::connect(&url, &env.base_knobs)
                 .await

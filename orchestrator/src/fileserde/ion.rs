@@ -10,7 +10,9 @@
 //! * naive writing: a fresh text writer per record into a fresh buffer, copied to the
 //!   output with a newline, as Kestra's `writeValueAsString(row)` + `write("\n")`.
 //! * batched writing: one text writer in `Lines` layout over a 32 KiB buffered output,
-//!   as Kestra's reused `SequenceWriter`.
+//!   as Kestra's reused `SequenceWriter`. ion-rs encodes into its own buffer until it is
+//!   flushed, so each record is moved on to the output after it is written: memory
+//!   stays bounded by one record, whatever the file's size.
 //!
 //! The text layout is ion-rs's (`{id: 1, name: "a", }`), not Jackson's
 //! (`{id:1,name:"a"}`): the same Ion data, which any Ion reader, Kestra's included,
@@ -263,10 +265,28 @@ impl<W: Write> RecordWriter for NaiveIonWriter<W> {
 /// One writer for the whole output. It is created on the first record so that an
 /// empty input gives an empty file, as the naive writer does.
 struct BatchedIonWriter<W: Write> {
-    writer: Option<Writer<Text, BufWriter<W>>>,
+    writer: Option<Writer<Text, Unflushed<BufWriter<W>>>>,
     output: Option<BufWriter<W>>,
     path: PathBuf,
     records: u64,
+}
+
+/// The buffered output seen by ion-rs: `Writer::flush` moves the encoded bytes into the
+/// buffer and then flushes its output, which here must not reach the file per record.
+struct Unflushed<W>(W);
+
+impl<W: Write> Write for Unflushed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<W: Write> RecordWriter for BatchedIonWriter<W> {
@@ -274,26 +294,27 @@ impl<W: Write> RecordWriter for BatchedIonWriter<W> {
         self.records += 1;
         let record = self.records;
         let path = &self.path;
+        let fail = |e| write_error(path, record, e);
         let writer = match &mut self.writer {
             Some(w) => w,
             None => {
                 let output = self.output.take().expect("output is kept until first use");
                 let config = WriteConfig::<Text>::new(TextFormat::Lines);
                 self.writer
-                    .insert(Writer::new(config, output).map_err(|e| write_error(path, record, e))?)
+                    .insert(Writer::new(config, Unflushed(output)).map_err(fail)?)
             }
         };
-        writer
-            .write(value)
-            .map(|_| ())
-            .map_err(|e| write_error(path, record, e))
+        writer.write(value).map_err(fail)?;
+        writer.flush().map_err(fail)
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
         let mut output = match self.writer {
-            Some(w) => w
-                .close()
-                .map_err(|e| write_error(&self.path, self.records, e))?,
+            Some(w) => {
+                w.close()
+                    .map_err(|e| write_error(&self.path, self.records, e))?
+                    .0
+            }
             None => self.output.expect("output is kept until first use"),
         };
         output.flush().map_err(|e| Error::io(&self.path, e))
