@@ -31,12 +31,12 @@ pub struct Args {
     scenarios: Vec<String>,
     /// A database to run on (repeatable): `sqlite` (a fresh file per run, the default),
     /// `sqlite://PATH`, `postgres://…`, `mysql://…`, `mssql://…`, or `postgres` / `mysql` /
-    /// `mssql` to read the URL from FLOWBENCH_POSTGRES_URL / FLOWBENCH_MYSQL_URL /
-    /// FLOWBENCH_MSSQL_URL.
+    /// `mssql` with `--provision containers`.
     #[arg(long = "db", value_name = "URL")]
     dbs: Vec<String>,
     /// `containers`: start each `--db postgres|mysql|mssql` server in a container for the run
-    /// (needs a Docker engine and the orchestrator's `containers` feature).
+    /// (needs a Docker engine and the orchestrator's `containers` feature, so a build with
+    /// `--features orchestrator/containers`).
     #[arg(long, value_enum, value_name = "HOW")]
     provision: Option<orchestrator::provision::Provision>,
     /// Each scenario's `[quick]` settings: small sizes, few repetitions.
