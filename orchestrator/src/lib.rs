@@ -46,6 +46,7 @@
 //! - [`run_context`]: the variables a task renders against.
 //! - [`storage`]: internal storage for task files and `logToFile` logs.
 //! - [`knobs`]: the optimisation switches, before/after.
+//! - [`provision`]: `--provision containers`, a database server in a container.
 //! - [`service`]: the handle the CLI, the webserver and the tests use.
 //! - [`webserver`]: the HTTP API.
 
@@ -56,6 +57,7 @@ pub mod flow;
 pub mod indexer;
 pub mod knobs;
 pub mod model;
+pub mod provision;
 pub mod repository;
 pub mod run_context;
 pub mod service;

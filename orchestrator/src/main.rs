@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use orchestrator::executor::Timing;
 use orchestrator::knobs::Knobs;
 use orchestrator::model::StateType;
+use orchestrator::provision::{Provision, Provisioned};
 use orchestrator::service::{Components, Config, Orchestrator};
 
 #[derive(Parser)]
@@ -26,11 +27,17 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct Common {
-    /// Database: `sqlite` (the default), `sqlite://PATH`, a postgres:// or mysql:// URL
-    /// (`?flowbench_schema=NAME` keeps PostgreSQL tables in their own schema), or `postgres` /
-    /// `mysql` to read the URL from FLOWBENCH_POSTGRES_URL / FLOWBENCH_MYSQL_URL.
+    /// Database: `sqlite` (the default), `sqlite://PATH`, a postgres://, mysql:// or mssql://
+    /// URL (`?flowbench_schema=NAME` keeps PostgreSQL tables in their own schema), or
+    /// `postgres` / `mysql` / `mssql` to read the URL from FLOWBENCH_POSTGRES_URL /
+    /// FLOWBENCH_MYSQL_URL / FLOWBENCH_MSSQL_URL.
     #[arg(long)]
     db: Option<String>,
+    /// `containers`: start the server `--db postgres|mysql|mssql` names in a container
+    /// (testcontainers; needs a Docker engine and the `containers` cargo feature). It is
+    /// removed when this process ends.
+    #[arg(long, value_enum, value_name = "HOW")]
+    provision: Option<Provision>,
     /// Worker threads (the `worker.threads` knob); default 4 × available cores.
     #[arg(long)]
     threads: Option<usize>,
@@ -121,6 +128,23 @@ fn config(common: &Common, default_db: &str, default_storage: PathBuf) -> anyhow
     })
 }
 
+/// `--provision`: starts the server `--db` names and points `--db` at it. The returned handle
+/// keeps the server running; drop it only when the command is done.
+async fn provision(common: &mut Common) -> anyhow::Result<Option<Provisioned>> {
+    let Some(how) = common.provision else {
+        return Ok(None);
+    };
+    let db = common.db.as_deref().unwrap_or("sqlite");
+    let server = orchestrator::provision::provision(how, db).await?;
+    eprintln!(
+        "provisioned {} at {}",
+        server.backend.name(),
+        orchestrator::repository::redact(&server.url)
+    );
+    common.db = Some(server.url.clone());
+    Ok(Some(server))
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -184,7 +208,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn run(
     path: PathBuf,
-    common: Common,
+    mut common: Common,
     inputs: Vec<String>,
     output: Output,
     timeout: u64,
@@ -201,6 +225,7 @@ async fn run(
             .with_context(|| format!("--input `{i}` is not NAME=VALUE"))?;
         given.insert(k.to_string(), serde_json::Value::String(v.to_string()));
     }
+    let _server = provision(&mut common).await?;
     let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
     // The default database lives in the same scratch folder, so nothing is left behind.
     let scratch_db = format!("sqlite://{}", scratch.path().join("flowbench.db").display());
@@ -264,11 +289,12 @@ async fn run(
 
 async fn server(
     role: Role,
-    common: Common,
+    mut common: Common,
     port: u16,
     bind: String,
     flows: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
+    let _server = provision(&mut common).await?;
     let data = PathBuf::from("flowbench-data");
     let default_db = format!("sqlite://{}", data.join("flowbench.db").display());
     if common.db.is_none() {

@@ -1,8 +1,10 @@
 //! One flow suite, run on every backend: each case below becomes a test in `sqlite::`,
-//! `postgres::` and `mysql::` (e.g. `postgres::b3_foreach_runs_101_task_runs`).
+//! `postgres::`, `mysql::` and `mssql::` (e.g. `postgres::b3_foreach_runs_101_task_runs`).
 //!
 //! The server backends need `FLOWBENCH_POSTGRES_URL` / `FLOWBENCH_MYSQL_URL`; see
-//! `backend_common` for how a missing server is skipped (and fails under `CI=true`).
+//! `backend_common` for how a missing server is skipped (and fails under `CI=true`). The
+//! `mssql::` tests also need the `mssql` feature and `FLOWBENCH_MSSQL_URL`, and are skipped
+//! without them even under `CI=true`: the project's machines have no SQL Server.
 
 mod backend_common;
 
@@ -39,6 +41,14 @@ macro_rules! on_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     super::$case(super::Backend::Mysql).await
+                }
+            )*
+        }
+        mod mssql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Backend::Mssql).await
                 }
             )*
         }

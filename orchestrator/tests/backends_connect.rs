@@ -19,6 +19,7 @@ fn run_with_db(db: &str) -> Output {
         .args(["run", &flow(), "--db", db, "--timeout", "30"])
         .env_remove("FLOWBENCH_POSTGRES_URL")
         .env_remove("FLOWBENCH_MYSQL_URL")
+        .env_remove("FLOWBENCH_MSSQL_URL")
         .output()
         .expect("the orchestrator binary runs")
 }
@@ -59,10 +60,32 @@ fn unreachable_mysql_is_one_line_without_the_password() {
     one_line_failure(&out, &["mysql", "127.0.0.1"]);
 }
 
+/// Without the `mssql` feature, the line says how to rebuild; with it, the server is named.
+#[test]
+fn unreachable_mssql_is_one_line_without_the_password() {
+    let out = run_with_db("mssql://bob:secret@127.0.0.1:1/x?trust_cert=true");
+    if cfg!(feature = "mssql") {
+        one_line_failure(&out, &["mssql", "127.0.0.1", "bob:***@"]);
+    } else {
+        one_line_failure(&out, &["mssql", "--features mssql"]);
+    }
+}
+
+#[test]
+fn bad_mssql_url_says_why() {
+    let out = run_with_db("sqlserver://bob:secret@127.0.0.1:1/x?instance=A");
+    if cfg!(feature = "mssql") {
+        one_line_failure(&out, &["mssql", "unknown URL parameter `instance`"]);
+    } else {
+        one_line_failure(&out, &["--features mssql"]);
+    }
+}
+
 #[test]
 fn shorthand_without_its_variable_names_the_variable() {
     one_line_failure(&run_with_db("postgres"), &["FLOWBENCH_POSTGRES_URL"]);
     one_line_failure(&run_with_db("mysql"), &["FLOWBENCH_MYSQL_URL"]);
+    one_line_failure(&run_with_db("mssql"), &["FLOWBENCH_MSSQL_URL"]);
 }
 
 #[test]

@@ -30,9 +30,15 @@ pub struct Args {
     /// Scenario ids to run; all of them when none is given.
     scenarios: Vec<String>,
     /// A database to run on (repeatable): `sqlite` (a fresh file per run, the default),
-    /// `sqlite://PATH`, `postgres://…`, `mysql://…`.
+    /// `sqlite://PATH`, `postgres://…`, `mysql://…`, `mssql://…`, or `postgres` / `mysql` /
+    /// `mssql` with `--provision containers`.
     #[arg(long = "db", value_name = "URL")]
     dbs: Vec<String>,
+    /// `containers`: start each `--db postgres|mysql|mssql` server in a container for the run
+    /// (needs a Docker engine and the orchestrator's `containers` feature, so a build with
+    /// `--features orchestrator/containers`).
+    #[arg(long, value_enum, value_name = "HOW")]
+    provision: Option<orchestrator::provision::Provision>,
     /// Each scenario's `[quick]` settings: small sizes, few repetitions.
     #[arg(long)]
     quick: bool,
@@ -105,6 +111,8 @@ pub fn run(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // Held to the end of the run: dropping one removes its container.
+    let (dbs, _servers) = runtime.block_on(provision(dbs, args.provision))?;
     let cancel = CancellationToken::new();
     let (scenarios, backend_versions) = runtime.block_on(run_all(
         &selected,
@@ -147,6 +155,33 @@ pub fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--provision`: starts the server of each `--db postgres|mysql|mssql` and points it at the
+/// container's URL. Other databases are refused, as the orchestrator's `--provision` does.
+async fn provision(
+    dbs: Vec<Database>,
+    how: Option<orchestrator::provision::Provision>,
+) -> anyhow::Result<(Vec<Database>, Vec<orchestrator::provision::Provisioned>)> {
+    let Some(how) = how else {
+        return Ok((dbs, Vec::new()));
+    };
+    let mut servers = Vec::new();
+    let mut provisioned = Vec::with_capacity(dbs.len());
+    for db in dbs {
+        let server = orchestrator::provision::provision(how, &db.url).await?;
+        eprintln!(
+            "provisioned {} at {}",
+            server.backend.name(),
+            redact_url(&server.url)
+        );
+        provisioned.push(Database {
+            url: server.url.clone(),
+            backend: db.backend,
+        });
+        servers.push(server);
+    }
+    Ok((provisioned, servers))
 }
 
 fn select(all: &[Scenario], ids: &[String]) -> anyhow::Result<Vec<Scenario>> {

@@ -6,6 +6,8 @@
 //! killed mid-way loses nothing, because the transaction never committed and the message is
 //! polled again.
 
+#[cfg(feature = "mssql")]
+mod mssql;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -16,6 +18,8 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+#[cfg(feature = "mssql")]
+pub use mssql::MssqlStore;
 pub use mysql::MysqlStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -59,6 +63,14 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A statement failed in a driver other than sqlx (SQL Server's tiberius).
+    #[error("{backend}: {op} failed: {source}")]
+    Driver {
+        backend: &'static str,
+        op: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A stored JSON document does not decode.
     #[error("{backend}: stored {what} `{key}` does not decode: {source}")]
     Decode {
@@ -68,7 +80,15 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// `--db postgres` or `--db mysql` was given but its URL variable is not set.
+    /// The URL names a backend this build leaves out (a cargo feature that is off).
+    #[error(
+        "`{backend}` databases need the orchestrator's `{feature}` cargo feature, which this build lacks: rebuild with `cargo build -p orchestrator --features {feature}` (for the harness, `--features orchestrator/{feature}`)"
+    )]
+    FeatureDisabled {
+        backend: &'static str,
+        feature: &'static str,
+    },
+    /// `--db postgres`, `--db mysql` or `--db mssql` was given but its URL variable is not set.
     #[error("`--db {backend}` reads the database URL from {var}, which is not set")]
     MissingUrl {
         backend: &'static str,
@@ -76,7 +96,7 @@ pub enum Error {
     },
     /// The URL names no supported database.
     #[error(
-        "unsupported database `{0}`: use `sqlite` (the default), `sqlite://PATH`, a postgres:// or mysql:// URL, or `postgres` / `mysql` (SQL Server is not implemented yet)"
+        "unsupported database `{0}`: use `sqlite` (the default), `sqlite://PATH`, a postgres://, mysql:// or mssql:// URL, or `postgres` / `mysql` / `mssql`"
     )]
     UnsupportedUrl(String),
 }
@@ -222,9 +242,11 @@ pub trait Tx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
-/// The environment variables that `--db postgres` and `--db mysql` read the URL from.
+/// The environment variables that `--db postgres`, `--db mysql` and `--db mssql` read the URL
+/// from.
 pub const POSTGRES_URL_ENV: &str = "FLOWBENCH_POSTGRES_URL";
 pub const MYSQL_URL_ENV: &str = "FLOWBENCH_MYSQL_URL";
+pub const MSSQL_URL_ENV: &str = "FLOWBENCH_MSSQL_URL";
 
 /// The state names of executions that hold a concurrency slot, as `count_running` binds them.
 pub(crate) fn running_state_names() -> [&'static str; 5] {
@@ -233,9 +255,11 @@ pub(crate) fn running_state_names() -> [&'static str; 5] {
 
 /// Opens the database a URL names and migrates it.
 ///
-/// `url` is `sqlite`, `sqlite://PATH`, a `postgres://` / `postgresql://` or `mysql://` /
-/// `mariadb://` URL, or the shorthand `postgres` / `mysql`, which reads the URL from
-/// `FLOWBENCH_POSTGRES_URL` / `FLOWBENCH_MYSQL_URL`.
+/// `url` is `sqlite`, `sqlite://PATH`, a `postgres://` / `postgresql://`, `mysql://` /
+/// `mariadb://` or `mssql://` / `sqlserver://` URL, or the shorthand `postgres` / `mysql` /
+/// `mssql`, which reads the URL from `FLOWBENCH_POSTGRES_URL` / `FLOWBENCH_MYSQL_URL` /
+/// `FLOWBENCH_MSSQL_URL`. SQL Server needs the `mssql` cargo feature; without it its URLs
+/// are refused with [`Error::FeatureDisabled`].
 pub async fn connect(url: &str, knobs: &Knobs) -> Result<Arc<dyn Store>> {
     let url = resolve_shorthand(url)?;
     let url = url.as_str();
@@ -248,14 +272,24 @@ pub async fn connect(url: &str, knobs: &Knobs) -> Result<Arc<dyn Store>> {
     if url.starts_with("mysql://") || url.starts_with("mariadb://") {
         return Ok(Arc::new(MysqlStore::connect(url, knobs).await?));
     }
+    if url.starts_with("mssql://") || url.starts_with("sqlserver://") {
+        #[cfg(feature = "mssql")]
+        return Ok(Arc::new(MssqlStore::connect(url, knobs).await?));
+        #[cfg(not(feature = "mssql"))]
+        return Err(Error::FeatureDisabled {
+            backend: "mssql",
+            feature: "mssql",
+        });
+    }
     Err(Error::UnsupportedUrl(redact(url)))
 }
 
-/// Turns `postgres` / `mysql` into the URL their environment variable holds.
+/// Turns `postgres` / `mysql` / `mssql` into the URL their environment variable holds.
 fn resolve_shorthand(url: &str) -> Result<String> {
     let (backend, var) = match url {
         "postgres" | "postgresql" => ("postgres", POSTGRES_URL_ENV),
         "mysql" | "mariadb" => ("mysql", MYSQL_URL_ENV),
+        "mssql" | "sqlserver" => ("mssql", MSSQL_URL_ENV),
         _ => return Ok(url.to_string()),
     };
     match std::env::var(var) {
@@ -270,13 +304,14 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Makes the first connection to a server, within [`CONNECT_TIMEOUT`], so that a wrong host,
 /// password or database name is reported at once with the server's reason (a pool would
 /// retry until its acquire timeout and then report only that it timed out).
-pub(crate) async fn first_connection<C, F>(
+pub(crate) async fn first_connection<C, E, F>(
     backend: &'static str,
     url: &str,
     connect: F,
 ) -> Result<C>
 where
-    F: std::future::Future<Output = std::result::Result<C, sqlx::Error>>,
+    E: ConnectError,
+    F: std::future::Future<Output = std::result::Result<C, E>>,
 {
     match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(c)) => Ok(c),
@@ -290,22 +325,42 @@ where
 }
 
 /// An [`Error::Unreachable`] for a failed connection.
-pub(crate) fn unreachable(backend: &'static str, url: &str, e: &sqlx::Error) -> Error {
+pub(crate) fn unreachable(backend: &'static str, url: &str, e: &impl ConnectError) -> Error {
     Error::Unreachable {
         backend,
         target: redact(url),
-        reason: connect_reason(e),
+        reason: e.reason(),
     }
 }
 
-/// The part of a connection error a user acts on, without sqlx's wrapping.
-fn connect_reason(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => db.message().to_string(),
-        sqlx::Error::Io(io) => io.to_string(),
-        sqlx::Error::Tls(t) => format!("TLS: {t}"),
-        sqlx::Error::Configuration(c) => c.to_string(),
-        other => other.to_string(),
+/// A driver's connection error.
+pub(crate) trait ConnectError {
+    /// The part of the error a user acts on, without the driver's wrapping.
+    fn reason(&self) -> String;
+}
+
+impl ConnectError for sqlx::Error {
+    fn reason(&self) -> String {
+        match self {
+            sqlx::Error::Database(db) => db.message().to_string(),
+            sqlx::Error::Io(io) => io.to_string(),
+            sqlx::Error::Tls(t) => format!("TLS: {t}"),
+            sqlx::Error::Configuration(c) => c.to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
+#[cfg(feature = "mssql")]
+impl ConnectError for tiberius::error::Error {
+    fn reason(&self) -> String {
+        match self {
+            // The server's own words: "Login failed for user 'sa'.", "Cannot open database…".
+            tiberius::error::Error::Server(token) => token.message().to_string(),
+            tiberius::error::Error::Io { message, .. } => message.clone(),
+            tiberius::error::Error::Tls(t) => format!("TLS: {t}"),
+            other => other.to_string(),
+        }
     }
 }
 
@@ -344,6 +399,23 @@ pub(crate) fn decode<T: DeserializeOwned>(
             serde_json::from_str(&normalized)
         }
     }
+}
+
+/// [`decode`]s a stored document, naming the backend, the kind of document and its key when
+/// it does not decode.
+pub(crate) fn decode_doc<T: DeserializeOwned>(
+    backend: &'static str,
+    mapping: JsonMapping,
+    what: &'static str,
+    key: &str,
+    text: &str,
+) -> Result<T> {
+    decode(mapping, text).map_err(|source| Error::Decode {
+        backend,
+        what,
+        key: key.to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -11,14 +11,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlTypeInfo, MySqlValueRef};
 use sqlx::{
     Connection as _, Executor as _, MySql, MySqlConnection, MySqlPool, QueryBuilder, Row,
     Transaction,
 };
 
-use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx, decode};
+use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
 use crate::model::{Execution, LogEntry};
 
@@ -167,20 +166,6 @@ impl<'r> sqlx::Decode<'r, MySql> for Text {
     }
 }
 
-fn decode_doc<T: DeserializeOwned>(
-    mapping: JsonMapping,
-    what: &'static str,
-    key: &str,
-    text: &str,
-) -> Result<T> {
-    decode(mapping, text).map_err(|source| Error::Decode {
-        backend: BACKEND,
-        what,
-        key: key.to_string(),
-        source,
-    })
-}
-
 /// DATETIME(6) text for a bound date.
 fn datetime(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%d %H:%M:%S%.6f").to_string()
@@ -211,7 +196,7 @@ impl Store for MysqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(q("read execution"))?;
-        row.map(|(v,)| decode_doc(self.mapping, "execution", id, &v))
+        row.map(|(v,)| super::decode_doc(BACKEND, self.mapping, "execution", id, &v))
             .transpose()
     }
 
@@ -224,7 +209,7 @@ impl Store for MysqlStore {
         .await
         .map_err(q("read logs"))?;
         rows.into_iter()
-            .map(|(k, v)| decode_doc(self.mapping, "log", &k, &v))
+            .map(|(k, v)| super::decode_doc(BACKEND, self.mapping, "log", &k, &v))
             .collect()
     }
 
@@ -368,7 +353,7 @@ impl Tx for MysqlTx {
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(q("load execution"))?;
-        row.map(|(v,)| decode_doc(self.mapping, "execution", id, &v))
+        row.map(|(v,)| super::decode_doc(BACKEND, self.mapping, "execution", id, &v))
             .transpose()
     }
 

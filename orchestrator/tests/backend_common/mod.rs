@@ -1,11 +1,15 @@
 //! Shared by the backend test files: an isolated database per test on each backend.
 //!
-//! PostgreSQL tests get their own schema (`?flowbench_schema=t_fb_…`) and MySQL/MariaDB tests
-//! their own database (`t_fb_…`), dropped when the test ends, so that several test processes
-//! can share one server. A server URL comes from `FLOWBENCH_POSTGRES_URL` /
-//! `FLOWBENCH_MYSQL_URL`. Without one, or when the server does not answer, the test prints
-//! why and is skipped; with `CI=true` the project's local default URL is used and an
-//! unreachable server fails the test.
+//! PostgreSQL tests get their own schema (`?flowbench_schema=t_fb_…`) and MySQL/MariaDB and
+//! SQL Server tests their own database (`t_fb_…`), dropped when the test ends, so that several
+//! test processes can share one server. A server URL comes from `FLOWBENCH_POSTGRES_URL` /
+//! `FLOWBENCH_MYSQL_URL` / `FLOWBENCH_MSSQL_URL`. Without one, or when the server does not
+//! answer, the test prints why and is skipped; with `CI=true` the project's local default URL
+//! is used and an unreachable server fails the test.
+//!
+//! SQL Server is the exception: the project's machines have none (and no Docker engine to
+//! start one), so its tests run only where `FLOWBENCH_MSSQL_URL` is set, in a build with the
+//! `mssql` feature, and are skipped otherwise, in CI too.
 
 #![allow(dead_code)] // each test file uses part of it
 
@@ -21,6 +25,7 @@ pub enum Backend {
     Sqlite,
     Postgres,
     Mysql,
+    Mssql,
 }
 
 impl Backend {
@@ -29,6 +34,7 @@ impl Backend {
             Backend::Sqlite => "",
             Backend::Postgres => "FLOWBENCH_POSTGRES_URL",
             Backend::Mysql => "FLOWBENCH_MYSQL_URL",
+            Backend::Mssql => "FLOWBENCH_MSSQL_URL",
         }
     }
 
@@ -38,6 +44,7 @@ impl Backend {
             Backend::Sqlite => "",
             Backend::Postgres => "postgres://postgres@127.0.0.1:5432/test",
             Backend::Mysql => "mysql://root@127.0.0.1:3306/test",
+            Backend::Mssql => "mssql://sa:PASSWORD@127.0.0.1:1433/master?trust_cert=true",
         }
     }
 }
@@ -50,6 +57,16 @@ pub fn in_ci() -> bool {
 pub fn server_url(backend: Backend) -> Option<String> {
     match std::env::var(backend.env()) {
         Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+        _ if backend == Backend::Mssql => {
+            eprintln!(
+                "SKIPPED: {} is not set: there is no SQL Server on this machine (nor a Docker engine \
+                 to start one); set it, e.g. {}={}, to run the SQL Server tests",
+                backend.env(),
+                backend.env(),
+                backend.local_default()
+            );
+            None
+        }
         _ if in_ci() => Some(backend.local_default().to_string()),
         _ => {
             eprintln!(
@@ -76,6 +93,7 @@ pub struct TestDb {
 enum Cleanup {
     PgSchema { admin: String, schema: String },
     MysqlDatabase { admin: String, database: String },
+    MssqlDatabase { admin: String, database: String },
 }
 
 fn unique_name() -> String {
@@ -182,7 +200,36 @@ impl TestDb {
                     cleanup: Some(Cleanup::MysqlDatabase { admin, database }),
                 })
             }
+            Backend::Mssql => Self::create_mssql(dir).await,
         }
+    }
+
+    #[cfg(feature = "mssql")]
+    async fn create_mssql(dir: tempfile::TempDir) -> Option<TestDb> {
+        use orchestrator::repository::{Error, MssqlStore};
+        let backend = Backend::Mssql;
+        let admin = server_url(backend)?;
+        let database = unique_name();
+        match MssqlStore::create_database(&admin, &database).await {
+            Ok(()) => {}
+            Err(e @ Error::Unreachable { .. }) => return unreachable(backend, &admin, e),
+            Err(e) => panic!("CREATE DATABASE {database}: {e}"),
+        }
+        Some(TestDb {
+            backend,
+            url: with_database(&admin, &database),
+            dir,
+            cleanup: Some(Cleanup::MssqlDatabase { admin, database }),
+        })
+    }
+
+    #[cfg(not(feature = "mssql"))]
+    async fn create_mssql(_dir: tempfile::TempDir) -> Option<TestDb> {
+        eprintln!(
+            "SKIPPED: SQL Server: this build lacks the `mssql` feature (run the tests with \
+             `--features mssql` and FLOWBENCH_MSSQL_URL set)"
+        );
+        None
     }
 
     /// For PostgreSQL, a connection to the server whose `search_path` is this test's schema,
@@ -238,6 +285,16 @@ impl Drop for TestDb {
                             Err(e) => Err(e),
                         }
                     }
+                    #[cfg(feature = "mssql")]
+                    Cleanup::MssqlDatabase { admin, database } => {
+                        use orchestrator::repository::MssqlStore;
+                        if let Err(e) = MssqlStore::drop_database(admin, database).await {
+                            eprintln!("warning: dropping the test database failed: {e}");
+                        }
+                        Ok(())
+                    }
+                    #[cfg(not(feature = "mssql"))]
+                    Cleanup::MssqlDatabase { .. } => Ok(()),
                     Cleanup::MysqlDatabase { admin, database } => {
                         match sqlx::MySqlConnection::connect(admin).await {
                             Ok(mut c) => {
