@@ -31,7 +31,8 @@ pub struct Args {
     scenarios: Vec<String>,
     /// A database to run on (repeatable): `sqlite` (a fresh file per run, the default),
     /// `sqlite://PATH`, `postgres://…`, `mysql://…`, `mssql://…`, or `postgres` / `mysql` /
-    /// `mssql` with `--provision containers`.
+    /// `mssql`: the URL in `FLOWBENCH_POSTGRES_URL` / `FLOWBENCH_MYSQL_URL` /
+    /// `FLOWBENCH_MSSQL_URL`, or a container with `--provision containers`.
     #[arg(long = "db", value_name = "URL")]
     dbs: Vec<String>,
     /// `containers`: start each `--db postgres|mysql|mssql` server in a container for the run
@@ -164,7 +165,16 @@ async fn provision(
     how: Option<orchestrator::provision::Provision>,
 ) -> anyhow::Result<(Vec<Database>, Vec<orchestrator::provision::Provisioned>)> {
     let Some(how) = how else {
-        return Ok((dbs, Vec::new()));
+        // Without --provision, `postgres` / `mysql` / `mssql` name the server in
+        // FLOWBENCH_POSTGRES_URL / FLOWBENCH_MYSQL_URL / FLOWBENCH_MSSQL_URL.
+        let resolved = dbs
+            .into_iter()
+            .map(|db| {
+                let url = orchestrator::repository::resolve_shorthand(&db.url)?;
+                Ok(Database { url, ..db })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        return Ok((resolved, Vec::new()));
     };
     let mut servers = Vec::new();
     let mut provisioned = Vec::with_capacity(dbs.len());

@@ -284,8 +284,9 @@ pub async fn connect(url: &str, knobs: &Knobs) -> Result<Arc<dyn Store>> {
     Err(Error::UnsupportedUrl(redact(url)))
 }
 
-/// Turns `postgres` / `mysql` / `mssql` into the URL their environment variable holds.
-fn resolve_shorthand(url: &str) -> Result<String> {
+/// Turns `postgres` / `mysql` / `mssql` into the URL their environment variable holds; any
+/// other URL is returned as it is.
+pub fn resolve_shorthand(url: &str) -> Result<String> {
     let (backend, var) = match url {
         "postgres" | "postgresql" => ("postgres", POSTGRES_URL_ENV),
         "mysql" | "mariadb" => ("mysql", MYSQL_URL_ENV),
