@@ -252,10 +252,7 @@ fn compare_widens_the_timing_tolerance_to_the_drift_in_the_history() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains("1 metrics have a measured tolerance"),
-        "{out}"
-    );
+    assert!(out.contains("1 metrics have a measured tolerance"), "{out}");
     let row = out.lines().find(|l| l.contains("wall_ms")).unwrap();
     let tol: f64 = row
         .split_whitespace()
