@@ -126,9 +126,9 @@ impl Database {
         }
     }
 
-    /// Whether each run can have a database of its own. For the embedded default it can
-    /// (a fresh file per run, so no run sees another's rows); a server database is shared,
-    /// so workloads count rows as differences.
+    /// Whether this is the embedded default, where each run gets a new file. (On a
+    /// PostgreSQL or MySQL server each run gets a new database instead, through
+    /// [`ServerDatabases`]; other URLs are shared by every run.)
     fn is_default_sqlite(&self) -> bool {
         self.url == "sqlite"
     }
@@ -153,8 +153,8 @@ pub struct Env<'a> {
     pub scratch: PathBuf,
     /// Whether `--quick` is in force.
     pub quick: bool,
-    /// On a PostgreSQL or MySQL server, where each run's database is created; see
-    /// [`Env::new`].
+    /// On a PostgreSQL or MySQL server, where each run's database is created
+    /// ([`ServerDatabases`]); `None` elsewhere.
     pub server_dbs: Option<ServerDatabases>,
 }
 
