@@ -3,8 +3,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use orchestrator::flow::Flow;
 use orchestrator::model::{Execution, StateType};
-use orchestrator::service::Orchestrator;
+use orchestrator::service::{Components, Orchestrator};
 
 use super::{Env, Result, WorkloadError};
 use crate::scenario::Variant;
@@ -28,12 +31,24 @@ pub fn for_variant(env: &Env<'_>, variant: &Variant, default: &str) -> Result<St
     }
 }
 
+/// Boots an orchestrator for one run of `variant` (its knobs, a database of its own named
+/// by `label`) and deploys the variant's flow, or `default` when it names none.
+pub async fn boot_variant(
+    env: &Env<'_>,
+    variant: &Variant,
+    default: &str,
+    label: &str,
+) -> Result<(Arc<Orchestrator>, Arc<Flow>)> {
+    let source = for_variant(env, variant, default)?;
+    let o = env
+        .boot(&env.knobs(variant)?, label, Components::ALL)
+        .await?;
+    let flow = deploy(&o, &source, default).await?;
+    Ok((o, flow))
+}
+
 /// Deploys a flow, naming its origin in errors.
-pub async fn deploy(
-    o: &Orchestrator,
-    source: &str,
-    origin: &str,
-) -> Result<std::sync::Arc<orchestrator::flow::Flow>> {
+pub async fn deploy(o: &Orchestrator, source: &str, origin: &str) -> Result<Arc<Flow>> {
     o.deploy(source, origin)
         .await
         .map_err(|e| WorkloadError::failed(format!("deploying {origin}"), e))

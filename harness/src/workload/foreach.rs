@@ -4,8 +4,6 @@
 //! Kestra reports B3 as the best of several runs; the samples keep every run, and the
 //! minimum is the best-of-N figure.
 
-use orchestrator::service::Components;
-
 use super::{Env, Probe, Recorder, Result, flows};
 use crate::interleave::{Phase, schedule};
 
@@ -21,12 +19,8 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
         let variant = run.variant;
         env.progress
             .run(&variant.name, &format!("round {}", run.round + 1));
-        let knobs = env.knobs(variant)?;
-        let source = flows::for_variant(env, variant, DEFAULT_FLOW)?;
-        let o = env
-            .boot(&knobs, &format!("foreach-{n}"), Components::ALL)
-            .await?;
-        let flow = flows::deploy(&o, &source, DEFAULT_FLOW).await?;
+        let (o, flow) =
+            flows::boot_variant(env, variant, DEFAULT_FLOW, &format!("foreach-{n}")).await?;
         let probe = Probe::start(env.alloc);
         let result = flows::execute(env, &o, &flow.namespace, &flow.id).await;
         let sample = probe.finish();

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use orchestrator::model::{Execution, State, new_id};
 use orchestrator::repository::Store;
-use orchestrator::service::Components;
 
 use super::{Env, Probe, Recorder, Result, WorkloadError, flows, percentiles_us};
 use crate::interleave::{Phase, schedule};
@@ -163,15 +162,8 @@ async fn total_time(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
             &variant.name,
             &format!("{executions} executions, round {}", run.round + 1),
         );
-        let source = flows::for_variant(env, variant, DEFAULT_FLOW)?;
-        let o = env
-            .boot(
-                &env.knobs(variant)?,
-                &format!("queued-total-{n}"),
-                Components::ALL,
-            )
-            .await?;
-        let flow = flows::deploy(&o, &source, DEFAULT_FLOW).await?;
+        let (o, flow) =
+            flows::boot_variant(env, variant, DEFAULT_FLOW, &format!("queued-total-{n}")).await?;
         let probe = Probe::start(env.alloc);
         let outcome = async {
             for _ in 0..executions {

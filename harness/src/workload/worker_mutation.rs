@@ -8,8 +8,6 @@
 //! executor and database, which share the process, are left out of
 //! `cpu_per_task_run_us`; `cpu_ms` and the allocation counters cover the whole process.
 
-use orchestrator::service::Components;
-
 use super::{Env, Probe, Recorder, Result, WorkloadError, flows, worker_threads_cpu};
 use crate::interleave::{Phase, schedule};
 
@@ -26,12 +24,9 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
         let variant = run.variant;
         env.progress
             .run(&variant.name, &format!("round {}", run.round + 1));
-        let knobs = env.knobs(variant)?;
-        let source = flows::for_variant(env, variant, DEFAULT_FLOW)?;
-        let o = env
-            .boot(&knobs, &format!("worker-mutation-{n}"), Components::ALL)
-            .await?;
-        let flow = flows::deploy(&o, &source, DEFAULT_FLOW).await?;
+        let (o, flow) =
+            flows::boot_variant(env, variant, DEFAULT_FLOW, &format!("worker-mutation-{n}"))
+                .await?;
         let cpu_before =
             worker_threads_cpu().map_err(|e| WorkloadError::failed("reading thread CPU", e));
         let probe = Probe::start(env.alloc);
