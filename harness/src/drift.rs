@@ -91,8 +91,8 @@ impl Drift {
             .filter(|(_, xs)| xs.len() >= MIN_RUNS)
             .map(|(key, xs)| {
                 let mut steps: Vec<f64> = xs.windows(2).map(|w| (w[1] / w[0]).ln().abs()).collect();
-                steps.sort_by(f64::total_cmp);
-                let median_step = median_of_sorted(&steps);
+                // At least MIN_RUNS - 1 steps, so never empty.
+                let median_step = crate::stats::median_in_place(&mut steps);
                 let estimate = Estimate {
                     runs: xs.len(),
                     median_step,
@@ -122,15 +122,6 @@ impl Drift {
     /// Whether no metric has an estimate.
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
-    }
-}
-
-fn median_of_sorted(xs: &[f64]) -> f64 {
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
     }
 }
 
