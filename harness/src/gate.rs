@@ -12,21 +12,44 @@
 //! base and head mirrors the verdict exactly.
 //!
 //! * **Timing** metrics ([`MetricKind::Timing`]):
-//!   * [`Verdict::Erratic`] when either side's coefficient of variation exceeds
-//!     [`GatePolicy::cov_threshold`]. It is reported, never gated: such a sample can't
-//!     support a verdict either way.
-//!   * [`Verdict::Regressed`] when the Mann–Whitney p-value is below
-//!     [`GatePolicy::alpha`] **and** the whole bootstrap CI of the ratio lies beyond the
-//!     tolerance in the bad direction (per [`Direction`]).
+//!   * [`Verdict::InsufficientSamples`] when the sample sizes cannot reach
+//!     [`GatePolicy::alpha`] at all: the smallest two-sided p-value a Mann–Whitney test of
+//!     `n_base` against `n_head` values can give is `2 / C(n_base + n_head, n_base)`
+//!     ([`mann_whitney::min_p_value`]), 0.1 for 3 against 3. Such a pair can never be
+//!     called regressed, so calling it `unchanged` would be a false reassurance.
+//!   * [`Verdict::Regressed`] when the Mann–Whitney p-value is below `alpha` **and** the
+//!     whole bootstrap CI of the ratio lies beyond the tolerance in the bad direction (per
+//!     [`Direction`]).
 //!   * [`Verdict::Improved`] is the mirror; [`Verdict::Unchanged`] is everything else.
 //!
 //!   Both conditions are needed: the U test alone flags 1% shifts nobody cares about once
 //!   n is large, and the CI alone can't tell a real shift from a lucky draw for tiny n.
-//!   With fewer than 4 runs a side the two-sided U test can't reach p < 0.05 (the smallest
-//!   exact p for 3 vs 3 is 0.1), so such metrics are never gated.
+//! * **Noise widens the tolerance; it never voids the verdict.** A timing sample whose
+//!   coefficient of variation exceeds [`GatePolicy::cov_threshold`] is *noisy*
+//!   ([`Judgement::noisy`]). Its runs no longer look exchangeable: something on the machine
+//!   (another job, a frequency change) moved some of them, and may have moved one side's
+//!   runs more than the other's, which the bootstrap CI (built on exchangeable runs) does
+//!   not cover. The gate then asks the change to exceed what **two single runs** of one
+//!   build could differ by: with each run's log-value spread σ ≈ CoV, the log-ratio of a
+//!   base run and a head run has spread `√(CoV_base² + CoV_head²)`, and stays within
+//!   `z₀.₉₉₅ = 2.576` times that in 99% of A/A pairs, the same 99% bound the history's
+//!   drift uses ([`crate::drift`]). So the tolerance becomes
+//!
+//!   ```text
+//!   t' = max(t, exp(2.576 · √(CoV_base² + CoV_head²)) − 1)      (noise_tolerance)
+//!   ```
+//!
+//!   which is 44% for two sides at the 10% threshold. With `t'`:
+//!   * p < α and the whole CI beyond `t'` → `Regressed` (or `Improved`), shown as
+//!     "regressed (noisy)": a 20× slowdown is a regression however noisy the machine;
+//!   * the CI wholly within `t'` → `Unchanged` (noisy): no change larger than the noise;
+//!   * otherwise (the CI straddles a bound of `t'`, or lies beyond it with p ≥ α) →
+//!     [`Verdict::Erratic`]: a change of about the noise's size, which this pair cannot
+//!     settle. It is reported and does not fail the gate.
 //! * **Counter** metrics ([`MetricKind::Counter`]), deterministic counts such as
 //!   allocations or rows written: the median ratio is compared with
-//!   [`GatePolicy::counter_tolerance`]; no test is needed since repeated runs agree.
+//!   [`GatePolicy::counter_tolerance`]; no test is needed since repeated runs agree, so
+//!   neither noise nor sample size applies.
 //!
 //! ```
 //! use harness::gate::{judge, Direction, GatePolicy, MetricKind, Verdict};
@@ -43,8 +66,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{
     BootstrapConfig, ConfidenceInterval, DEFAULT_COV_THRESHOLD, StatsError, Summary, compare,
-    summarize,
+    mann_whitney, summarize,
 };
+
+/// `z(0.995)`: a noisy metric's tolerance covers 99% of the log-ratios of two single A/A
+/// runs (see the module documentation), as [`crate::drift`]'s does for two nights.
+pub const NOISE_Z: f64 = 2.5758;
 
 /// Which way is better for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,8 +104,13 @@ pub enum Verdict {
     Regressed,
     /// Neither.
     Unchanged,
-    /// Too noisy to judge (timing only); reported, never gated.
+    /// Noisy, and the ratio's CI straddles the noise-widened tolerance (timing only):
+    /// reported, not gated.
     Erratic,
+    /// The sample sizes cannot reach p < α whatever the values (timing only), e.g. 3
+    /// against 3 at α = 0.05. Written `"insufficient samples"`.
+    #[serde(rename = "insufficient samples")]
+    InsufficientSamples,
 }
 
 /// The thresholds of the gate. `Default` gives the documented defaults.
@@ -198,6 +230,19 @@ pub struct Judgement {
     pub ratio_ci: Option<ConfidenceInterval>,
     /// Two-sided Mann–Whitney p-value; `None` for a counter with a zero base median.
     pub p_value: Option<f64>,
+    /// The tolerance the verdict was decided with: the policy's, or for a noisy timing
+    /// metric the wider [`noise_tolerance`]; the counter tolerance for a counter.
+    pub tolerance: f64,
+    /// A timing metric with either side's CoV above the threshold: its tolerance was
+    /// widened. Tables show a verdict reached this way as "regressed (noisy)".
+    pub noisy: bool,
+}
+
+/// The tolerance of a noisy timing metric: `exp(2.576 · √(cov_base² + cov_head²)) − 1`,
+/// the bound that the ratio of two single A/A runs stays within 99% of the time when each
+/// run's log-spread is its CoV (see the module documentation).
+pub fn noise_tolerance(cov_base: f64, cov_head: f64) -> f64 {
+    (NOISE_Z * cov_base.hypot(cov_head)).exp() - 1.0
 }
 
 /// Judges one metric of an A/B pair under `policy`.
@@ -218,27 +263,40 @@ pub fn judge(
         Err(StatsError::ZeroBaseline) if kind == MetricKind::Counter => None,
         Err(e) => return Err(e),
     };
+    let mut tolerance = policy.tolerance;
+    let mut noisy = false;
     let (ratio, verdict) = match (kind, &comparison) {
         (MetricKind::Timing, Some(c)) => {
-            let verdict = if base_summary.erratic || head_summary.erratic {
-                Verdict::Erratic
-            } else if c.p_value >= policy.alpha {
-                Verdict::Unchanged
+            noisy = base_summary.erratic || head_summary.erratic;
+            if noisy {
+                tolerance = tolerance.max(noise_tolerance(base_summary.cov, head_summary.cov));
+            }
+            let verdict = if !mann_whitney::can_reach(policy.alpha, base.len(), head.len()) {
+                Verdict::InsufficientSamples
             } else {
-                let worse_ci = worse_factor(&c.ratio_ci, direction);
-                classify(worse_ci.0, worse_ci.1, policy.tolerance)
+                let (low, high) = worse_factor(&c.ratio_ci, direction);
+                let significant = c.p_value < policy.alpha;
+                match (classify(low, high, tolerance), significant, noisy) {
+                    (v @ (Verdict::Regressed | Verdict::Improved), true, _) => v,
+                    (_, _, false) => Verdict::Unchanged,
+                    // Noisy: a CI within the widened band is a change no larger than the
+                    // noise; one that crosses a bound of it cannot be settled.
+                    (_, _, true) if within(low, high, tolerance) => Verdict::Unchanged,
+                    (_, _, true) => Verdict::Erratic,
+                }
             };
             (c.ratio, verdict)
         }
         // `compare` only refuses a timing metric on a zero baseline, returned above.
         (MetricKind::Timing, None) => return Err(StatsError::ZeroBaseline),
         (MetricKind::Counter, _) => {
+            tolerance = policy.counter_tolerance;
             let ratio = counter_ratio(base_summary.median, head_summary.median);
             let worse = match direction {
                 Direction::LowerIsBetter => ratio,
                 Direction::HigherIsBetter => 1.0 / ratio,
             };
-            (ratio, classify(worse, worse, policy.counter_tolerance))
+            (ratio, classify(worse, worse, tolerance))
         }
     };
     Ok(Judgement {
@@ -246,6 +304,8 @@ pub fn judge(
         ratio,
         ratio_ci: comparison.as_ref().map(|c| c.ratio_ci),
         p_value: comparison.as_ref().map(|c| c.p_value),
+        tolerance,
+        noisy,
         base: base_summary,
         head: head_summary,
     })
@@ -270,6 +330,12 @@ fn classify(worse_low: f64, worse_high: f64, tol: f64) -> Verdict {
     } else {
         Verdict::Unchanged
     }
+}
+
+/// Whether the "worse factor" interval lies wholly inside the band
+/// `[1 / (1 + tol), 1 + tol]`.
+fn within(worse_low: f64, worse_high: f64, tol: f64) -> bool {
+    worse_low >= 1.0 / (1.0 + tol) && worse_high <= 1.0 + tol
 }
 
 fn counter_ratio(base_median: f64, head_median: f64) -> f64 {
@@ -389,23 +455,106 @@ mod tests {
     }
 
     #[test]
-    fn noisy_samples_are_erratic_never_regressed() {
+    fn noise_tolerance_is_the_99_percent_bound_of_two_single_runs() {
+        assert_eq!(noise_tolerance(0.0, 0.0), 0.0);
+        // Two sides at the 10% threshold: exp(2.576 · 0.1414) − 1.
+        let t = noise_tolerance(0.10, 0.10);
+        assert!((t - 0.4401).abs() < 1e-3, "{t}");
+        // Symmetric, and one noisy side alone counts too.
+        assert_eq!(noise_tolerance(0.2, 0.05), noise_tolerance(0.05, 0.2));
+        assert!(noise_tolerance(0.115, 0.0) > 0.30);
+    }
+
+    /// Regression test for issue 10's "22.6× slowdown passed with exit 0": a clear
+    /// slowdown whose base side is noisy (CoV above 10%), 5 runs a side, p = 2/252.
+    /// Noise widens the tolerance; it must not void the verdict.
+    #[test]
+    fn noisy_but_clear_twentyfold_regression_is_regressed() {
+        let base = [11.2, 12.0, 14.6, 12.4, 10.3];
+        let head = [268.0, 281.5, 255.3, 290.1, 262.7];
+        let j = timing(&base, &head, Direction::LowerIsBetter);
+        assert!(j.base.erratic && j.noisy, "{j:?}");
+        assert!(j.ratio > 20.0, "{}", j.ratio);
+        assert!((j.p_value.unwrap() - 2.0 / 252.0).abs() < 1e-12);
+        assert!(j.tolerance > GatePolicy::default().tolerance);
+        assert_eq!(j.verdict, Verdict::Regressed);
+        // The mirror: the same pair read the other way is a noisy improvement.
+        let j = timing(&head, &base, Direction::LowerIsBetter);
+        assert_eq!((j.verdict, j.noisy), (Verdict::Improved, true));
+        // And for a throughput, twenty times more is better.
+        let j = timing(&base, &head, Direction::HigherIsBetter);
+        assert_eq!(j.verdict, Verdict::Improved);
+    }
+
+    #[test]
+    fn noisy_change_straddling_the_widened_tolerance_is_erratic() {
         let base = normal_sample(100.0, 1.0, 10, 7);
-        let noisy_head = normal_sample(150.0, 40.0, 10, 8);
-        let j = timing(&base, &noisy_head, Direction::LowerIsBetter);
-        assert!(j.head.erratic && !j.base.erratic);
+        // Median 136, CoV 13%: a third slower, give or take the noise.
+        let head = [
+            110.0, 118.0, 125.0, 130.0, 134.0, 138.0, 142.0, 150.0, 160.0, 172.0,
+        ];
+        let j = timing(&base, &head, Direction::LowerIsBetter);
+        assert!(j.head.erratic && !j.base.erratic && j.noisy, "{j:?}");
+        let ci = j.ratio_ci.unwrap();
+        // The CI crosses 1 + t': part of it is beyond the widened tolerance, part is not.
+        assert!(
+            ci.lower < 1.0 + j.tolerance && ci.upper > 1.0 + j.tolerance,
+            "{ci:?} vs {}",
+            j.tolerance
+        );
+        assert!(j.p_value.unwrap() < 0.05);
         assert_eq!(j.verdict, Verdict::Erratic);
     }
 
     #[test]
-    fn too_few_runs_are_never_gated() {
+    fn noisy_a_a_pair_within_the_widened_tolerance_is_unchanged() {
+        let base = normal_sample(100.0, 15.0, 10, 9);
+        let head = normal_sample(100.0, 15.0, 10, 10);
+        let j = timing(&base, &head, Direction::LowerIsBetter);
+        assert!(j.noisy, "{j:?}");
+        assert_eq!(j.verdict, Verdict::Unchanged);
+    }
+
+    /// Regression test for issue 10's "too few samples is not unchanged": 3 against 3 can
+    /// never reach p < 0.05 (the smallest exact p is 0.1), so a 1.5× change is neither
+    /// unchanged nor regressed but `insufficient samples`; one more run a side settles it.
+    #[test]
+    fn three_against_three_is_insufficient_samples() {
         let j = timing(
             &[100.0, 101.0, 99.0],
             &[150.0, 151.0, 149.0],
             Direction::LowerIsBetter,
         );
         assert!((j.p_value.unwrap() - 0.1).abs() < 1e-12);
-        assert_eq!(j.verdict, Verdict::Unchanged);
+        assert_eq!(j.verdict, Verdict::InsufficientSamples);
+        // Even identical samples: "unchanged" would claim what 3 runs cannot show.
+        let same = [100.0, 101.0, 99.0];
+        assert_eq!(
+            timing(&same, &same, Direction::LowerIsBetter).verdict,
+            Verdict::InsufficientSamples
+        );
+        let j = timing(
+            &[100.0, 101.0, 99.0, 100.5],
+            &[150.0, 151.0, 149.0, 150.5],
+            Direction::LowerIsBetter,
+        );
+        assert!((j.p_value.unwrap() - 2.0 / 70.0).abs() < 1e-12);
+        assert_eq!(j.verdict, Verdict::Regressed);
+        // A stricter alpha needs more runs: 4 against 4 cannot reach 0.01.
+        let strict = GatePolicy {
+            alpha: 0.01,
+            ..GatePolicy::default()
+        };
+        let j = judge(
+            &[100.0, 101.0, 99.0, 100.5],
+            &[150.0, 151.0, 149.0, 150.5],
+            Direction::LowerIsBetter,
+            MetricKind::Timing,
+            &strict,
+            &boot(),
+        )
+        .unwrap();
+        assert_eq!(j.verdict, Verdict::InsufficientSamples);
     }
 
     #[test]
@@ -485,6 +634,21 @@ mod tests {
             significant <= 4,
             "{significant} of 20 A/A pairs had p < 0.05"
         );
+    }
+
+    /// The same with noise above the erratic threshold (N(100, 15²)): the widened
+    /// tolerance keeps every pair from being called a change.
+    #[test]
+    fn noisy_a_a_pairs_raise_no_false_alarm() {
+        for pair in 0..20u64 {
+            let base = normal_sample(100.0, 15.0, 10, 3000 + 2 * pair);
+            let head = normal_sample(100.0, 15.0, 10, 3001 + 2 * pair);
+            let j = timing(&base, &head, Direction::LowerIsBetter);
+            assert!(
+                !matches!(j.verdict, Verdict::Regressed | Verdict::Improved),
+                "pair {pair}: {j:?}"
+            );
+        }
     }
 
     #[test]
