@@ -88,6 +88,19 @@ pub fn verdict_name(v: Verdict) -> &'static str {
         Verdict::Regressed => "regressed",
         Verdict::Unchanged => "unchanged",
         Verdict::Erratic => "erratic",
+        Verdict::InsufficientSamples => "insufficient samples",
+    }
+}
+
+/// The verdict as tables show it: its name, with " (noisy)" when it was reached with a
+/// tolerance widened for noise ([`gate::Judgement::noisy`]). Erratic says so already, and
+/// too few samples reach no verdict, so those two stay bare.
+pub fn verdict_label(v: Verdict, noisy: bool) -> String {
+    match v {
+        Verdict::Improved | Verdict::Regressed | Verdict::Unchanged if noisy => {
+            format!("{} (noisy)", verdict_name(v))
+        }
+        _ => verdict_name(v).to_string(),
     }
 }
 

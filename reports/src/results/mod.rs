@@ -255,7 +255,8 @@ pub struct Comparison {
     /// compared exactly.
     #[serde(default)]
     pub p_value: Option<f64>,
-    /// "improved", "regressed" or "unchanged", as the harness decided.
+    /// "improved", "regressed", "unchanged", "erratic" or "insufficient samples", as the
+    /// harness decided.
     pub verdict: String,
     /// Whether this comparison reproduces the scenario's claim; `None` when this
     /// comparison is not the one the claim is judged on.
