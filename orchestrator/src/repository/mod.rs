@@ -167,8 +167,10 @@ pub struct Notifier {
     queues: [Notify; 4],
     /// Signalled whenever an execution reaches a terminal state.
     pub terminated: Notify,
-    /// When log rows were last committed in this process (indexer or `logs.indexing=sync`).
-    logs_indexed_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When log rows were last committed through this store (indexer or
+    /// `logs.indexing=sync`), in nanoseconds after [`epoch`] plus one; 0 for never. An
+    /// atomic, as the sync path records every line.
+    logs_indexed_at: AtomicU64,
 }
 
 impl Notifier {
@@ -183,21 +185,23 @@ impl Notifier {
 
     /// Records that log rows were just committed.
     pub fn logs_indexed(&self) {
-        let now = std::time::Instant::now();
-        let mut at = self
-            .logs_indexed_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *at = Some(at.map_or(now, |t| t.max(now)));
+        let since = epoch().elapsed().as_nanos() as u64 + 1;
+        self.logs_indexed_at.fetch_max(since, Ordering::Relaxed);
     }
 
     /// When log rows were last committed, if ever: the harness's "every line indexed" time.
     pub fn last_logs_indexed(&self) -> Option<std::time::Instant> {
-        *self
-            .logs_indexed_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        match self.logs_indexed_at.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(epoch() + std::time::Duration::from_nanos(n - 1)),
+        }
     }
+}
+
+/// The instant [`Notifier`] times are counted from.
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
 }
 
 /// Counts for tests, health checks and the harness.
