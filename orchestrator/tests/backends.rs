@@ -7,10 +7,16 @@
 //! without them even under `CI=true`: the project's machines have no SQL Server.
 
 mod backend_common;
+#[path = "backends/faithful.rs"]
+mod faithful;
 
 use std::time::Duration;
 
 use backend_common::{Backend, TestDb};
+use faithful::{
+    mutate_and_immutable_give_the_same_result_for_one_worker_task,
+    mutate_and_immutable_give_the_same_task_runs, sync_and_batched_give_the_same_log_rows,
+};
 use orchestrator::knobs::Knobs;
 use orchestrator::model::{Execution, Label, StateType};
 use orchestrator::service::{Components, Orchestrator};
@@ -60,7 +66,9 @@ on_every_backend!(
     b2_complex_flow_runs_10_task_runs,
     b3_foreach_runs_101_task_runs,
     concurrency_queue_runs_one_at_a_time,
-    sync_and_batched_logs_store_the_same_lines,
+    sync_and_batched_give_the_same_log_rows,
+    mutate_and_immutable_give_the_same_task_runs,
+    mutate_and_immutable_give_the_same_result_for_one_worker_task,
     hostile_strings_round_trip_verbatim,
     json_mappings_read_the_same_execution,
 );
@@ -224,43 +232,6 @@ tasks:
         }
         o.shutdown().await;
     }
-}
-
-async fn sync_and_batched_logs_store_the_same_lines(backend: Backend) {
-    let source = r#"
-id: chatty
-namespace: tests
-tasks:
-  - id: each
-    type: io.kestra.plugin.core.flow.ForEach
-    values: "{{ range(1, 20) }}"
-    tasks:
-      - id: say
-        type: io.kestra.plugin.core.log.Log
-        message:
-          - "line {{ taskrun.value }} a"
-          - "line {{ taskrun.value }} b"
-"#;
-    let mut seen = Vec::new();
-    for mode in ["sync", "batched"] {
-        let Some((_db, o)) = started(backend, &[&format!("logs.indexing={mode}")]).await else {
-            return;
-        };
-        let exec = run(&o, source, Map::new(), vec![]).await;
-        assert_eq!(exec.state.current, StateType::Success, "{mode}");
-        let mut lines: Vec<(Option<String>, String, String)> = o
-            .logs(&exec.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|l| (l.task_id, l.level.as_str().to_string(), l.message))
-            .collect();
-        lines.sort();
-        assert_eq!(lines.len(), 40, "{mode}: 20 values × 2 lines");
-        seen.push(lines);
-        o.shutdown().await;
-    }
-    assert_eq!(seen[0], seen[1], "sync and batched store the same lines");
 }
 
 /// Strings that break SQL built by formatting, LIKE patterns, or a careless charset.

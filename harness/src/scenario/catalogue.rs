@@ -84,7 +84,22 @@ pub const KNOWN_METRICS: &[(&str, &str)] = &[
         "completed executions or task runs per second",
     ),
     ("task_runs_per_s", "task runs completed per second"),
-    ("cpu_per_task_run_us", "worker CPU time per task run"),
+    (
+        "worker_cpu_per_task_run_us",
+        "CPU time per task run of every thread the worker owns (`worker-*`)",
+    ),
+    (
+        "task_thread_cpu_per_task_run_us",
+        "CPU time per task run of the worker's task threads (`worker-thread-*`) only",
+    ),
+    (
+        "indexed_ms",
+        "from execution creation until it ended and every log line was in the logs table",
+    ),
+    (
+        "commits_per_line",
+        "database transactions the process committed, per log line the task emitted",
+    ),
     ("latency_avg_ms", "mean request latency"),
     ("latency_p50_ms", "median request latency"),
     ("latency_p90_ms", "90th percentile request latency"),

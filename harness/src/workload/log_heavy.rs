@@ -4,7 +4,22 @@
 //! `params.lines` times (numbered), so the task logs that many lines in one attempt. The
 //! variants differ by knob (`logs.indexing=sync|batched`) or by flow (`logToFile: true`,
 //! `logLevel: WARN`). Each run starts from an empty database, runs the flow, then waits
-//! until every queued line is indexed, so `rows_written` counts the log rows the run left.
+//! until every line is indexed, so `rows_written` counts the log rows the run left.
+//!
+//! Metrics:
+//! - `indexed_ms` (the claim's): from just before the execution is created until it has
+//!   ended **and** every line is in the logs table (the later of the two). With
+//!   `logs.indexing=sync` the task does not wait for its lines (Kestra 0.19's `emitAsync`),
+//!   so the lines may be committed after the execution ended; with `batched` the indexer
+//!   may still be writing the last batch. The time a line was indexed is the orchestrator's
+//!   own record of its last log commit (`Notifier::last_logs_indexed`), not a poll.
+//! - `commits_per_line`: transactions the whole process committed during the run (every
+//!   component: executor, worker, indexer, log pool), divided by `params.lines`.
+//! - `task_duration_ms`: the noisy task run's own duration, from its state history: what
+//!   the task thread paid, without the lines still being written after it.
+//! - `cpu_ms`, `wall_ms`, `execution_duration_ms`, `rows_written`, `alloc_count`.
+
+use std::time::{Duration, Instant};
 
 use orchestrator::service::Components;
 
@@ -37,8 +52,11 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
             .await?;
         let flow = flows::deploy(&o, &sources[run.variant_index], "log-heavy flow").await?;
         let logs_before = counts(&o).await?.logs;
+        let commits_before = orchestrator::repository::commits();
         let probe = Probe::start(env.alloc);
+        let started = Instant::now();
         let done = flows::execute(env, &o, &flow.namespace, &flow.id).await;
+        let ended = Instant::now();
         // The lines are the task's cost even when indexed after it ended: wait for them.
         let idle = match &done {
             Ok(_) => o
@@ -48,6 +66,13 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
             Err(_) => Ok(()),
         };
         let sample = probe.finish();
+        let commits = orchestrator::repository::commits() - commits_before;
+        let indexed = o
+            .store()
+            .notifier()
+            .last_logs_indexed()
+            .map_or(ended, |at| at.max(ended))
+            .saturating_duration_since(started);
         let logs_after = counts(&o).await;
         o.shutdown().await;
         let done = done?;
@@ -56,11 +81,18 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
         if run.phase == Phase::Measured {
             rec.record_all(&variant.name, &params, &sample.metrics());
             rec.record(&variant.name, &params, "rows_written", rows as f64);
+            rec.record(&variant.name, &params, "indexed_ms", ms(indexed));
+            rec.record(
+                &variant.name,
+                &params,
+                "commits_per_line",
+                commits as f64 / lines as f64,
+            );
             rec.record(
                 &variant.name,
                 &params,
                 "execution_duration_ms",
-                flows::state_duration(&done).as_secs_f64() * 1000.0,
+                ms(flows::state_duration(&done)),
             );
             // The noisy task's own duration, from its task run's state history.
             let task_ms: f64 = done
@@ -73,6 +105,10 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
         env.progress.done();
     }
     Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 async fn counts(

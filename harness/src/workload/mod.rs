@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use crate::measure::CountingAllocator;
 use crate::scenario::{ParamValue, Scenario, Variant, Workload};
 
-pub use probe::{Probe, RunSample, worker_threads_cpu};
+pub use probe::{Probe, RunSample, task_threads_cpu, worker_cpu};
 pub use server_db::ServerDatabases;
 
 /// Why a workload produced no (or not all) numbers.

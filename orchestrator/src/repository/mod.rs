@@ -13,6 +13,7 @@ mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -166,6 +167,10 @@ pub struct Notifier {
     queues: [Notify; 4],
     /// Signalled whenever an execution reaches a terminal state.
     pub terminated: Notify,
+    /// When log rows were last committed through this store (indexer or
+    /// `logs.indexing=sync`), in nanoseconds after [`epoch`] plus one; 0 for never. An
+    /// atomic, as the sync path records every line.
+    logs_indexed_at: AtomicU64,
 }
 
 impl Notifier {
@@ -177,6 +182,26 @@ impl Notifier {
     pub fn notified(&self, kind: QueueType) -> tokio::sync::futures::Notified<'_> {
         self.queues[kind.index()].notified()
     }
+
+    /// Records that log rows were just committed.
+    pub fn logs_indexed(&self) {
+        let since = epoch().elapsed().as_nanos() as u64 + 1;
+        self.logs_indexed_at.fetch_max(since, Ordering::Relaxed);
+    }
+
+    /// When log rows were last committed, if ever: the harness's "every line indexed" time.
+    pub fn last_logs_indexed(&self) -> Option<std::time::Instant> {
+        match self.logs_indexed_at.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(epoch() + std::time::Duration::from_nanos(n - 1)),
+        }
+    }
+}
+
+/// The instant [`Notifier`] times are counted from.
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
 }
 
 /// Counts for tests, health checks and the harness.
@@ -216,6 +241,10 @@ pub trait Tx: Send {
     /// consumed. Another consumer never receives the same row.
     async fn poll(&mut self, kinds: &[QueueType], limit: usize) -> Result<Vec<Polled>>;
     async fn push(&mut self, messages: &[Message]) -> Result<()>;
+    /// Inserts messages that no consumer will take: Kestra 0.19's log lines, which the
+    /// emitting transaction already indexed. `clean_queue` removes them, as Kestra's
+    /// `JdbcCleaner` removed its old queue rows.
+    async fn push_consumed(&mut self, messages: &[Message]) -> Result<()>;
 
     /// Reads an execution for update (rows are locked where the database can).
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>>;
@@ -239,7 +268,25 @@ pub trait Tx: Send {
     /// Removes and returns the `(key, value)` of every job a worker held.
     async fn take_jobs(&mut self, worker: &str) -> Result<Vec<(String, String)>>;
 
+    /// Commits; a successful commit counts in [`commits`].
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Transactions committed by this process, on every backend and store.
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// How many transactions this process has committed so far: the harness reads it before
+/// and after a run to count commits per log line.
+pub fn commits() -> u64 {
+    COMMITS.load(Ordering::Relaxed)
+}
+
+/// Called by each dialect's `commit` once the database accepted it.
+pub(crate) fn committed<T>(r: Result<T>) -> Result<T> {
+    if r.is_ok() {
+        COMMITS.fetch_add(1, Ordering::Relaxed);
+    }
+    r
 }
 
 /// The environment variables that `--db postgres`, `--db mysql` and `--db mssql` read the URL

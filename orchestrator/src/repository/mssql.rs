@@ -450,6 +450,27 @@ impl Tx for MssqlTx {
         Ok(())
     }
 
+    async fn push_consumed(&mut self, messages: &[Message]) -> Result<()> {
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| format!("({}, 1)", param_list(1 + r * 3, 3)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO queues ([type], [key], [value], consumed) VALUES {}",
+                rows.join(", ")
+            );
+            let kinds: Vec<&str> = chunk.iter().map(|m| m.kind.as_str()).collect();
+            let mut params: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 3);
+            for (m, kind) in chunk.iter().zip(&kinds) {
+                params.push(kind);
+                params.push(&m.key);
+                params.push(&m.value);
+            }
+            execute(self.client(), &sql, &params, "push to queue").await?;
+        }
+        Ok(())
+    }
+
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
         // UPDLOCK held to commit: two executors never process one execution at once.
         let rows = fetch(
@@ -671,9 +692,11 @@ impl Tx for MssqlTx {
             .take()
             .expect("a transaction holds its connection until commit");
         // On failure `conn` drops with `in_tx` set and the pool discards it.
-        batch(&mut conn.client, "COMMIT TRAN")
-            .await
-            .map_err(q("commit"))?;
+        super::committed(
+            batch(&mut conn.client, "COMMIT TRAN")
+                .await
+                .map_err(q("commit")),
+        )?;
         conn.in_tx = false;
         Ok(())
     }

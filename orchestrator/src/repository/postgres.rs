@@ -478,6 +478,26 @@ impl Tx for PostgresTx {
         Ok(())
     }
 
+    async fn push_consumed(&mut self, messages: &[Message]) -> Result<()> {
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<Postgres>::new(
+                r#"INSERT INTO queues (type, "key", value, consumed) "#,
+            );
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.kind.as_str())
+                    .push_bind(&m.key)
+                    .push_bind(&m.value)
+                    .push_unseparated("::jsonb")
+                    .push("TRUE");
+            });
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("push to queue"))?;
+        }
+        Ok(())
+    }
+
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
         // FOR UPDATE: two executors never process one execution at once.
         let sql = format!(
@@ -677,7 +697,7 @@ impl Tx for PostgresTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(q("commit"))
+        super::committed(self.tx.commit().await.map_err(q("commit")))
     }
 }
 

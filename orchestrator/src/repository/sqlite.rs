@@ -271,6 +271,25 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn push_consumed(&mut self, messages: &[Message]) -> Result<()> {
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                r#"INSERT INTO queues (type, "key", value, consumed) "#,
+            );
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.kind.as_str())
+                    .push_bind(&m.key)
+                    .push_bind(&m.value)
+                    .push("1");
+            });
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("push to queue"))?;
+        }
+        Ok(())
+    }
+
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
         let row: Option<(String,)> =
             sqlx::query_as(r#"SELECT value FROM executions WHERE "key" = ?"#)
@@ -466,6 +485,6 @@ impl Tx for SqliteTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(q("commit"))
+        super::committed(self.tx.commit().await.map_err(q("commit")))
     }
 }
