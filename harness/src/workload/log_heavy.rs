@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use orchestrator::service::Components;
 
+use super::driver::{Observed, drive};
 use super::{Env, Probe, Recorder, Result, WorkloadError, flows};
-use crate::interleave::{Phase, schedule};
 
 const DEFAULT_FLOW: &str = "flows/log-to-database.yaml";
 
@@ -39,18 +39,16 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
         )?);
     }
     let params = super::params([("lines", (lines as i64).into())]);
-    let runs = schedule(&s.variants, s.repetitions as usize, s.warmup as usize);
-    env.progress.runs(runs.len() as u64);
-    for (n, run) in runs.enumerate() {
-        env.check_cancel()?;
-        let variant = run.variant;
-        env.progress
-            .run(&variant.name, &format!("round {}", run.round + 1));
-        let knobs = env.knobs(variant)?;
+    drive(env, rec, &format!("{lines} lines"), async |slot| {
+        let knobs = env.knobs(slot.variant)?;
         let o = env
-            .boot(&knobs, &format!("log-heavy-{n}"), Components::ALL)
+            .boot(
+                &knobs,
+                &format!("log-heavy-{}", slot.ordinal),
+                Components::ALL,
+            )
             .await?;
-        let flow = flows::deploy(&o, &sources[run.variant_index], "log-heavy flow").await?;
+        let flow = flows::deploy(&o, &sources[slot.variant_index], "log-heavy flow").await?;
         let logs_before = counts(&o).await?.logs;
         let commits_before = orchestrator::repository::commits();
         let probe = Probe::start(env.alloc);
@@ -78,33 +76,26 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
         let done = done?;
         idle?;
         let rows = logs_after?.logs - logs_before;
-        if run.phase == Phase::Measured {
-            rec.record_all(&variant.name, &params, &sample.metrics());
-            rec.record(&variant.name, &params, "rows_written", rows as f64);
-            rec.record(&variant.name, &params, "indexed_ms", ms(indexed));
-            rec.record(
-                &variant.name,
-                &params,
-                "commits_per_line",
-                commits as f64 / lines as f64,
-            );
-            rec.record(
-                &variant.name,
-                &params,
-                "execution_duration_ms",
-                ms(flows::state_duration(&done)),
-            );
-            // The noisy task's own duration, from its task run's state history.
-            let task_ms: f64 = done
-                .task_run_list
-                .iter()
-                .map(|tr| tr.state.duration().unsigned_abs().as_secs_f64() * 1000.0)
-                .fold(0.0, f64::max);
-            rec.record(&variant.name, &params, "task_duration_ms", task_ms);
-        }
-        env.progress.done();
-    }
-    Ok(())
+        let mut seen = Observed::default();
+        seen.record_all(&params, &sample.metrics());
+        seen.record(&params, "rows_written", rows as f64);
+        seen.record(&params, "indexed_ms", ms(indexed));
+        seen.record(&params, "commits_per_line", commits as f64 / lines as f64);
+        seen.record(
+            &params,
+            "execution_duration_ms",
+            ms(flows::state_duration(&done)),
+        );
+        // The noisy task's own duration, from its task run's state history.
+        let task_ms: f64 = done
+            .task_run_list
+            .iter()
+            .map(|tr| tr.state.duration().unsigned_abs().as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max);
+        seen.record(&params, "task_duration_ms", task_ms);
+        Ok(seen)
+    })
+    .await
 }
 
 fn ms(d: Duration) -> f64 {
