@@ -220,11 +220,14 @@ fn plan_text(rows: &[sqlx::mysql::MySqlRow]) -> String {
                         Ok(v) => v.map(|t| t.0),
                         Err(_) => match r.try_get::<Option<i64>, _>(i) {
                             Ok(v) => v.map(|n| n.to_string()),
-                            Err(_) => r
-                                .try_get::<Option<f64>, _>(i)
-                                .ok()
-                                .flatten()
-                                .map(|f| f.to_string()),
+                            Err(_) => match r.try_get::<Option<u64>, _>(i) {
+                                Ok(v) => v.map(|n| n.to_string()),
+                                Err(_) => r
+                                    .try_get::<Option<f64>, _>(i)
+                                    .ok()
+                                    .flatten()
+                                    .map(|f| f.to_string()),
+                            },
                         },
                     };
                     cell.map(|v| format!("{}={v}", c.name()))
