@@ -334,6 +334,8 @@ pub struct Recorder {
     /// The variants as run: the scenario's, plus any the workload adds (a thread sweep).
     pub variants: Vec<VariantResult>,
     pub series: Vec<Series>,
+    /// Query plans the workload read from the database (`EXPLAIN`), for the report.
+    pub plans: Vec<reports::results::QueryPlan>,
 }
 
 impl Recorder {
@@ -351,6 +353,7 @@ impl Recorder {
                 })
                 .collect(),
             series: Vec::new(),
+            plans: Vec::new(),
         }
     }
 

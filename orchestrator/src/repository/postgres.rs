@@ -216,8 +216,8 @@ async fn set_queued_index(pool: &PgPool, index: QueuedIndex) -> Result<()> {
 ///
 /// * `queued.index=flow` follows Kestra before commit 34fa6ce91 ("feat(jdbc): Improve
 ///   execution queued performance", 2024-11-22; the pop dates from c74540b3a, #2371):
-///   `FOR UPDATE`, so a second popper waits for the first one's row. PostgreSQL then
-///   re-checks the row, finds it deleted, and returns nothing at all for `LIMIT 1`.
+///   `FOR UPDATE`, so a second popper of the flow waits until the first one commits; it
+///   then finds that row deleted and locks the next one (`LockRows` sits under `Limit`).
 /// * `queued.index=flow-date` follows 34fa6ce91: `FOR UPDATE SKIP LOCKED`.
 ///
 /// The tenant condition is Kestra's `buildTenantCondition`: `tenant_id IS NULL` without a
