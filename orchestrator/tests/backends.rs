@@ -66,6 +66,7 @@ on_every_backend!(
     queued_pops_keep_tenants_apart_in_date_order,
     queued_pop_plans_are_captured,
     skip_locked_pops_pass_a_held_row,
+    several_executors_release_every_queued_execution,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -655,4 +656,58 @@ async fn skip_locked_pops_pass_a_held_row(backend: Backend) {
     assert_eq!(next.map(|e| e.id), Some(rows[1].execution.id.clone()));
     second.commit().await.unwrap();
     first.commit().await.unwrap();
+}
+
+/// Two executor consumers in one process, as Kestra's executor pops from two threads: every
+/// queued execution is released and runs to its end under both `queued.index` settings (a
+
+async fn several_executors_release_every_queued_execution(backend: Backend) {
+    for index in ["flow", "flow-date"] {
+        let Some((_db, o)) = started(backend, &[&format!("queued.index={index}")]).await else {
+            return;
+        };
+        o.start(Components {
+            executor: true,
+            worker: false,
+            indexer: false,
+        });
+        let source = r#"
+id: two-at-a-time
+namespace: tests
+concurrency:
+  limit: 2
+  behavior: QUEUE
+tasks:
+  - id: out
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      v: done
+"#;
+        let flow = o.deploy(source, "test.yaml").await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..12 {
+            let e = o
+                .create_execution(&flow.namespace, &flow.id, Map::new(), vec![], None)
+                .await
+                .unwrap();
+            ids.push(e.id);
+        }
+        let mut queued = 0;
+        for id in &ids {
+            let e = o.wait_terminal(id, WAIT).await.unwrap();
+            assert_eq!(e.state.current, StateType::Success, "{index}: {id}");
+            if e.state
+                .histories
+                .iter()
+                .any(|h| h.state == StateType::Queued)
+            {
+                queued += 1;
+            }
+        }
+        assert!(
+            queued >= 1,
+            "{index}: with limit 2, some of 12 executions waited"
+        );
+        o.shutdown().await;
+    }
 }
