@@ -660,7 +660,7 @@ async fn skip_locked_pops_pass_a_held_row(backend: Backend) {
 
 /// Two executor consumers in one process, as Kestra's executor pops from two threads: every
 /// queued execution is released and runs to its end under both `queued.index` settings (a
-
+/// lost pop would leave one QUEUED for good).
 async fn several_executors_release_every_queued_execution(backend: Backend) {
     for index in ["flow", "flow-date"] {
         let Some((_db, o)) = started(backend, &[&format!("queued.index={index}")]).await else {
