@@ -67,6 +67,7 @@ on_every_backend!(
     queued_pop_plans_are_captured,
     skip_locked_pops_pass_a_held_row,
     several_executors_release_every_queued_execution,
+    a_tenants_executions_queue_and_release_in_that_tenant,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -658,7 +659,7 @@ async fn skip_locked_pops_pass_a_held_row(backend: Backend) {
     first.commit().await.unwrap();
 }
 
-/// Two executor consumers in one process, as Kestra's executor pops from two threads: every
+/// Two executor consumers in one process, as two Kestra executor processes pop at once: every
 /// queued execution is released and runs to its end under both `queued.index` settings (a
 /// lost pop would leave one QUEUED for good).
 async fn several_executors_release_every_queued_execution(backend: Backend) {
@@ -710,4 +711,63 @@ tasks:
         );
         o.shutdown().await;
     }
+}
+
+/// A tenant's executions under a concurrency limit are queued with the tenant and released
+/// by pops in that tenant (`tenant_id = ?`), not by OSS pops (`tenant_id IS NULL`): every one
+/// runs to its end, one at a time.
+async fn a_tenants_executions_queue_and_release_in_that_tenant(backend: Backend) {
+    use orchestrator::repository::{Message, QueueType};
+    let Some((_db, o)) = started(backend, &[]).await else {
+        return;
+    };
+    let source = "id: tenant-limited\nnamespace: tests\nconcurrency:\n  limit: 1\n  behavior: QUEUE\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT0.1S\n";
+    let flow = o.deploy(source, "test.yaml").await.unwrap();
+    // The orchestrator's API creates OSS executions; a tenant's are written as it writes them.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = orchestrator::model::new_id();
+        let execution = Execution {
+            original_id: id.clone(),
+            id: id.clone(),
+            tenant_id: Some("main".into()),
+            namespace: flow.namespace.clone(),
+            flow_id: flow.id.clone(),
+            flow_revision: flow.revision,
+            inputs: Map::new(),
+            labels: vec![],
+            state: orchestrator::model::State::new(orchestrator::model::now()),
+            task_run_list: vec![],
+            trigger: None,
+        };
+        let mut tx = o.store().begin().await.unwrap();
+        tx.save_execution(&execution).await.unwrap();
+        tx.push(&[Message {
+            kind: QueueType::Execution,
+            key: id.clone(),
+            value: json!({ "executionId": id }).to_string(),
+        }])
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        o.store().notifier().notify(QueueType::Execution);
+        ids.push(id);
+    }
+    let mut queued = 0;
+    for id in &ids {
+        let e = o.wait_terminal(id, WAIT).await.unwrap();
+        assert_eq!(e.state.current, StateType::Success, "{id}");
+        assert_eq!(e.tenant_id.as_deref(), Some("main"), "the tenant is kept");
+        queued += usize::from(
+            e.state
+                .histories
+                .iter()
+                .any(|h| h.state == StateType::Queued),
+        );
+    }
+    assert!(
+        queued >= 1,
+        "with limit 1, some of 3 executions waited in QUEUED"
+    );
+    o.shutdown().await;
 }

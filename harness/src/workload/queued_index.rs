@@ -25,9 +25,10 @@
 //! * **Total time under a concurrency limit.** `params.executions` executions of the
 //!   scenario's flow (`concurrency.limit: 50`, behaviour QUEUE) are created at once, in the
 //!   tenant, and the run lasts until every one has ended. The `executors` sweep runs that many
-//!   executor consumers in the process: Kestra's `JdbcExecutor` pops from two threads (its
-//!   execution-queue and worker-task-result-queue consumers both end executions), and more
-//!   executors multiply that.
+//!   executor consumers in the process. One Kestra `JdbcExecutor` pops from one thread (its
+//!   execution-queue consumer; `toExecution` pops only when the executor carries the flow,
+//!   which only that consumer sets), so `1` is one Kestra executor and `2` two executor
+//!   processes popping at once, where `SKIP LOCKED` matters.
 
 use std::collections::HashSet;
 use std::sync::Arc;
