@@ -68,6 +68,7 @@ on_every_backend!(
     skip_locked_pops_pass_a_held_row,
     several_executors_release_every_queued_execution,
     a_tenants_executions_queue_and_release_in_that_tenant,
+    migration_0002_keeps_queued_executions,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -770,4 +771,125 @@ async fn a_tenants_executions_queue_and_release_in_that_tenant(backend: Backend)
         "with limit 1, some of 3 executions waited in QUEUED"
     );
     o.shutdown().await;
+}
+
+/// Keeps only migration 0001 of a migrator: the schema as it was before 0002.
+fn only_0001(mut m: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    m.migrations = m
+        .migrations
+        .iter()
+        .filter(|x| x.version == 1)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    m
+}
+
+/// A database migrated by 0001 (tenant '' and no document) that holds a queued execution
+/// is migrated by 0002 when a store opens it: the row is kept, gets its document from the
+/// execution it names, and an OSS pop (`tenant_id IS NULL`) returns that execution. (SQL
+/// Server's 0002 cannot be run here.)
+async fn migration_0002_keeps_queued_executions(backend: Backend) {
+    use sqlx::Connection as _;
+    if backend == Backend::Mssql {
+        return;
+    }
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let mut exec = queued(None, "f", 0).execution;
+    exec.tenant_id = None;
+    let value = serde_json::to_string(&exec).unwrap();
+    let (id, ns, flow) = (exec.id.as_str(), exec.namespace.as_str(), "f");
+    match backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db.url))
+                .await
+                .unwrap();
+            only_0001(sqlx::migrate!("./migrations/sqlite"))
+                .run(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(r#"INSERT INTO executions ("key", value) VALUES (?, ?)"#)
+                .bind(id)
+                .bind(&value)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(r#"INSERT INTO execution_queued ("key", namespace, flow_id, date) VALUES (?, ?, ?, ?)"#)
+                .bind(id)
+                .bind(ns)
+                .bind(flow)
+                .bind("2024-01-01T00:00:00.5Z")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+        }
+        Backend::Postgres => {
+            let schema = db
+                .url
+                .rsplit("flowbench_schema=")
+                .next()
+                .unwrap()
+                .to_string();
+            let admin = db.url.split('?').next().unwrap();
+            let mut a = sqlx::PgConnection::connect(admin).await.unwrap();
+            sqlx::query(&format!(r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#))
+                .execute(&mut a)
+                .await
+                .unwrap();
+            a.close().await.unwrap();
+            let mut c = db.pg_connection().await;
+            only_0001(sqlx::migrate!("./migrations/postgres"))
+                .run(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(r#"INSERT INTO executions ("key", value) VALUES ($1, $2::jsonb)"#)
+                .bind(id)
+                .bind(&value)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(r#"INSERT INTO execution_queued ("key", namespace, flow_id, date) VALUES ($1, $2, $3, $4::timestamptz)"#)
+                .bind(id)
+                .bind(ns)
+                .bind(flow)
+                .bind("2024-01-01T00:00:00.5Z")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+        }
+        Backend::Mysql => {
+            let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+            only_0001(sqlx::migrate!("./migrations/mysql"))
+                .run(&mut c)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO executions (`key`, `value`) VALUES (?, ?)")
+                .bind(id)
+                .bind(&value)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO execution_queued (`key`, namespace, flow_id, date) VALUES (?, ?, ?, ?)")
+                .bind(id)
+                .bind(ns)
+                .bind(flow)
+                .bind("2024-01-01 00:00:00.500000")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+        }
+        Backend::Mssql => unreachable!(),
+    }
+    let store = queued_store(&db, "flow-date").await;
+    assert!(
+        pop_all(&*store, Some(""), "f").await.is_empty(),
+        "'' is no tenant any more"
+    );
+    let popped = pop_all(&*store, None, "f").await;
+    assert_eq!(popped, vec![exec]);
 }
