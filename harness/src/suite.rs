@@ -39,6 +39,7 @@ pub fn without_numbers(s: &Scenario, backend: &str, status: Status) -> ScenarioR
         variants: Vec::new(),
         metrics: Vec::new(),
         comparisons: Vec::new(),
+        plans: Vec::new(),
     }
 }
 
@@ -216,6 +217,7 @@ pub fn analyse(s: &Scenario, backend: &str, rec: &Recorder, policy: &GatePolicy)
         variants: rec.variants.clone(),
         metrics,
         comparisons,
+        plans: rec.plans.clone(),
     }
 }
 

@@ -183,6 +183,7 @@ fn results(scenario: &str, samples: &[f64]) -> Results {
                 latency: None,
             }],
             comparisons: vec![],
+            plans: vec![],
         }],
     }
 }

@@ -227,6 +227,8 @@ impl Orchestrator {
         let execution = Execution {
             original_id: exec_id.clone(),
             id: exec_id,
+            // Kestra OSS: no tenant.
+            tenant_id: None,
             namespace: flow.namespace.clone(),
             flow_id: flow.id.clone(),
             flow_revision: flow.revision,

@@ -122,6 +122,22 @@ pub const KNOWN_METRICS: &[(&str, &str)] = &[
         "pop_latency_p99_us",
         "99th percentile pop latency of the execution_queued table",
     ),
+    (
+        "concurrent_pops_per_s",
+        "execution_queued pops per second with several poppers on one flow",
+    ),
+    (
+        "concurrent_pop_latency_p50_us",
+        "median pop latency with several poppers on one flow",
+    ),
+    (
+        "concurrent_pop_latency_p99_us",
+        "99th percentile pop latency with several poppers on one flow",
+    ),
+    (
+        "empty_pops",
+        "pops that found nothing while the flow still held queued executions",
+    ),
 ];
 
 /// The knob called `name`, if any.

@@ -338,6 +338,8 @@ pub struct Recorder {
     /// Every measured run's latency histogram merged per (variant, params, metric), from
     /// which the series' percentiles are computed.
     histograms: Vec<(String, Params, String, crate::latency::LatencyHistogram)>,
+    /// Query plans the workload read from the database (`EXPLAIN`), for the report.
+    pub plans: Vec<reports::results::QueryPlan>,
 }
 
 impl Recorder {
@@ -356,6 +358,7 @@ impl Recorder {
                 .collect(),
             series: Vec::new(),
             histograms: Vec::new(),
+            plans: Vec::new(),
         }
     }
 

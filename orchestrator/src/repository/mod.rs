@@ -9,6 +9,7 @@
 #[cfg(feature = "mssql")]
 mod mssql;
 mod mysql;
+pub mod plan;
 mod postgres;
 mod sqlite;
 
@@ -24,6 +25,8 @@ pub use mssql::MssqlStore;
 pub use mysql::MysqlStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+pub use plan::{PlanFacts, PopPlan};
 
 use crate::knobs::{JsonMapping, Knobs};
 use crate::model::{Execution, LogEntry};
@@ -204,6 +207,60 @@ fn epoch() -> std::time::Instant {
     *EPOCH.get_or_init(std::time::Instant::now)
 }
 
+/// Kestra's `ExecutionQueued`: an execution waiting for a slot under its flow's concurrency
+/// limit, stored whole as the `value` of its `execution_queued` row (Kestra derives the
+/// `tenant_id`, `namespace`, `flow_id` and `date` columns from that document). The pop reads
+/// the execution back from this document, as Kestra's `AbstractJdbcExecutionQueuedStorage#pop`
+/// does, rather than from the `executions` table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionQueued {
+    /// `None` in Kestra OSS, which has no tenant: the column is NULL and the pop filters
+    /// `tenant_id IS NULL`. Left out of the JSON when `None`, as Kestra's mapper
+    /// (`Include.NON_NULL`) leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    pub namespace: String,
+    pub flow_id: String,
+    pub execution: Execution,
+    /// When it was queued (Kestra: `Instant.now()` in `fromExecutionRunning`); pops take the
+    /// oldest first.
+    pub date: jiff::Timestamp,
+}
+
+impl ExecutionQueued {
+    /// Queues `execution` under its own tenant, dated `date`.
+    pub fn new(execution: Execution, date: jiff::Timestamp) -> Self {
+        ExecutionQueued {
+            tenant_id: execution.tenant_id.clone(),
+            namespace: execution.namespace.clone(),
+            flow_id: execution.flow_id.clone(),
+            execution,
+            date,
+        }
+    }
+
+    /// The row key: Kestra's `ExecutionQueued#uid`, the non-null parts of (tenant,
+    /// namespace, flow, execution id) joined by `_` (`IdUtils.fromParts`).
+    pub fn uid(&self) -> String {
+        let mut parts: Vec<&str> = Vec::with_capacity(4);
+        if let Some(t) = &self.tenant_id {
+            parts.push(t);
+        }
+        parts.extend([
+            self.namespace.as_str(),
+            self.flow_id.as_str(),
+            self.execution.id.as_str(),
+        ]);
+        parts.join("_")
+    }
+
+    /// The document stored in `value`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a queued execution always serializes")
+    }
+}
+
 /// Counts for tests, health checks and the harness.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -232,6 +289,20 @@ pub trait Store: Send + Sync + 'static {
     async fn clean_queue(&self) -> Result<u64>;
     /// Server version, for results metadata.
     async fn version(&self) -> Result<String>;
+
+    /// Refreshes the planner's statistics of `execution_queued` (PostgreSQL `ANALYZE`,
+    /// MariaDB/MySQL `ANALYZE TABLE`, SQLite `ANALYZE`, SQL Server `UPDATE STATISTICS`), so
+    /// that a plan read after filling the table reflects its contents.
+    async fn analyze_queued(&self) -> Result<()>;
+    /// The plan the database chooses for the select of [`Tx::queued_pop`] under this store's
+    /// `queued.index` setting, with these values bound: the statement and the database's
+    /// own `EXPLAIN` output as text. Nothing is popped.
+    async fn explain_queued_pop(
+        &self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<PopPlan>;
 }
 
 /// One transaction. Dropping it without `commit` rolls back.
@@ -251,9 +322,16 @@ pub trait Tx: Send {
     async fn save_execution(&mut self, execution: &Execution) -> Result<()>;
     /// Executions of the flow that hold a concurrency slot.
     async fn count_running(&mut self, namespace: &str, flow_id: &str) -> Result<i64>;
-    async fn queued_push(&mut self, execution: &Execution) -> Result<()>;
-    /// Removes and returns the oldest queued execution id of the flow.
-    async fn queued_pop(&mut self, namespace: &str, flow_id: &str) -> Result<Option<String>>;
+    /// Stores a queued execution (a second push of the same key changes nothing).
+    async fn queued_push(&mut self, queued: &ExecutionQueued) -> Result<()>;
+    /// Removes and returns the oldest queued execution of the flow in this tenant (`None`:
+    /// Kestra OSS, `tenant_id IS NULL`), read from the queued row's document.
+    async fn queued_pop(
+        &mut self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<Option<Execution>>;
 
     /// One multi-row upsert keyed by the log id.
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()>;
