@@ -43,6 +43,7 @@ fn scenario(status: Status, metrics: Vec<MetricResult>) -> ScenarioResult {
         variants: vec![],
         metrics,
         comparisons: vec![],
+        plans: vec![],
     }
 }
 
