@@ -224,6 +224,49 @@ fn a_backend_without_a_kestra_counterpart_is_never_a_reproduction() {
     );
 }
 
+#[test]
+fn the_idle_thread_cost_is_explained_from_the_measured_figures() {
+    let (mut results, _) = fixture();
+    let summary = summary_for(&results);
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("**Worker thread count (sqlite), memory:**"))
+        .unwrap_or_else(|| panic!("no memory note in\n{summary}"));
+    // Medians of the fixture's samples, and 128 × 21 KiB.
+    for text in [
+        "median of 3",
+        "adds 21 KiB",
+        "2.05k KiB of address space",
+        "stack mapping is 2.05k KiB",
+        "about 2.62 MiB resident",
+        "ThreadStackSize = 1024 KiB",
+    ] {
+        assert!(line.contains(text), "{text} missing from {line}");
+    }
+    // The numbers come from the data.
+    let wt = results
+        .scenarios
+        .iter_mut()
+        .find(|s| s.id == "worker-threads")
+        .unwrap();
+    for m in wt
+        .metrics
+        .iter_mut()
+        .filter(|m| m.metric == "idle_thread_rss_kib")
+    {
+        m.summary.median = 40.0;
+    }
+    assert!(summary_for(&results).contains("adds 40 KiB"));
+    // A scenario that did not measure idle threads gets no note.
+    let wt = results
+        .scenarios
+        .iter_mut()
+        .find(|s| s.id == "worker-threads")
+        .unwrap();
+    wt.metrics.retain(|m| !m.metric.starts_with("idle_thread"));
+    assert!(!summary_for(&results).contains(", memory:**"));
+}
+
 fn serde(r: &mut Results) -> &mut ScenarioResult {
     r.scenarios.iter_mut().find(|s| s.id == "serde").unwrap()
 }

@@ -86,6 +86,8 @@ pub(crate) struct ScenarioView {
     pub before: String,
     /// Set when Kestra made no such change on this backend: says where it did.
     pub no_counterpart: String,
+    /// Set when the scenario measured idle worker threads: what one costs, from the data.
+    pub idle_threads: String,
     pub status: String,
     pub figures: Vec<FigureView>,
     pub comparisons: Vec<ComparisonRow>,
@@ -180,6 +182,7 @@ impl ReportView {
                             s.claim.kestra_backends.join(", ")
                         )
                     },
+                    idle_threads: idle_threads_text(s),
                     status: status_text(&s.status),
                     figures: rendered
                         .iter()
@@ -260,6 +263,47 @@ fn before_text(s: &ScenarioResult) -> String {
         (None, false) => format!("Before: Kestra's code before commit {commits}."),
         (None, true) => String::new(),
     }
+}
+
+/// What an idle worker thread costs, from the `idle_thread_*` metrics, beside the peak
+/// RSS the claim is judged on; "" when the scenario did not measure it.
+///
+/// The JVM figure is HotSpot's documented default, not a measurement: flowbench runs no
+/// JVM.
+fn idle_threads_text(s: &ScenarioResult) -> String {
+    let median = |name: &str| {
+        s.metrics
+            .iter()
+            .find(|m| m.metric == name)
+            .map(|m| (m.summary.median, m.summary.n))
+    };
+    let (Some((rss, n)), Some((stack, _))) = (
+        median("idle_thread_rss_kib"),
+        median("idle_thread_stack_kib"),
+    ) else {
+        return String::new();
+    };
+    let vsz = median("idle_thread_vsz_kib")
+        .map(|(v, _)| format!(", {} KiB of address space (VmSize)", format_number(v)))
+        .unwrap_or_default();
+    let mut text = format!(
+        "An idle worker thread, measured here (median of {n}), adds {} KiB of resident memory (VmRSS){vsz}; its stack mapping is {} KiB, reserved address space that only becomes resident as the stack is used. 128 threads therefore hold about {} MiB resident while idle.",
+        format_number(rss),
+        format_number(stack),
+        format_number(rss * 128.0 / 1024.0),
+    );
+    if let Some(c) = s.claim_comparison().filter(|c| c.metric == "peak_rss_kib")
+        && let Some(base) = s.metric(&c.base_variant, &c.metric, &c.params)
+    {
+        text += &format!(
+            " The {} runs peaked at {} MiB, so idle threads are a small share of it, which is why the ratio stays near 1 ({}).",
+            c.base_variant,
+            format_number(base.summary.median / 1024.0),
+            format_ratio(c.ratio)
+        );
+    }
+    text += " For comparison, a HotSpot JVM thread reserves a 1 MiB stack by default on Linux x86-64 (ThreadStackSize = 1024 KiB, openjdk src/hotspot/os_cpu/linux_x86/globals_linux_x86.hpp), also reserved rather than resident; flowbench runs no JVM, so its resident cost per thread is not measured here.";
+    text
 }
 
 fn status_text(status: &Status) -> String {

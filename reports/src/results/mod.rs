@@ -639,6 +639,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn files_without_the_claim_metadata_judge_every_backend() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        let claim = value["scenarios"][0]["claim"].as_object_mut().unwrap();
+        for key in [
+            "kestra_commits",
+            "before",
+            "kestra_backends",
+            "kestra_counterpart",
+        ] {
+            claim.remove(key);
+        }
+        let loaded = Results::from_json(&value.to_string(), Path::new("old.json")).unwrap();
+        let serde = &loaded.scenarios[0];
+        assert!(serde.claim.kestra_counterpart);
+        assert!(serde.claim.kestra_commits.is_empty() && serde.claim.before.is_none());
+        assert_eq!(serde.claim_outcome(), Some(ClaimOutcome::Reproduced));
+    }
+
+    #[test]
+    fn no_kestra_counterpart_overrides_a_passing_ratio() {
+        let mut results = sample();
+        let serde = &mut results.scenarios[0];
+        serde.claim.kestra_backends = vec!["postgres".into()];
+        serde.claim.kestra_counterpart = false;
+        assert_eq!(serde.claim_comparison().unwrap().reproduced, Some(true));
+        assert_eq!(
+            serde.claim_outcome(),
+            Some(ClaimOutcome::NoKestraCounterpart)
+        );
+        assert_eq!(
+            ClaimOutcome::NoKestraCounterpart.text(),
+            "no Kestra counterpart"
+        );
+        // A result that did not run says nothing about the claim.
+        assert_eq!(results.scenarios[1].claim_outcome(), None);
+    }
+
+    #[test]
     fn param_values_keep_their_json_type() {
         let params: Params =
             serde_json::from_str(r#"{"rows": 1000, "ratio": 0.5, "format": "ion", "warm": true}"#)
