@@ -11,8 +11,11 @@
 #   history.jsonl        one line of medians per night, appended, never rewritten
 #   runs/<stamp>/        results.json, compare.txt and report/ of each night
 #
-# Exit status: 0 nothing regressed; 3 a regression (or a scenario that stopped working);
-# anything else: the run itself failed.
+# Exit status: 0 nothing regressed and nothing failed; 3 a regression; 1 an incomplete
+# comparison (a scenario or metric failed, skipped or missing on one side, nothing
+# compared, too few samples) or an error; 4 a scenario failed in a night with no baseline
+# to compare with; anything else: the run itself failed. A night whose run fails
+# (`flowbench run` exits 4) is still compared and reported, so its table shows what broke.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,25 +42,44 @@ if [[ -n "${QUICK:-}" ]]; then
     quick=(--quick)
 fi
 
-"$flowbench" run "${dbs[@]}" "${quick[@]}" --out "$run_dir" --history "$state/history.jsonl"
+# A failed scenario (exit 4) still writes results.json: go on, compare and report, and
+# fail the night at the end. Without results.json (an error before the run) stop here.
+run_status=0
+"$flowbench" run "${dbs[@]}" "${quick[@]}" --out "$run_dir" --history "$state/history.jsonl" \
+    || run_status=$?
+if [[ ! -f "$run_dir/results.json" ]]; then
+    echo "flowbench run wrote no results (exit $run_status)" >&2
+    exit "$((run_status == 0 ? 1 : run_status))"
+fi
+if [[ $run_status -ne 0 ]]; then
+    echo "flowbench run exited $run_status: a scenario failed or the run was interrupted" \
+        | tee "$run_dir/run-failed.txt"
+fi
 
 status=0
 if [[ -f "$state/baseline.json" ]]; then
     "$flowbench" compare "$state/baseline.json" "$run_dir/results.json" --fail-on-regression \
         --history "$state/history.jsonl" \
         | tee "$run_dir/compare.txt" || status=${PIPESTATUS[0]}
-else
+elif [[ $run_status -eq 0 ]]; then
     echo "no baseline yet: this night becomes the first one" | tee "$run_dir/compare.txt"
+else
+    echo "no baseline yet, and this night's run failed: it does not become the baseline" \
+        | tee "$run_dir/compare.txt"
 fi
 
 "$flowbench" report "$run_dir/results.json" --history "$state/history.jsonl" --out "$run_dir/report"
 
-# The baseline moves only on a night that passed the gate, so a regression keeps being
-# reported until it is fixed (or the baseline is moved on purpose, see ci/README.md).
-if [[ $status -eq 0 ]]; then
+# The baseline moves only on a night whose run and gate both passed, so a regression keeps
+# being reported until it is fixed (or the baseline is moved on purpose, see ci/README.md),
+# and a night with a failed scenario never becomes the baseline.
+if [[ $status -eq 0 && $run_status -eq 0 ]]; then
     cp "$run_dir/results.json" "$state/baseline.json"
 fi
 if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
     cat "$run_dir/report/summary.md" >> "$GITHUB_STEP_SUMMARY"
 fi
-exit "$status"
+if [[ $status -ne 0 ]]; then
+    exit "$status"
+fi
+exit "$run_status"

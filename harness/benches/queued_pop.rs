@@ -1,5 +1,6 @@
 //! `queued.index`: one pop of `execution_queued` on SQLite at 10k queued rows, with the
-//! `flow` index vs the `flow-date` index.
+//! `flow` index vs the `flow-date` index, in Kestra OSS's tenant mode (no tenant, the pop
+//! filters `tenant_id IS NULL`).
 //!
 //! Each variant connects its own store (which builds its index) to its own database
 //! holding 10,000 queued executions over 10 flows. Each iteration pops the oldest
@@ -12,16 +13,17 @@ use std::sync::Arc;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use orchestrator::knobs::Knobs;
 use orchestrator::model::{Execution, State, new_id, now};
-use orchestrator::repository::Store;
+use orchestrator::repository::{ExecutionQueued, Store};
 
 const ROWS: usize = 10_000;
 const FLOWS: usize = 10;
 
-fn queued(flow: usize) -> Execution {
+fn queued(flow: usize) -> ExecutionQueued {
     let id = new_id();
-    Execution {
+    let execution = Execution {
         original_id: id.clone(),
         id,
+        tenant_id: None,
         namespace: "benchmarks.queued".into(),
         flow_id: format!("flow-{flow}"),
         flow_revision: 1,
@@ -30,7 +32,8 @@ fn queued(flow: usize) -> Execution {
         state: State::new(now()),
         task_run_list: vec![],
         trigger: None,
-    }
+    };
+    ExecutionQueued::new(execution, now())
 }
 
 async fn store(dir: &std::path::Path, index: &str) -> Arc<dyn Store> {
@@ -71,7 +74,10 @@ fn bench(c: &mut Criterion) {
                 |flow_id| {
                     rt.block_on(async {
                         let mut tx = store.begin().await.unwrap();
-                        let key = tx.queued_pop("benchmarks.queued", &flow_id).await.unwrap();
+                        let key = tx
+                            .queued_pop(None, "benchmarks.queued", &flow_id)
+                            .await
+                            .unwrap();
                         tx.commit().await.unwrap();
                         black_box(key)
                     })

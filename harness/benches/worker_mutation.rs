@@ -1,21 +1,31 @@
-//! `worker.task-handling`: building a `WorkerTaskResult` from a `WorkerTask`, `mutate`
-//! vs `immutable`.
+//! `worker.task-handling`: a worker thread handling one `WorkerTask`, `mutate` vs
+//! `immutable`, through the orchestrator's own code (`orchestrator::worker::bench`).
 //!
-//! The worker's result-building code is private to the orchestrator, so this benchmarks
-//! the equivalent work on a real `WorkerTask`: one the executor queued for a task run of
-//! the `worker-mutation` scenario's flow (a sizeable run context), taken from the queue.
-//! `mutate` is a JSON round trip of the whole task, three `with…`-style copies and a
-//! final clone, as the worker's `mutate` path does; `immutable` moves the task run out of
-//! the borrowed task and sets its fields. The task itself (running the `OutputValues`) is
-//! the same for both and left out.
+//! The task is a real one: the executor queued it for a task run of the `worker-mutation`
+//! scenario's flow (a sizeable run context), and it is taken from the queue. Each iteration
+//! runs the real `TaskRunner::execute`: the task (an `OutputValues`) and building the
+//! result, the part the knob changes. Cloning the task for each iteration is setup, outside
+//! the timed part.
 
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use orchestrator::model::{StateType, TaskRunAttempt, WorkerTaskResult};
+use orchestrator::knobs::Knobs;
 use orchestrator::repository::QueueType;
 use orchestrator::service::{Components, Config, Orchestrator};
 use orchestrator::worker::WorkerTask;
+use orchestrator::worker::bench::TaskHandler;
+
+/// An orchestrator with these knobs, on a fresh SQLite file; no component started.
+fn orchestrator(rt: &tokio::runtime::Runtime, tmp: &std::path::Path, knobs: Knobs) -> Orchestrator {
+    rt.block_on(Orchestrator::connect(Config {
+        db: format!("sqlite://{}", tmp.join("bench.db").display()),
+        knobs,
+        storage: tmp.join("storage"),
+        timing: Default::default(),
+    }))
+    .unwrap()
+}
 
 fn queued_worker_task() -> WorkerTask {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -58,88 +68,31 @@ fn queued_worker_task() -> WorkerTask {
     })
 }
 
-fn outcome() -> (
-    Vec<TaskRunAttempt>,
-    serde_json::Map<String, serde_json::Value>,
-) {
-    let mut attempt =
-        orchestrator::model::State::of(StateType::Running, orchestrator::model::now());
-    attempt.transition(StateType::Success, orchestrator::model::now());
-    let mut outputs = serde_json::Map::new();
-    outputs.insert("values".into(), serde_json::json!({ "item": "1" }));
-    (
-        vec![TaskRunAttempt {
-            state: attempt,
-            log_file: None,
-        }],
-        outputs,
-    )
-}
-
-fn mutate(job: WorkerTask) -> WorkerTaskResult {
-    let (attempts, outputs) = outcome();
-    let text = serde_json::to_string(&job).unwrap();
-    let mut copy: WorkerTask = serde_json::from_str(&text).unwrap();
-    let mut task_run = copy.task_run.clone();
-    task_run.attempts = Some(attempts);
-    copy = WorkerTask {
-        task_run,
-        ..copy.clone()
-    };
-    let mut task_run = copy.task_run.clone();
-    task_run.outputs = Some(outputs);
-    copy = WorkerTask {
-        task_run,
-        ..copy.clone()
-    };
-    let mut task_run = copy.task_run.clone();
-    task_run
-        .state
-        .transition(StateType::Success, orchestrator::model::now());
-    copy = WorkerTask {
-        task_run,
-        ..copy.clone()
-    };
-    let whole = copy.clone();
-    WorkerTaskResult {
-        task_run: whole.task_run,
-    }
-}
-
-fn immutable(job: WorkerTask) -> WorkerTaskResult {
-    let (attempts, outputs) = outcome();
-    let mut state = job.task_run.state.clone();
-    state.transition(StateType::Success, orchestrator::model::now());
-    WorkerTaskResult {
-        task_run: orchestrator::model::TaskRun {
-            attempts: Some(attempts),
-            outputs: Some(outputs),
-            state,
-            ..job.task_run
-        },
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let task = queued_worker_task();
     let size = serde_json::to_string(&task).unwrap().len();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("worker.task-handling");
     g.throughput(Throughput::Elements(1));
     eprintln!("worker task: {size} bytes of JSON");
-    g.bench_function("mutate", |b| {
-        b.iter_batched(
-            || task.clone(),
-            |t| black_box(mutate(t)),
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("immutable", |b| {
-        b.iter_batched(
-            || task.clone(),
-            |t| black_box(immutable(t)),
-            BatchSize::SmallInput,
-        )
-    });
+    for mode in ["mutate", "immutable"] {
+        let mut knobs = Knobs::default();
+        knobs
+            .apply(&[&format!("worker.task-handling={mode}")])
+            .unwrap();
+        let dir = tmp.path().join(mode);
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = orchestrator(&rt, &dir, knobs);
+        let handler = TaskHandler::new(&o);
+        g.bench_function(mode, |b| {
+            b.iter_batched(
+                || task.clone(),
+                |t| black_box(handler.handle(t)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
     g.finish();
 }
 

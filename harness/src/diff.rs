@@ -6,12 +6,29 @@
 //! hold the same scenarios on the same backends; anything else is a
 //! [`DiffError::Mismatch`], because a silently missing scenario would pass the gate.
 //!
+//! What one side measured and the other did not is a row of its own, never a note: a
+//! comparison with holes cannot say "nothing regressed" ([`Diff::incomplete`]).
+//!
+//! | base | head | rows |
+//! |---|---|---|
+//! | ok | ok | one per metric: judged, or [`RowVerdict::MissingInHead`] / [`RowVerdict::MissingInBase`] |
+//! | ok | failed or skipped | [`RowVerdict::HeadFailed`] for each base metric |
+//! | failed | any | one [`RowVerdict::BaseFailed`] for the scenario |
+//! | skipped | ok | none, a note: the head's numbers have no baseline yet |
+//! | skipped | failed | one [`RowVerdict::HeadFailed`] |
+//! | skipped | skipped | none |
+//!
+//! A database that is not reachable tonight is skipped by `flowbench run`; a baseline
+//! that measured it makes the comparison incomplete, while a baseline that did not
+//! (a database added since) is only noted, so the next baseline can pick it up.
+//!
 //! ```
 //! # use harness::diff::RowVerdict;
 //! # use harness::gate::Verdict;
-//! assert!(RowVerdict::Judged(Verdict::Regressed).is_regression(false));
-//! assert!(!RowVerdict::HeadFailed("boom".into()).is_regression(false));
-//! assert!(RowVerdict::HeadFailed("boom".into()).is_regression(true));
+//! assert!(RowVerdict::Judged(Verdict::Regressed).is_regression());
+//! assert!(!RowVerdict::HeadFailed("boom".into()).is_regression());
+//! assert!(RowVerdict::HeadFailed("boom".into()).is_incomplete());
+//! assert!(!RowVerdict::Judged(Verdict::InsufficientSamples).is_incomplete());
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,18 +127,29 @@ pub enum RowVerdict {
     Judged(Verdict),
     /// The base measured it; the head's scenario failed or was skipped (its message).
     HeadFailed(String),
+    /// The base's scenario failed (its message): nothing to judge the head against.
+    BaseFailed(String),
     /// The head's scenario ran but did not measure this metric.
-    Missing,
+    MissingInHead,
+    /// The head measured this metric; the base's scenario ran without it.
+    MissingInBase,
 }
 
 impl RowVerdict {
-    /// Whether this row fails the gate. With `strict` (`--fail-on-regression`), a
-    /// scenario that stopped working or a metric that disappeared counts too.
-    pub fn is_regression(&self, strict: bool) -> bool {
-        match self {
-            RowVerdict::Judged(v) => *v == Verdict::Regressed,
-            RowVerdict::HeadFailed(_) | RowVerdict::Missing => strict,
-        }
+    /// Whether this row is a regression: the gate fails with exit 3.
+    pub fn is_regression(&self) -> bool {
+        *self == RowVerdict::Judged(Verdict::Regressed)
+    }
+
+    /// Whether one side failed or lacks what the other measured: the comparison is
+    /// incomplete, and a regression could hide in the hole.
+    pub fn is_incomplete(&self) -> bool {
+        !matches!(self, RowVerdict::Judged(_))
+    }
+
+    /// Whether the samples were too few for the U test to reach α.
+    pub fn is_insufficient(&self) -> bool {
+        *self == RowVerdict::Judged(Verdict::InsufficientSamples)
     }
 
     /// A short word for tables.
@@ -129,7 +157,9 @@ impl RowVerdict {
         match self {
             RowVerdict::Judged(v) => crate::suite::verdict_name(*v),
             RowVerdict::HeadFailed(_) => "head failed",
-            RowVerdict::Missing => "missing",
+            RowVerdict::BaseFailed(_) => "base failed",
+            RowVerdict::MissingInHead => "missing in head",
+            RowVerdict::MissingInBase => "missing in base",
         }
     }
 }
@@ -151,9 +181,22 @@ pub struct Row {
     pub ratio: f64,
     pub ci: (f64, f64),
     pub p_value: Option<f64>,
-    /// The tolerance this row was judged with (timing or counter, as its kind is).
+    /// The tolerance this row was judged with (timing or counter, as its kind is),
+    /// widened for noise when [`Row::noisy`].
     pub tolerance: f64,
     pub verdict: RowVerdict,
+    /// A timing metric judged with a tolerance widened for noise ([`gate::Judgement`]).
+    pub noisy: bool,
+}
+
+impl Row {
+    /// The verdict as tables show it, e.g. "regressed (noisy)".
+    pub fn label(&self) -> String {
+        match &self.verdict {
+            RowVerdict::Judged(v) => crate::suite::verdict_label(*v, self.noisy),
+            other => other.label().to_string(),
+        }
+    }
 }
 
 /// The whole comparison.
@@ -165,11 +208,27 @@ pub struct Diff {
 }
 
 impl Diff {
-    /// The rows that fail the gate.
-    pub fn regressions(&self, strict: bool) -> impl Iterator<Item = &Row> {
+    /// The rows that regressed: the gate fails (exit 3).
+    pub fn regressions(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.verdict.is_regression())
+    }
+
+    /// The rows one side failed or lacks: the comparison is incomplete (exit 1).
+    pub fn incomplete(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.verdict.is_incomplete())
+    }
+
+    /// The rows with too few samples to reach α.
+    pub fn insufficient(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.verdict.is_insufficient())
+    }
+
+    /// How many rows both sides measured and the gate judged.
+    pub fn judged(&self) -> usize {
         self.rows
             .iter()
-            .filter(move |r| r.verdict.is_regression(strict))
+            .filter(|r| !r.verdict.is_incomplete())
+            .count()
     }
 }
 
@@ -200,15 +259,55 @@ pub fn diff(base: &Results, head: &Results, policies: &Policies) -> Result<Diff,
         let Some(h) = head.scenarios.iter().find(|h| key(h) == key(b)) else {
             continue;
         };
-        if b.status != Status::Ok {
-            out.notes.push(format!("{}: not measured in base", key(b)));
-            continue;
-        }
-        let head_problem = match &h.status {
+        let problem = |status: &Status| match status {
             Status::Ok => None,
             Status::Failed { error } => Some(format!("failed: {error}")),
             Status::Skipped { reason } => Some(format!("skipped: {reason}")),
         };
+        let scenario_row = |verdict| Row {
+            scenario: b.id.clone(),
+            backend: b.backend.clone(),
+            variant: "-".into(),
+            metric: "-".into(),
+            params: String::new(),
+            unit: String::new(),
+            base_median: f64::NAN,
+            head_median: f64::NAN,
+            ratio: f64::NAN,
+            ci: (f64::NAN, f64::NAN),
+            p_value: None,
+            tolerance: f64::NAN,
+            verdict,
+            noisy: false,
+        };
+        match (&b.status, &h.status) {
+            (Status::Failed { error }, head_status) => {
+                let also = match problem(head_status) {
+                    Some(p) => format!("; head {p}"),
+                    None => String::new(),
+                };
+                out.rows.push(scenario_row(RowVerdict::BaseFailed(format!(
+                    "{error}{also}"
+                ))));
+                continue;
+            }
+            (Status::Skipped { reason }, Status::Ok) => {
+                out.notes.push(format!(
+                    "{}: skipped in base ({reason}), measured in head: no baseline to judge it against yet",
+                    key(b)
+                ));
+                continue;
+            }
+            (Status::Skipped { .. }, Status::Failed { error }) => {
+                out.rows.push(scenario_row(RowVerdict::HeadFailed(format!(
+                    "failed: {error}"
+                ))));
+                continue;
+            }
+            (Status::Skipped { .. }, Status::Skipped { .. }) => continue,
+            (Status::Ok, _) => {}
+        }
+        let head_problem = problem(&h.status);
         for m in &b.metrics {
             let metric_key = MetricKey::new(&b.id, &b.backend, &m.variant, &m.metric, &m.params);
             let policy = policies.policy(&b.id, &m.metric, &metric_key.to_string(), m.kind);
@@ -228,7 +327,8 @@ pub fn diff(base: &Results, head: &Results, policies: &Policies) -> Result<Diff,
                     MetricKind::Timing => policy.tolerance,
                     MetricKind::Counter => policy.counter_tolerance,
                 },
-                verdict: RowVerdict::Missing,
+                verdict: RowVerdict::MissingInHead,
+                noisy: false,
             };
             if let Some(problem) = &head_problem {
                 row.verdict = RowVerdict::HeadFailed(problem.clone());
@@ -255,6 +355,8 @@ pub fn diff(base: &Results, head: &Results, policies: &Policies) -> Result<Diff,
                         .ratio_ci
                         .map_or((j.ratio, j.ratio), |c| (c.lower, c.upper));
                     row.p_value = j.p_value;
+                    row.tolerance = j.tolerance;
+                    row.noisy = j.noisy;
                     row.verdict = RowVerdict::Judged(j.verdict);
                 }
                 Err(e) => {
@@ -269,6 +371,24 @@ pub fn diff(base: &Results, head: &Results, policies: &Policies) -> Result<Diff,
             }
             out.rows.push(row);
         }
+        if head_problem.is_none() {
+            // What the head measured and the base did not: a new metric or variant.
+            for hm in &h.metrics {
+                if b.metric(&hm.variant, &hm.metric, &hm.params).is_none() {
+                    out.rows.push(Row {
+                        variant: hm.variant.clone(),
+                        metric: hm.metric.clone(),
+                        params: format_params(&hm.params),
+                        unit: hm.unit.clone(),
+                        head_median: hm.summary.median,
+                        ..scenario_row(RowVerdict::MissingInBase)
+                    });
+                }
+            }
+        }
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,21 +12,44 @@
 //! base and head mirrors the verdict exactly.
 //!
 //! * **Timing** metrics ([`MetricKind::Timing`]):
-//!   * [`Verdict::Erratic`] when either side's coefficient of variation exceeds
-//!     [`GatePolicy::cov_threshold`]. It is reported, never gated: such a sample can't
-//!     support a verdict either way.
-//!   * [`Verdict::Regressed`] when the Mann–Whitney p-value is below
-//!     [`GatePolicy::alpha`] **and** the whole bootstrap CI of the ratio lies beyond the
-//!     tolerance in the bad direction (per [`Direction`]).
+//!   * [`Verdict::InsufficientSamples`] when the sample sizes cannot reach
+//!     [`GatePolicy::alpha`] at all: the smallest two-sided p-value a Mann–Whitney test of
+//!     `n_base` against `n_head` values can give is `2 / C(n_base + n_head, n_base)`
+//!     ([`mann_whitney::min_p_value`]), 0.1 for 3 against 3. Such a pair can never be
+//!     called regressed, so calling it `unchanged` would be a false reassurance.
+//!   * [`Verdict::Regressed`] when the Mann–Whitney p-value is below `alpha` **and** the
+//!     whole bootstrap CI of the ratio lies beyond the tolerance in the bad direction (per
+//!     [`Direction`]).
 //!   * [`Verdict::Improved`] is the mirror; [`Verdict::Unchanged`] is everything else.
 //!
 //!   Both conditions are needed: the U test alone flags 1% shifts nobody cares about once
 //!   n is large, and the CI alone can't tell a real shift from a lucky draw for tiny n.
-//!   With fewer than 4 runs a side the two-sided U test can't reach p < 0.05 (the smallest
-//!   exact p for 3 vs 3 is 0.1), so such metrics are never gated.
+//! * **Noise widens the tolerance; it never voids the verdict.** A timing sample whose
+//!   coefficient of variation exceeds [`GatePolicy::cov_threshold`] is *noisy*
+//!   ([`Judgement::noisy`]). Its runs no longer look exchangeable: something on the machine
+//!   (another job, a frequency change) moved some of them, and may have moved one side's
+//!   runs more than the other's, which the bootstrap CI (built on exchangeable runs) does
+//!   not cover. The gate then asks the change to exceed what **two single runs** of one
+//!   build could differ by: with each run's log-value spread σ ≈ CoV, the log-ratio of a
+//!   base run and a head run has spread `√(CoV_base² + CoV_head²)`, and stays within
+//!   `z₀.₉₉₅ = 2.576` times that in 99% of A/A pairs, the same 99% bound the history's
+//!   drift uses ([`crate::drift`]). So the tolerance becomes
+//!
+//!   ```text
+//!   t' = max(t, exp(2.576 · √(CoV_base² + CoV_head²)) − 1)      (noise_tolerance)
+//!   ```
+//!
+//!   which is 44% for two sides at the 10% threshold. With `t'`:
+//!   * p < α and the whole CI beyond `t'` → `Regressed` (or `Improved`), shown as
+//!     "regressed (noisy)": a 20× slowdown is a regression however noisy the machine;
+//!   * the CI wholly within `t'` → `Unchanged` (noisy): no change larger than the noise;
+//!   * otherwise (the CI straddles a bound of `t'`, or lies beyond it with p ≥ α) →
+//!     [`Verdict::Erratic`]: a change of about the noise's size, which this pair cannot
+//!     settle. It is reported and does not fail the gate.
 //! * **Counter** metrics ([`MetricKind::Counter`]), deterministic counts such as
 //!   allocations or rows written: the median ratio is compared with
-//!   [`GatePolicy::counter_tolerance`]; no test is needed since repeated runs agree.
+//!   [`GatePolicy::counter_tolerance`]; no test is needed since repeated runs agree, so
+//!   neither noise nor sample size applies.
 //!
 //! ```
 //! use harness::gate::{judge, Direction, GatePolicy, MetricKind, Verdict};
@@ -43,8 +66,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{
     BootstrapConfig, ConfidenceInterval, DEFAULT_COV_THRESHOLD, StatsError, Summary, compare,
-    summarize,
+    mann_whitney, summarize,
 };
+
+/// `z(0.995)`: a noisy metric's tolerance covers 99% of the log-ratios of two single A/A
+/// runs (see the module documentation), as [`crate::drift`]'s does for two nights.
+pub const NOISE_Z: f64 = 2.5758;
 
 /// Which way is better for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,8 +104,13 @@ pub enum Verdict {
     Regressed,
     /// Neither.
     Unchanged,
-    /// Too noisy to judge (timing only); reported, never gated.
+    /// Noisy, and the ratio's CI straddles the noise-widened tolerance (timing only):
+    /// reported, not gated.
     Erratic,
+    /// The sample sizes cannot reach p < α whatever the values (timing only), e.g. 3
+    /// against 3 at α = 0.05. Written `"insufficient samples"`.
+    #[serde(rename = "insufficient samples")]
+    InsufficientSamples,
 }
 
 /// The thresholds of the gate. `Default` gives the documented defaults.
@@ -198,6 +230,19 @@ pub struct Judgement {
     pub ratio_ci: Option<ConfidenceInterval>,
     /// Two-sided Mann–Whitney p-value; `None` for a counter with a zero base median.
     pub p_value: Option<f64>,
+    /// The tolerance the verdict was decided with: the policy's, or for a noisy timing
+    /// metric the wider [`noise_tolerance`]; the counter tolerance for a counter.
+    pub tolerance: f64,
+    /// A timing metric with either side's CoV above the threshold: its tolerance was
+    /// widened. Tables show a verdict reached this way as "regressed (noisy)".
+    pub noisy: bool,
+}
+
+/// The tolerance of a noisy timing metric: `exp(2.576 · √(cov_base² + cov_head²)) − 1`,
+/// the bound that the ratio of two single A/A runs stays within 99% of the time when each
+/// run's log-spread is its CoV (see the module documentation).
+pub fn noise_tolerance(cov_base: f64, cov_head: f64) -> f64 {
+    (NOISE_Z * cov_base.hypot(cov_head)).exp() - 1.0
 }
 
 /// Judges one metric of an A/B pair under `policy`.
@@ -218,27 +263,40 @@ pub fn judge(
         Err(StatsError::ZeroBaseline) if kind == MetricKind::Counter => None,
         Err(e) => return Err(e),
     };
+    let mut tolerance = policy.tolerance;
+    let mut noisy = false;
     let (ratio, verdict) = match (kind, &comparison) {
         (MetricKind::Timing, Some(c)) => {
-            let verdict = if base_summary.erratic || head_summary.erratic {
-                Verdict::Erratic
-            } else if c.p_value >= policy.alpha {
-                Verdict::Unchanged
+            noisy = base_summary.erratic || head_summary.erratic;
+            if noisy {
+                tolerance = tolerance.max(noise_tolerance(base_summary.cov, head_summary.cov));
+            }
+            let verdict = if !mann_whitney::can_reach(policy.alpha, base.len(), head.len()) {
+                Verdict::InsufficientSamples
             } else {
-                let worse_ci = worse_factor(&c.ratio_ci, direction);
-                classify(worse_ci.0, worse_ci.1, policy.tolerance)
+                let (low, high) = worse_factor(&c.ratio_ci, direction);
+                let significant = c.p_value < policy.alpha;
+                match (classify(low, high, tolerance), significant, noisy) {
+                    (v @ (Verdict::Regressed | Verdict::Improved), true, _) => v,
+                    (_, _, false) => Verdict::Unchanged,
+                    // Noisy: a CI within the widened band is a change no larger than the
+                    // noise; one that crosses a bound of it cannot be settled.
+                    (_, _, true) if within(low, high, tolerance) => Verdict::Unchanged,
+                    (_, _, true) => Verdict::Erratic,
+                }
             };
             (c.ratio, verdict)
         }
         // `compare` only refuses a timing metric on a zero baseline, returned above.
         (MetricKind::Timing, None) => return Err(StatsError::ZeroBaseline),
         (MetricKind::Counter, _) => {
+            tolerance = policy.counter_tolerance;
             let ratio = counter_ratio(base_summary.median, head_summary.median);
             let worse = match direction {
                 Direction::LowerIsBetter => ratio,
                 Direction::HigherIsBetter => 1.0 / ratio,
             };
-            (ratio, classify(worse, worse, policy.counter_tolerance))
+            (ratio, classify(worse, worse, tolerance))
         }
     };
     Ok(Judgement {
@@ -246,6 +304,8 @@ pub fn judge(
         ratio,
         ratio_ci: comparison.as_ref().map(|c| c.ratio_ci),
         p_value: comparison.as_ref().map(|c| c.p_value),
+        tolerance,
+        noisy,
         base: base_summary,
         head: head_summary,
     })
@@ -272,6 +332,12 @@ fn classify(worse_low: f64, worse_high: f64, tol: f64) -> Verdict {
     }
 }
 
+/// Whether the "worse factor" interval lies wholly inside the band
+/// `[1 / (1 + tol), 1 + tol]`.
+fn within(worse_low: f64, worse_high: f64, tol: f64) -> bool {
+    worse_low >= 1.0 / (1.0 + tol) && worse_high <= 1.0 + tol
+}
+
 fn counter_ratio(base_median: f64, head_median: f64) -> f64 {
     if base_median == 0.0 {
         if head_median == 0.0 {
@@ -285,224 +351,4 @@ fn counter_ratio(base_median: f64, head_median: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use rand_distr::{Distribution, Normal};
-
-    use super::*;
-
-    fn boot() -> BootstrapConfig {
-        BootstrapConfig {
-            resamples: 2000,
-            ..Default::default()
-        }
-    }
-
-    fn normal_sample(mean: f64, sd: f64, n: usize, seed: u64) -> Vec<f64> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let d = Normal::new(mean, sd).unwrap();
-        (0..n).map(|_| d.sample(&mut rng)).collect()
-    }
-
-    fn timing(base: &[f64], head: &[f64], direction: Direction) -> Judgement {
-        judge(
-            base,
-            head,
-            direction,
-            MetricKind::Timing,
-            &GatePolicy::default(),
-            &boot(),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn identical_samples_are_unchanged() {
-        let xs = normal_sample(100.0, 1.0, 10, 1);
-        let j = timing(&xs, &xs, Direction::LowerIsBetter);
-        assert_eq!(j.verdict, Verdict::Unchanged);
-        assert_eq!(j.ratio, 1.0);
-        assert_eq!(j.p_value, Some(1.0));
-        let c = judge(
-            &xs,
-            &xs,
-            Direction::LowerIsBetter,
-            MetricKind::Counter,
-            &GatePolicy::default(),
-            &boot(),
-        )
-        .unwrap();
-        assert_eq!(c.verdict, Verdict::Unchanged);
-    }
-
-    #[test]
-    fn thirty_percent_shift_is_judged_in_the_right_direction() {
-        let base = normal_sample(100.0, 1.0, 10, 2);
-        let slower = normal_sample(130.0, 1.3, 10, 3);
-        let faster = normal_sample(70.0, 0.7, 10, 4);
-        assert_eq!(
-            timing(&base, &slower, Direction::LowerIsBetter).verdict,
-            Verdict::Regressed
-        );
-        assert_eq!(
-            timing(&base, &faster, Direction::LowerIsBetter).verdict,
-            Verdict::Improved
-        );
-        // For a throughput, a larger head is an improvement.
-        assert_eq!(
-            timing(&base, &slower, Direction::HigherIsBetter).verdict,
-            Verdict::Improved
-        );
-        assert_eq!(
-            timing(&base, &faster, Direction::HigherIsBetter).verdict,
-            Verdict::Regressed
-        );
-        let j = timing(&base, &slower, Direction::LowerIsBetter);
-        assert!(j.ratio > 1.25 && j.ratio < 1.35, "{}", j.ratio);
-        assert!(j.p_value.unwrap() < 0.001);
-    }
-
-    #[test]
-    fn significant_shift_within_tolerance_is_unchanged() {
-        // 2% slower with very little noise: the U test is sure, but 2% < 5% tolerance.
-        let base = normal_sample(100.0, 0.1, 10, 5);
-        let head = normal_sample(102.0, 0.1, 10, 6);
-        let j = timing(&base, &head, Direction::LowerIsBetter);
-        assert!(j.p_value.unwrap() < 0.001);
-        assert_eq!(j.verdict, Verdict::Unchanged);
-        // The same pair regresses once the tolerance is tightened to 1%.
-        let strict = GatePolicy::default().with_override(&GateOverride {
-            tolerance: Some(0.01),
-            ..Default::default()
-        });
-        let j = judge(
-            &base,
-            &head,
-            Direction::LowerIsBetter,
-            MetricKind::Timing,
-            &strict,
-            &boot(),
-        )
-        .unwrap();
-        assert_eq!(j.verdict, Verdict::Regressed);
-    }
-
-    #[test]
-    fn noisy_samples_are_erratic_never_regressed() {
-        let base = normal_sample(100.0, 1.0, 10, 7);
-        let noisy_head = normal_sample(150.0, 40.0, 10, 8);
-        let j = timing(&base, &noisy_head, Direction::LowerIsBetter);
-        assert!(j.head.erratic && !j.base.erratic);
-        assert_eq!(j.verdict, Verdict::Erratic);
-    }
-
-    #[test]
-    fn too_few_runs_are_never_gated() {
-        let j = timing(
-            &[100.0, 101.0, 99.0],
-            &[150.0, 151.0, 149.0],
-            Direction::LowerIsBetter,
-        );
-        assert!((j.p_value.unwrap() - 0.1).abs() < 1e-12);
-        assert_eq!(j.verdict, Verdict::Unchanged);
-    }
-
-    #[test]
-    fn counters_use_the_counter_tolerance() {
-        let policy = GatePolicy::default();
-        let counter = |base: &[f64], head: &[f64], d| {
-            judge(base, head, d, MetricKind::Counter, &policy, &boot())
-                .unwrap()
-                .verdict
-        };
-        let lower = Direction::LowerIsBetter;
-        assert_eq!(
-            counter(&[1000.0; 3], &[1005.0; 3], lower),
-            Verdict::Unchanged
-        );
-        assert_eq!(
-            counter(&[1000.0; 3], &[1020.0; 3], lower),
-            Verdict::Regressed
-        );
-        assert_eq!(counter(&[1000.0; 3], &[980.0; 3], lower), Verdict::Improved);
-        assert_eq!(
-            counter(&[1000.0; 3], &[1020.0; 3], Direction::HigherIsBetter),
-            Verdict::Improved
-        );
-        // Zero baselines: equal zeros are unchanged, anything from zero is a change.
-        assert_eq!(counter(&[0.0; 3], &[0.0; 3], lower), Verdict::Unchanged);
-        let j = judge(
-            &[0.0; 3],
-            &[5.0; 3],
-            lower,
-            MetricKind::Counter,
-            &policy,
-            &boot(),
-        )
-        .unwrap();
-        assert_eq!(
-            (j.verdict, j.ratio, j.p_value),
-            (Verdict::Regressed, f64::INFINITY, None)
-        );
-        // A counter is never erratic: a one-off outlier does not move the median.
-        assert_eq!(
-            counter(&[1000.0, 1000.0, 1000.0, 5000.0], &[1000.0; 4], lower),
-            Verdict::Unchanged
-        );
-    }
-
-    #[test]
-    fn timing_metric_with_zero_baseline_is_an_error() {
-        let r = judge(
-            &[0.0; 4],
-            &[1.0; 4],
-            Direction::LowerIsBetter,
-            MetricKind::Timing,
-            &GatePolicy::default(),
-            &boot(),
-        );
-        assert_eq!(r, Err(StatsError::ZeroBaseline));
-    }
-
-    /// A/A: 20 pairs drawn from one seeded distribution (N(100, 3²), n = 10 per side) must
-    /// never regress; with α = 0.05 about one pair is expected to reach p < α by chance,
-    /// and the ratio-CI condition is what keeps it from being a false alarm.
-    #[test]
-    fn a_a_pairs_raise_no_false_alarm() {
-        let mut significant = 0;
-        for pair in 0..20u64 {
-            let base = normal_sample(100.0, 3.0, 10, 1000 + 2 * pair);
-            let head = normal_sample(100.0, 3.0, 10, 1001 + 2 * pair);
-            let j = timing(&base, &head, Direction::LowerIsBetter);
-            assert_ne!(j.verdict, Verdict::Regressed, "pair {pair}: {j:?}");
-            assert_ne!(j.verdict, Verdict::Improved, "pair {pair}: {j:?}");
-            if j.p_value.unwrap() < 0.05 {
-                significant += 1;
-            }
-        }
-        assert!(
-            significant <= 4,
-            "{significant} of 20 A/A pairs had p < 0.05"
-        );
-    }
-
-    #[test]
-    fn policy_override_and_validation() {
-        let p = GatePolicy::default();
-        assert_eq!(
-            (p.alpha, p.tolerance, p.counter_tolerance),
-            (0.05, 0.05, 0.01)
-        );
-        assert_eq!(p.validate(), Ok(()));
-        let o: GateOverride = toml::from_str("alpha = 0.01\ncov_threshold = 0.2").unwrap();
-        let q = p.with_override(&o);
-        assert_eq!((q.alpha, q.tolerance, q.cov_threshold), (0.01, 0.05, 0.2));
-        let bad = p.with_override(&GateOverride {
-            alpha: Some(1.5),
-            ..Default::default()
-        });
-        assert_eq!(bad.validate().unwrap_err().field, "alpha");
-        assert!(toml::from_str::<GateOverride>("alpah = 0.01").is_err());
-    }
-}
+mod tests;

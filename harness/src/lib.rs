@@ -20,8 +20,9 @@
 //!   correction, Kestra's rate ladder and saturation detection.
 //! * [`stats`] — median, mean, CoV, bootstrap confidence intervals, ratio of medians and
 //!   the Mann–Whitney U test.
-//! * [`gate`] — the regression verdict for a metric: improved, regressed, unchanged or
-//!   erratic, under a [`gate::GatePolicy`].
+//! * [`gate`] — the regression verdict for a metric: improved, regressed, unchanged,
+//!   erratic or insufficient samples, under a [`gate::GatePolicy`]; noise widens the
+//!   tolerance, it never voids a verdict.
 //! * [`drift`] — between-run drift of timing metrics from the history, which widens the
 //!   gate's tolerance so that two runs of one build do not raise an alarm.
 //! * [`changepoint`] — E-Divisive change-point detection over a metric's history.

@@ -48,6 +48,7 @@ pub fn without_numbers(s: &Scenario, backend: &str, status: Status) -> ScenarioR
         variants: Vec::new(),
         metrics: Vec::new(),
         comparisons: Vec::new(),
+        plans: Vec::new(),
     }
 }
 
@@ -97,6 +98,19 @@ pub fn verdict_name(v: Verdict) -> &'static str {
         Verdict::Regressed => "regressed",
         Verdict::Unchanged => "unchanged",
         Verdict::Erratic => "erratic",
+        Verdict::InsufficientSamples => "insufficient samples",
+    }
+}
+
+/// The verdict as tables show it: its name, with " (noisy)" when it was reached with a
+/// tolerance widened for noise ([`gate::Judgement::noisy`]). Erratic says so already, and
+/// too few samples reach no verdict, so those two stay bare.
+pub fn verdict_label(v: Verdict, noisy: bool) -> String {
+    match v {
+        Verdict::Improved | Verdict::Regressed | Verdict::Unchanged if noisy => {
+            format!("{} (noisy)", verdict_name(v))
+        }
+        _ => verdict_name(v).to_string(),
     }
 }
 
@@ -216,6 +230,7 @@ pub fn analyse(s: &Scenario, backend: &str, rec: &Recorder, policy: &GatePolicy)
         variants: rec.variants.clone(),
         metrics,
         comparisons,
+        plans: rec.plans.clone(),
     }
 }
 

@@ -63,6 +63,7 @@ impl Indexer {
         }
         tx.insert_logs(&logs).await?;
         tx.commit().await?;
+        self.store.notifier().logs_indexed();
         Ok(logs.len())
     }
 }

@@ -66,13 +66,15 @@ macro_rules! two_way {
 }
 
 two_way!(
-    /// `logs.indexing`: `sync` upserts each log line in its own transaction on the task
-    /// thread; `batched` emits lines to the queue and the indexer writes them in batches.
+    /// `logs.indexing`: `sync` hands each log line to a pool of 2 × cores that commits it in
+    /// its own transaction (Kestra 0.19's `emitAsync`); `batched` emits lines to the queue
+    /// and the indexer writes them in batches.
     LogIndexing { Sync = "sync", Batched = "batched" }
 );
 two_way!(
-    /// `worker.task-handling`: `mutate` copies the task through a JSON round trip and builds
-    /// the result from the whole task; `immutable` borrows it and builds the result directly.
+    /// `worker.task-handling`: `mutate` copies the task through one JSON round trip and
+    /// updates it with shallow `with…` copies (Kestra before 84d845cde); `immutable` borrows
+    /// it and builds the result directly.
     TaskHandling { Mutate = "mutate", Immutable = "immutable" }
 );
 two_way!(

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -94,6 +95,8 @@ pub struct Orchestrator {
     config: Config,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// Log lines a worker accepted and has not committed yet (`logs.indexing=sync`).
+    lines_in_flight: Arc<AtomicUsize>,
 }
 
 impl Orchestrator {
@@ -114,6 +117,7 @@ impl Orchestrator {
             config,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            lines_in_flight: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -127,6 +131,10 @@ impl Orchestrator {
 
     pub fn knobs(&self) -> &Knobs {
         &self.config.knobs
+    }
+
+    pub(crate) fn renderer(&self) -> &Arc<Renderer> {
+        &self.renderer
     }
 
     /// Spawns the chosen components; they run until [`Orchestrator::shutdown`].
@@ -149,7 +157,8 @@ impl Orchestrator {
                 self.storage.clone(),
                 self.config.knobs.clone(),
                 timing.clone(),
-            );
+            )
+            .with_lines_in_flight(self.lines_in_flight.clone());
             tracing::info!(
                 "worker {} started with {} threads",
                 worker.id(),
@@ -218,6 +227,8 @@ impl Orchestrator {
         let execution = Execution {
             original_id: exec_id.clone(),
             id: exec_id,
+            // Kestra OSS: no tenant.
+            tenant_id: None,
             namespace: flow.namespace.clone(),
             flow_id: flow.id.clone(),
             flow_revision: flow.revision,
@@ -301,13 +312,15 @@ impl Orchestrator {
         }
     }
 
-    /// Waits until every queued message is consumed (all log lines indexed, all results
-    /// handled). For tests and the harness, which count rows afterwards.
+    /// Waits until every queued message is consumed and every log line a worker of this
+    /// process accepted is committed (all log lines indexed, all results handled). For
+    /// tests and the harness, which count rows afterwards.
     pub async fn wait_idle(&self, timeout: Duration) -> Result<(), ServiceError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let c = self.store.counts().await?;
-            if c.pending_messages == 0 && c.running_jobs == 0 {
+            let lines = self.lines_in_flight.load(Ordering::Acquire);
+            if c.pending_messages == 0 && c.running_jobs == 0 && lines == 0 {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
@@ -315,7 +328,7 @@ impl Orchestrator {
                     id: "queue".into(),
                     waited: timeout,
                     state: format!(
-                        "{} messages pending, {} jobs running",
+                        "{} messages pending, {} jobs running, {lines} log lines unwritten",
                         c.pending_messages, c.running_jobs
                     ),
                 });

@@ -7,10 +7,16 @@
 //! without them even under `CI=true`: the project's machines have no SQL Server.
 
 mod backend_common;
+#[path = "backends/faithful.rs"]
+mod faithful;
 
 use std::time::Duration;
 
 use backend_common::{Backend, TestDb};
+use faithful::{
+    mutate_and_immutable_give_the_same_result_for_one_worker_task,
+    mutate_and_immutable_give_the_same_task_runs, sync_and_batched_give_the_same_log_rows,
+};
 use orchestrator::knobs::Knobs;
 use orchestrator::model::{Execution, Label, StateType};
 use orchestrator::service::{Components, Orchestrator};
@@ -60,9 +66,17 @@ on_every_backend!(
     b2_complex_flow_runs_10_task_runs,
     b3_foreach_runs_101_task_runs,
     concurrency_queue_runs_one_at_a_time,
-    sync_and_batched_logs_store_the_same_lines,
+    sync_and_batched_give_the_same_log_rows,
+    mutate_and_immutable_give_the_same_task_runs,
+    mutate_and_immutable_give_the_same_result_for_one_worker_task,
     hostile_strings_round_trip_verbatim,
     json_mappings_read_the_same_execution,
+    queued_pops_keep_tenants_apart_in_date_order,
+    queued_pop_plans_are_captured,
+    skip_locked_pops_pass_a_held_row,
+    several_executors_release_every_queued_execution,
+    a_tenants_executions_queue_and_release_in_that_tenant,
+    migration_0002_keeps_queued_executions,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -226,43 +240,6 @@ tasks:
     }
 }
 
-async fn sync_and_batched_logs_store_the_same_lines(backend: Backend) {
-    let source = r#"
-id: chatty
-namespace: tests
-tasks:
-  - id: each
-    type: io.kestra.plugin.core.flow.ForEach
-    values: "{{ range(1, 20) }}"
-    tasks:
-      - id: say
-        type: io.kestra.plugin.core.log.Log
-        message:
-          - "line {{ taskrun.value }} a"
-          - "line {{ taskrun.value }} b"
-"#;
-    let mut seen = Vec::new();
-    for mode in ["sync", "batched"] {
-        let Some((_db, o)) = started(backend, &[&format!("logs.indexing={mode}")]).await else {
-            return;
-        };
-        let exec = run(&o, source, Map::new(), vec![]).await;
-        assert_eq!(exec.state.current, StateType::Success, "{mode}");
-        let mut lines: Vec<(Option<String>, String, String)> = o
-            .logs(&exec.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|l| (l.task_id, l.level.as_str().to_string(), l.message))
-            .collect();
-        lines.sort();
-        assert_eq!(lines.len(), 40, "{mode}: 20 values × 2 lines");
-        seen.push(lines);
-        o.shutdown().await;
-    }
-    assert_eq!(seen[0], seen[1], "sync and batched store the same lines");
-}
-
 /// Strings that break SQL built by formatting, LIKE patterns, or a careless charset.
 fn hostile_strings(backend: Backend) -> Vec<&'static str> {
     let mut s = vec![
@@ -420,4 +397,470 @@ async fn notify_wakes_pollers_of_another_store() {
     tokio::time::timeout(Duration::from_secs(10), woken)
         .await
         .expect("the NOTIFY reached the other store");
+}
+
+/// A queued execution of `flow_id` in `tenant`, dated `second` seconds into 2024.
+fn queued(
+    tenant: Option<&str>,
+    flow_id: &str,
+    second: i64,
+) -> orchestrator::repository::ExecutionQueued {
+    let date = jiff::Timestamp::from_second(1_704_067_200 + second).unwrap();
+    let id = orchestrator::model::new_id();
+    let mut state = orchestrator::model::State::new(date);
+    state.transition(StateType::Queued, date);
+    let execution = Execution {
+        original_id: id.clone(),
+        id,
+        tenant_id: tenant.map(str::to_string),
+        namespace: "tests.queued".into(),
+        flow_id: flow_id.into(),
+        flow_revision: 1,
+        inputs: Map::new(),
+        labels: vec![],
+        state,
+        task_run_list: vec![],
+        trigger: None,
+    };
+    orchestrator::repository::ExecutionQueued::new(execution, date)
+}
+
+async fn queued_store(
+    db: &TestDb,
+    index: &str,
+) -> std::sync::Arc<dyn orchestrator::repository::Store> {
+    orchestrator::repository::connect(&db.url, &knobs(&[&format!("queued.index={index}")]))
+        .await
+        .unwrap_or_else(|e| panic!("{:?}: {e}", db.backend))
+}
+
+/// Pops `flow_id` in `tenant` until nothing is left, one transaction a pop.
+async fn pop_all(
+    store: &dyn orchestrator::repository::Store,
+    tenant: Option<&str>,
+    flow_id: &str,
+) -> Vec<Execution> {
+    let mut out = Vec::new();
+    loop {
+        let mut tx = store.begin().await.unwrap();
+        let popped = tx
+            .queued_pop(tenant, "tests.queued", flow_id)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        match popped {
+            Some(e) => out.push(e),
+            None => return out,
+        }
+    }
+}
+
+/// Kestra OSS pops (`tenant_id IS NULL`) never take a tenant's queued executions and a
+/// tenant's pops never take OSS ones; each pops its own oldest first; and both
+/// `queued.index` settings (Kestra before and after 34fa6ce91) pop the same executions in
+/// the same order, each read back whole from the queued row.
+async fn queued_pops_keep_tenants_apart_in_date_order(backend: Backend) {
+    let mut orders = Vec::new();
+    for index in ["flow", "flow-date"] {
+        let Some(db) = TestDb::create(backend).await else {
+            return;
+        };
+        let store = queued_store(&db, index).await;
+        // Pushed out of date order, interleaving tenants and a second flow.
+        let rows = [
+            queued(None, "f", 30),
+            queued(Some("main"), "f", 5),
+            queued(None, "f", 10),
+            queued(None, "other", 1),
+            queued(Some("main"), "f", 40),
+            queued(None, "f", 20),
+            queued(Some("other-tenant"), "f", 2),
+        ];
+        let mut tx = store.begin().await.unwrap();
+        for r in &rows {
+            tx.queued_push(r).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let dates = |popped: &[Execution]| -> Vec<jiff::Timestamp> {
+            popped
+                .iter()
+                .map(|e| {
+                    rows.iter()
+                        .find(|r| r.execution.id == e.id)
+                        .expect("a pushed execution")
+                        .date
+                })
+                .collect()
+        };
+
+        let oss = pop_all(&*store, None, "f").await;
+        assert_eq!(oss.len(), 3, "{index}: the three OSS rows of flow f");
+        assert!(
+            oss.iter()
+                .all(|e| e.tenant_id.is_none() && e.flow_id == "f")
+        );
+        let oss_dates = dates(&oss);
+        assert!(
+            oss_dates.is_sorted(),
+            "{index}: oldest first: {oss_dates:?}"
+        );
+        // Each popped execution is the one pushed, read back whole from its row.
+        for e in &oss {
+            let pushed = rows.iter().find(|r| r.execution.id == e.id).unwrap();
+            assert_eq!(e, &pushed.execution, "{index}");
+        }
+
+        let main = pop_all(&*store, Some("main"), "f").await;
+        assert_eq!(
+            main.len(),
+            2,
+            "{index}: the tenant's two rows, untouched by OSS pops"
+        );
+        assert!(main.iter().all(|e| e.tenant_id.as_deref() == Some("main")));
+        assert!(dates(&main).is_sorted(), "{index}");
+
+        // What is left belongs to other flows or tenants, and OSS pops of f found none.
+        assert_eq!(pop_all(&*store, None, "other").await.len(), 1);
+        assert_eq!(pop_all(&*store, Some("other-tenant"), "f").await.len(), 1);
+        assert!(pop_all(&*store, Some("main"), "f").await.is_empty());
+        orders.push((
+            oss.iter()
+                .map(|e| dates(std::slice::from_ref(e))[0])
+                .collect::<Vec<_>>(),
+            dates(&main),
+        ));
+    }
+    assert_eq!(
+        orders[0], orders[1],
+        "both index settings pop in the same order"
+    );
+}
+
+/// After ANALYZE, each index setting's pop has a plan, in each tenant mode, that names
+/// what it scans; the plan is read for the index and a sort without an error.
+async fn queued_pop_plans_are_captured(backend: Backend) {
+    use orchestrator::repository::plan;
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    for (index, name) in [
+        ("flow", "ix_execution_queued_flow"),
+        ("flow-date", "ix_execution_queued_flow_date"),
+    ] {
+        let store = queued_store(&db, index).await;
+        let mut tx = store.begin().await.unwrap();
+        for i in 0..200 {
+            let tenant = (i % 2 == 0).then_some("main");
+            tx.queued_push(&queued(tenant, &format!("f{}", i % 4), i))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        store.analyze_queued().await.unwrap();
+        for tenant in [None, Some("main")] {
+            let p = store
+                .explain_queued_pop(tenant, "tests.queued", "f1")
+                .await
+                .unwrap();
+            assert!(
+                !p.plan.trim().is_empty(),
+                "{backend:?} {index} {tenant:?}: an empty plan"
+            );
+            assert!(p.plan.contains("execution_queued"), "{}", p.plan);
+            let tenant_sql = if tenant.is_some() {
+                "tenant_id = "
+            } else {
+                "tenant_id IS NULL"
+            };
+            assert!(p.statement.contains(tenant_sql), "{}", p.statement);
+            let facts = plan::read(store.backend(), &p.plan, name);
+            assert!(
+                facts.uses_index.is_some() && facts.sorts.is_some(),
+                "{}",
+                p.plan
+            );
+        }
+        // EXPLAIN popped nothing: flows f1 and f3 hold the 100 OSS rows (odd i), f0 and f2
+        // the tenant's 100; popping them all empties the table for the next setting.
+        for (tenant, flow) in [
+            (None, "f1"),
+            (None, "f3"),
+            (Some("main"), "f0"),
+            (Some("main"), "f2"),
+        ] {
+            assert_eq!(
+                pop_all(&*store, tenant, flow).await.len(),
+                50,
+                "{tenant:?} {flow}"
+            );
+        }
+        assert!(pop_all(&*store, Some("main"), "f1").await.is_empty());
+    }
+}
+
+/// Kestra's SKIP LOCKED half of 34fa6ce91: while one transaction holds the flow's oldest
+/// queued row, a second popper takes the next one instead of waiting. SQLite has one writer
+/// and no row locks (a second transaction waits for the first), so it is left out.
+async fn skip_locked_pops_pass_a_held_row(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return;
+    }
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = queued_store(&db, "flow-date").await;
+    let rows = [queued(None, "f", 1), queued(None, "f", 2)];
+    let mut tx = store.begin().await.unwrap();
+    for r in &rows {
+        tx.queued_push(r).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut first = store.begin().await.unwrap();
+    let held = first.queued_pop(None, "tests.queued", "f").await.unwrap();
+    assert_eq!(held.map(|e| e.id), Some(rows[0].execution.id.clone()));
+    let mut second = store.begin().await.unwrap();
+    let next = tokio::time::timeout(
+        Duration::from_secs(10),
+        second.queued_pop(None, "tests.queued", "f"),
+    )
+    .await
+    .expect("a SKIP LOCKED pop does not wait on the held row")
+    .unwrap();
+    assert_eq!(next.map(|e| e.id), Some(rows[1].execution.id.clone()));
+    second.commit().await.unwrap();
+    first.commit().await.unwrap();
+}
+
+/// Two executor consumers in one process, as two Kestra executor processes pop at once: every
+/// queued execution is released and runs to its end under both `queued.index` settings (a
+/// lost pop would leave one QUEUED for good).
+async fn several_executors_release_every_queued_execution(backend: Backend) {
+    for index in ["flow", "flow-date"] {
+        let Some((_db, o)) = started(backend, &[&format!("queued.index={index}")]).await else {
+            return;
+        };
+        o.start(Components {
+            executor: true,
+            worker: false,
+            indexer: false,
+        });
+        let source = r#"
+id: two-at-a-time
+namespace: tests
+concurrency:
+  limit: 2
+  behavior: QUEUE
+tasks:
+  - id: out
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      v: done
+"#;
+        let flow = o.deploy(source, "test.yaml").await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..12 {
+            let e = o
+                .create_execution(&flow.namespace, &flow.id, Map::new(), vec![], None)
+                .await
+                .unwrap();
+            ids.push(e.id);
+        }
+        let mut queued = 0;
+        for id in &ids {
+            let e = o.wait_terminal(id, WAIT).await.unwrap();
+            assert_eq!(e.state.current, StateType::Success, "{index}: {id}");
+            if e.state
+                .histories
+                .iter()
+                .any(|h| h.state == StateType::Queued)
+            {
+                queued += 1;
+            }
+        }
+        assert!(
+            queued >= 1,
+            "{index}: with limit 2, some of 12 executions waited"
+        );
+        o.shutdown().await;
+    }
+}
+
+/// A tenant's executions under a concurrency limit are queued with the tenant and released
+/// by pops in that tenant (`tenant_id = ?`), not by OSS pops (`tenant_id IS NULL`): every one
+/// runs to its end, one at a time.
+async fn a_tenants_executions_queue_and_release_in_that_tenant(backend: Backend) {
+    use orchestrator::repository::{Message, QueueType};
+    let Some((_db, o)) = started(backend, &[]).await else {
+        return;
+    };
+    let source = "id: tenant-limited\nnamespace: tests\nconcurrency:\n  limit: 1\n  behavior: QUEUE\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT0.1S\n";
+    let flow = o.deploy(source, "test.yaml").await.unwrap();
+    // The orchestrator's API creates OSS executions; a tenant's are written as it writes them.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = orchestrator::model::new_id();
+        let execution = Execution {
+            original_id: id.clone(),
+            id: id.clone(),
+            tenant_id: Some("main".into()),
+            namespace: flow.namespace.clone(),
+            flow_id: flow.id.clone(),
+            flow_revision: flow.revision,
+            inputs: Map::new(),
+            labels: vec![],
+            state: orchestrator::model::State::new(orchestrator::model::now()),
+            task_run_list: vec![],
+            trigger: None,
+        };
+        let mut tx = o.store().begin().await.unwrap();
+        tx.save_execution(&execution).await.unwrap();
+        tx.push(&[Message {
+            kind: QueueType::Execution,
+            key: id.clone(),
+            value: json!({ "executionId": id }).to_string(),
+        }])
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        o.store().notifier().notify(QueueType::Execution);
+        ids.push(id);
+    }
+    let mut queued = 0;
+    for id in &ids {
+        let e = o.wait_terminal(id, WAIT).await.unwrap();
+        assert_eq!(e.state.current, StateType::Success, "{id}");
+        assert_eq!(e.tenant_id.as_deref(), Some("main"), "the tenant is kept");
+        queued += usize::from(
+            e.state
+                .histories
+                .iter()
+                .any(|h| h.state == StateType::Queued),
+        );
+    }
+    assert!(
+        queued >= 1,
+        "with limit 1, some of 3 executions waited in QUEUED"
+    );
+    o.shutdown().await;
+}
+
+/// Keeps only migration 0001 of a migrator: the schema as it was before 0002.
+fn only_0001(mut m: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    m.migrations = m
+        .migrations
+        .iter()
+        .filter(|x| x.version == 1)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    m
+}
+
+/// A database migrated by 0001 (tenant '' and no document) that holds a queued execution
+/// is migrated by 0002 when a store opens it: the row is kept, gets its document from the
+/// execution it names, and an OSS pop (`tenant_id IS NULL`) returns that execution. (SQL
+/// Server's 0002 cannot be run here.)
+async fn migration_0002_keeps_queued_executions(backend: Backend) {
+    use sqlx::Connection as _;
+    if backend == Backend::Mssql {
+        return;
+    }
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let mut exec = queued(None, "f", 0).execution;
+    exec.tenant_id = None;
+    let value = serde_json::to_string(&exec).unwrap();
+    let (id, ns, flow) = (exec.id.as_str(), exec.namespace.as_str(), "f");
+    match backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db.url))
+                .await
+                .unwrap();
+            only_0001(sqlx::migrate!("./migrations/sqlite"))
+                .run(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(r#"INSERT INTO executions ("key", value) VALUES (?, ?)"#)
+                .bind(id)
+                .bind(&value)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(r#"INSERT INTO execution_queued ("key", namespace, flow_id, date) VALUES (?, ?, ?, ?)"#)
+                .bind(id)
+                .bind(ns)
+                .bind(flow)
+                .bind("2024-01-01T00:00:00.5Z")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+        }
+        Backend::Postgres => {
+            let schema = db
+                .url
+                .rsplit("flowbench_schema=")
+                .next()
+                .unwrap()
+                .to_string();
+            let admin = db.url.split('?').next().unwrap();
+            let mut a = sqlx::PgConnection::connect(admin).await.unwrap();
+            sqlx::query(&format!(r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#))
+                .execute(&mut a)
+                .await
+                .unwrap();
+            a.close().await.unwrap();
+            let mut c = db.pg_connection().await;
+            only_0001(sqlx::migrate!("./migrations/postgres"))
+                .run(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(r#"INSERT INTO executions ("key", value) VALUES ($1, $2::jsonb)"#)
+                .bind(id)
+                .bind(&value)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(r#"INSERT INTO execution_queued ("key", namespace, flow_id, date) VALUES ($1, $2, $3, $4::timestamptz)"#)
+                .bind(id)
+                .bind(ns)
+                .bind(flow)
+                .bind("2024-01-01T00:00:00.5Z")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+        }
+        Backend::Mysql => {
+            let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+            only_0001(sqlx::migrate!("./migrations/mysql"))
+                .run(&mut c)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO executions (`key`, `value`) VALUES (?, ?)")
+                .bind(id)
+                .bind(&value)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO execution_queued (`key`, namespace, flow_id, date) VALUES (?, ?, ?, ?)")
+                .bind(id)
+                .bind(ns)
+                .bind(flow)
+                .bind("2024-01-01 00:00:00.500000")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+        }
+        Backend::Mssql => unreachable!(),
+    }
+    let store = queued_store(&db, "flow-date").await;
+    assert!(
+        pop_all(&*store, Some(""), "f").await.is_empty(),
+        "'' is no tenant any more"
+    );
+    let popped = pop_all(&*store, None, "f").await;
+    assert_eq!(popped, vec![exec]);
 }

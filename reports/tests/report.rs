@@ -400,3 +400,60 @@ fn a_file_reporter_in_a_fan_out_writes_the_report() {
     assert_eq!(counts.runs, 1);
     assert!(out.path().join("report/index.html").is_file());
 }
+
+/// The plans a scenario recorded are listed, each with what it says in plain words, and the
+/// report says so plainly when a plan sorts instead of walking the variant's index.
+#[test]
+fn query_plans_are_listed_with_their_reading() {
+    use reports::results::{ParamValue, QueryPlan};
+    let (mut results, _) = fixture();
+    let queued = results
+        .scenarios
+        .iter_mut()
+        .find(|s| s.id == "queued-index")
+        .expect("the fixture has queued-index");
+    let plan = |tenant: &str, uses: Option<bool>, sorts: Option<bool>| QueryPlan {
+        variant: "flow-date".into(),
+        params: [
+            ("rows".to_string(), ParamValue::Int(100_000)),
+            ("tenant".to_string(), ParamValue::Text(tenant.into())),
+        ]
+        .into(),
+        index: "ix_execution_queued_flow_date".into(),
+        statement: "SELECT \"key\", value FROM execution_queued WHERE tenant_id IS NULL".into(),
+        plan: "Limit\n  ->  LockRows\n        ->  Sort <x>".into(),
+        uses_index: uses,
+        sorts,
+    };
+    queued.plans = vec![
+        plan("none", Some(true), Some(true)),
+        plan("main", Some(true), Some(false)),
+        plan("other", None, None),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let files = write_report(&results, None, out.path()).unwrap();
+    let html = std::fs::read_to_string(&files.index_html).unwrap();
+    assert!(html.contains("<h3>Query plans</h3>"));
+    assert!(
+        html.contains("finds the rows through ix_execution_queued_flow_date, then sorts them all")
+    );
+    assert!(html.contains("reads ix_execution_queued_flow_date in index order"));
+    assert!(html.contains("Sort &lt;x&gt;"), "plan text is escaped");
+    let md = std::fs::read_to_string(&files.summary_md).unwrap();
+    assert!(md.contains("### Query plans"));
+    assert!(md.contains("tenant=none"), "{md}");
+    assert!(md.contains("uses ix_execution_queued_flow_date: yes; sorts: yes"));
+    assert!(md.contains("the plan text does not say which index it uses"));
+    // Without plans, no section.
+    queued_without_plans(&mut results);
+    let out = tempfile::tempdir().unwrap();
+    let files = write_report(&results, None, out.path()).unwrap();
+    let html = std::fs::read_to_string(&files.index_html).unwrap();
+    assert!(!html.contains("Query plans"));
+}
+
+fn queued_without_plans(results: &mut Results) {
+    for s in &mut results.scenarios {
+        s.plans.clear();
+    }
+}

@@ -29,9 +29,9 @@ pub struct Cli {
 enum Command {
     /// List the scenarios and the claim each checks.
     List(list::Args),
-    /// Run scenarios and write results.json.
+    /// Run scenarios and write results.json (exit 4 when a scenario failed).
     Run(run::Args),
-    /// Compare two results files and gate on regressions (exit 3).
+    /// Compare two results files and gate on regressions (exit 3; 1 when incomplete).
     Compare(compare::Args),
     /// Render a results file as HTML, Markdown, charts and Bencher JSON.
     Report(report::Args),

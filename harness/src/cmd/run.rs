@@ -4,6 +4,16 @@
 //! is recorded as failed with its error and the others carry on. Ctrl-C stops at the
 //! next run boundary: the scenario in progress is recorded as interrupted, the rest as
 //! skipped, and the file is still written (exit 130).
+//!
+//! | exit | meaning |
+//! |---|---|
+//! | 0 | every scenario ran, or was skipped as not applicable (a backend it does not support, a database that does not answer) |
+//! | 4 | a scenario failed; `results.json` (and the history line) are still written with everything that finished |
+//! | 130 | interrupted by Ctrl-C; `results.json` is still written |
+//! | 1 | an error before or instead of the run (bad arguments, an unwritable folder): no results |
+//!
+//! A failed run must not pass a CI job: its `results.json` records the failure, and
+//! `flowbench compare` then exits 1 on it too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +35,15 @@ use harness::scenario::Scenario;
 use harness::suite;
 use harness::workload::{self, Database, Env, Progress};
 
+/// The exit code of a run in which a scenario failed (its results are still written).
+pub const EXIT_SCENARIO_FAILED: u8 = 4;
+
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 every scenario ran or was skipped as not applicable \
+(skips are listed); 4 a scenario failed (results.json is still written, and compare exits 1 \
+on it); 130 interrupted by Ctrl-C (results.json still written); 1 an error before the run."
+)]
 pub struct Args {
     /// Scenario ids to run; all of them when none is given.
     scenarios: Vec<String>,
@@ -67,6 +85,11 @@ pub fn run(
     alloc: Option<&'static CountingAllocator>,
 ) -> anyhow::Result<ExitCode> {
     let selected = select(all, &args.scenarios)?;
+    for s in &selected {
+        for note in s.repetition_notes(args.quick) {
+            eprintln!("note: {note}");
+        }
+    }
     let mut knobs = Knobs::default();
     knobs.apply(&args.set)?;
     if let Some(t) = &args.threads {
@@ -149,10 +172,12 @@ pub fn run(
     if let Some(history) = &args.history {
         History::append(history, &HistoryRecord::from_results(&results))?;
     }
-    print_summary(&results);
+    let failed = print_summary(&results);
     eprintln!("results: {}", file.display());
     Ok(if cancel.is_cancelled() {
         ExitCode::from(130)
+    } else if failed > 0 {
+        ExitCode::from(EXIT_SCENARIO_FAILED)
     } else {
         ExitCode::SUCCESS
     })
@@ -413,20 +438,37 @@ fn one_line(r: &ScenarioResult) -> String {
     }
 }
 
-fn print_summary(results: &Results) {
-    let failed = results
-        .scenarios
-        .iter()
-        .filter(|s| matches!(s.status, Status::Failed { .. }))
-        .count();
-    let ok = results
-        .scenarios
-        .iter()
-        .filter(|s| s.status == Status::Ok)
-        .count();
+/// Prints how the scenario runs ended, naming each failed and skipped one; returns how
+/// many failed.
+fn print_summary(results: &Results) -> usize {
+    let named = |pick: fn(&Status) -> bool| -> Vec<String> {
+        results
+            .scenarios
+            .iter()
+            .filter(|s| pick(&s.status))
+            .map(|s| format!("{}/{}", s.id, s.backend))
+            .collect()
+    };
+    let failed = named(|s| matches!(s, Status::Failed { .. }));
+    let skipped = named(|s| matches!(s, Status::Skipped { .. }));
+    let ok = results.scenarios.len() - failed.len() - skipped.len();
     eprintln!(
-        "{} scenario runs: {ok} ok, {failed} failed, {} skipped",
+        "{} scenario runs: {ok} ok, {} failed, {} skipped",
         results.scenarios.len(),
-        results.scenarios.len() - ok - failed
+        failed.len(),
+        skipped.len()
     );
+    if !skipped.is_empty() {
+        eprintln!(
+            "skipped (not applicable or not reachable): {}",
+            skipped.join(", ")
+        );
+    }
+    if !failed.is_empty() {
+        eprintln!(
+            "FAILED: {} (exit {EXIT_SCENARIO_FAILED}; the results file records why)",
+            failed.join(", ")
+        );
+    }
+    failed.len()
 }

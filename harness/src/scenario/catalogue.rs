@@ -96,7 +96,22 @@ pub const KNOWN_METRICS: &[(&str, &str)] = &[
         "completed executions or task runs per second",
     ),
     ("task_runs_per_s", "task runs completed per second"),
-    ("cpu_per_task_run_us", "worker CPU time per task run"),
+    (
+        "worker_cpu_per_task_run_us",
+        "CPU time per task run of every thread the worker owns (`worker-*`)",
+    ),
+    (
+        "task_thread_cpu_per_task_run_us",
+        "CPU time per task run of the worker's task threads (`worker-thread-*`) only",
+    ),
+    (
+        "indexed_ms",
+        "from execution creation until it ended and every log line was in the logs table",
+    ),
+    (
+        "commits_per_line",
+        "database transactions the process committed, per log line the task emitted",
+    ),
     ("latency_avg_ms", "mean request latency"),
     ("latency_p50_ms", "median request latency"),
     ("latency_p90_ms", "90th percentile request latency"),
@@ -118,6 +133,22 @@ pub const KNOWN_METRICS: &[(&str, &str)] = &[
     (
         "pop_latency_p99_us",
         "99th percentile pop latency of the execution_queued table",
+    ),
+    (
+        "concurrent_pops_per_s",
+        "execution_queued pops per second with several poppers on one flow",
+    ),
+    (
+        "concurrent_pop_latency_p50_us",
+        "median pop latency with several poppers on one flow",
+    ),
+    (
+        "concurrent_pop_latency_p99_us",
+        "99th percentile pop latency with several poppers on one flow",
+    ),
+    (
+        "empty_pops",
+        "pops that found nothing while the flow still held queued executions",
     ),
 ];
 

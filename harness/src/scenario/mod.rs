@@ -49,10 +49,19 @@
 //! gate = { tolerance = 0.10 }     # optional GateOverride
 //!
 //! [quick]                         # --quick: overrides of the above, all optional
-//! repetitions = 3
+//! repetitions = 4
 //! warmup = 1
 //! sweep = { records = [10000] }
 //! ```
+//!
+//! # Enough repetitions to reach α
+//!
+//! A timing metric is judged with a two-sided Mann–Whitney U test, which cannot go below
+//! `p = 2 / C(2r, r)` with `r` runs a side: 0.1 for 3, 0.029 for 4. The loader therefore
+//! raises `repetitions` and `[quick] repetitions` to the fewest runs that can reach the
+//! smallest α among the scenario's timing metrics (4 for the default α = 0.05), and
+//! records it ([`RepetitionFloor`]); `flowbench run` prints a note naming the file.
+//! Raising, not refusing, keeps a quick run quick while its verdicts stay meaningful.
 //!
 //! Knobs: [`KNOBS`]. Metric names: [`KNOWN_METRICS`]. Errors: [`ScenarioError`].
 
@@ -62,6 +71,7 @@ mod raw;
 
 pub use catalogue::{KNOBS, KNOWN_METRICS, Knob, KnobValues, is_known_metric, knob};
 pub use error::ScenarioError;
+pub use raw::repetition_floor;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -103,6 +113,24 @@ pub struct Scenario {
     pub backends: Vec<Backend>,
     /// Its folder, against which flow and input paths resolve.
     pub dir: PathBuf,
+    /// The fewest repetitions that can reach α, and what the loader raised to it.
+    pub floor: RepetitionFloor,
+}
+
+/// The fewest runs a side with which every timing metric of a scenario can reach its α
+/// ([`crate::stats::mann_whitney::min_repetitions`]), and the declared repetitions the
+/// loader raised to it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RepetitionFloor {
+    /// The fewest repetitions; 1 when the scenario has no timing metric (counters are
+    /// judged without a test).
+    pub min: u32,
+    /// The smallest α among the timing metrics, which sets `min`.
+    pub alpha: f64,
+    /// `repetitions` as written, when it was below `min`.
+    pub raised_full: Option<u32>,
+    /// `[quick] repetitions` as written, when it was below `min`.
+    pub raised_quick: Option<u32>,
 }
 
 /// The kind of workload a scenario drives.
@@ -270,6 +298,33 @@ impl Scenario {
         s.params.extend(self.quick.params.clone());
         s.sweep.extend(self.quick.sweep.clone());
         s
+    }
+
+    /// Notes for the repetitions the loader raised, naming the file, for a run with or
+    /// without `--quick`.
+    pub fn repetition_notes(&self, quick: bool) -> Vec<String> {
+        let f = &self.floor;
+        let raised = if quick {
+            f.raised_quick.map(|r| ("[quick] repetitions", r)).or(f
+                .raised_full
+                .filter(|_| self.quick.repetitions.is_none())
+                .map(|r| ("repetitions", r)))
+        } else {
+            f.raised_full.map(|r| ("repetitions", r))
+        };
+        raised
+            .map(|(field, declared)| {
+                format!(
+                    "{}: {field} = {declared} raised to {}: with fewer runs a side the \
+                     Mann–Whitney test cannot reach α = {} (its smallest p is {:.3})",
+                    self.dir.join(SCENARIO_FILE).display(),
+                    f.min,
+                    f.alpha,
+                    crate::stats::mann_whitney::min_p_value(declared as usize, declared as usize),
+                )
+            })
+            .into_iter()
+            .collect()
     }
 
     /// The declared metric called `name`.

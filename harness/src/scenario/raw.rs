@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::catalogue::{KNOBS, KnobValues, is_known_metric, knob};
 use super::{
-    Backend, Claim, ExpectedChange, Metric, ParamValue, Quick, Scenario, ScenarioError, Variant,
-    Workload,
+    Backend, Claim, ExpectedChange, Metric, ParamValue, Quick, RepetitionFloor, Scenario,
+    ScenarioError, Variant, Workload,
 };
 use crate::gate::{Direction, GateOverride, GatePolicy, MetricKind};
 
@@ -172,7 +172,17 @@ impl RawScenario {
                 ));
             }
         }
-        let quick = validate_quick(self.quick, &self.params, &self.sweep, ctx)?;
+        let mut quick = validate_quick(self.quick, &self.params, &self.sweep, ctx)?;
+        let mut repetitions = self.repetitions.into_inner();
+        let mut floor = repetition_floor(&metrics);
+        if repetitions < floor.min {
+            floor.raised_full = Some(repetitions);
+            repetitions = floor.min;
+        }
+        if let Some(r) = quick.repetitions.filter(|r| *r < floor.min) {
+            floor.raised_quick = Some(r);
+            quick.repetitions = Some(floor.min);
+        }
         Ok(Scenario {
             id: self.id.into_inner(),
             title: self.title,
@@ -186,12 +196,30 @@ impl RawScenario {
                 .map(|(k, v)| (k, v.into_inner()))
                 .collect(),
             metrics,
-            repetitions: self.repetitions.into_inner(),
+            repetitions,
             warmup: self.warmup,
             quick,
             backends: self.backends.into_inner(),
             dir: ctx.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            floor,
         })
+    }
+}
+
+/// The fewest repetitions with which every timing metric in `metrics` can reach its α
+/// under the default policy and its own override; nothing raised yet.
+pub fn repetition_floor(metrics: &[Metric]) -> RepetitionFloor {
+    let default = GatePolicy::default();
+    let alpha = metrics
+        .iter()
+        .filter(|m| m.kind == MetricKind::Timing)
+        .map(|m| m.policy(&default).alpha)
+        .reduce(f64::min);
+    RepetitionFloor {
+        min: alpha.map_or(1, crate::stats::mann_whitney::min_repetitions),
+        alpha: alpha.unwrap_or(default.alpha),
+        raised_full: None,
+        raised_quick: None,
     }
 }
 

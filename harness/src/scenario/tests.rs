@@ -109,8 +109,10 @@ fn valid_file_parses_into_the_model() {
 
 #[test]
 fn quick_applies_its_overrides() {
-    let q = parse(VALID, Path::new(PATH)).unwrap().quick();
-    assert_eq!((q.repetitions, q.warmup), (3, 2));
+    let q = parse_with("repetitions = 3", "repetitions = 5")
+        .unwrap()
+        .quick();
+    assert_eq!((q.repetitions, q.warmup), (5, 2));
     assert_eq!(q.params["records"], ParamValue::Integer(100));
     assert_eq!(q.params["format"], ParamValue::Text("json".into()));
     assert_eq!(q.sweep["threads"], [ParamValue::Integer(1)]);
@@ -441,4 +443,68 @@ fn missing_file_and_folder_are_io_errors() {
         load_all(&dir.path().join("absent")),
         Err(ScenarioError::Io { .. })
     ));
+}
+
+/// Regression test for issue 10's "too few samples is not unchanged": `--quick` with 3
+/// runs a side could never reach α = 0.05, so the loader raises it to 4 and says so.
+#[test]
+fn quick_repetitions_below_the_floor_are_raised_with_a_note() {
+    let s = parse(VALID, Path::new(PATH)).unwrap();
+    assert_eq!(s.floor.min, 4);
+    assert_eq!(s.floor.raised_quick, Some(3));
+    assert_eq!(s.floor.raised_full, None);
+    assert_eq!(s.quick().repetitions, 4);
+    let notes = s.repetition_notes(true);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with("scenarios/serde/scenario.toml: [quick] repetitions = 3 raised to 4"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[0].contains("0.100"),
+        "the floor's p is shown: {notes:?}"
+    );
+    assert!(s.repetition_notes(false).is_empty());
+
+    // A full run below the floor is raised too, and a quick run inherits it.
+    let s = parse_with("repetitions = 10", "repetitions = 2").unwrap();
+    assert_eq!((s.repetitions, s.floor.raised_full), (4, Some(2)));
+    assert_eq!(s.repetition_notes(false).len(), 1);
+}
+
+#[test]
+fn the_floor_follows_the_smallest_timing_alpha() {
+    // α = 0.01 on a timing metric needs 5 a side (2/252 ≈ 0.008).
+    let s = parse_with("gate = { tolerance = 0.10 }", "gate = { alpha = 0.01 }").unwrap();
+    assert_eq!((s.floor.min, s.floor.alpha), (5, 0.01));
+    assert_eq!(s.quick().repetitions, 5);
+    // Counters are judged without a test: a counter-only scenario keeps what it declares.
+    let counters_only = VALID
+        .replace(
+            "name = \"wall_ms\"\nunit = \"ms\"\nbetter = \"lower\"\nkind = \"timing\"\ngate = { tolerance = 0.10 }\n\n[[metric]]\n",
+            "",
+        )
+        .replace("metric = \"wall_ms\"\n", "");
+    let s = parse(&counters_only, Path::new(PATH)).unwrap();
+    assert_eq!(s.metrics.len(), 1);
+    assert_eq!((s.floor.min, s.quick().repetitions), (1, 3));
+}
+
+/// The shipped scenarios already declare enough repetitions, full and quick: nothing
+/// is raised behind the reader's back.
+#[test]
+fn shipped_scenarios_reach_alpha_without_raising() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let all = load_all(&dir).unwrap();
+    assert!(!all.is_empty());
+    for s in &all {
+        assert_eq!(
+            (s.floor.raised_full, s.floor.raised_quick),
+            (None, None),
+            "{}: {:?}",
+            s.id,
+            s.repetition_notes(true)
+        );
+        assert!(s.quick().repetitions >= s.floor.min, "{}", s.id);
+    }
 }

@@ -9,6 +9,24 @@
 //! * Otherwise it uses the normal approximation with the tie correction of the variance
 //!   and a continuity correction of ½, as SciPy's `mannwhitneyu(method="asymptotic")`
 //!   does.
+//!
+//! # Too few samples
+//!
+//! The test has a floor: however far apart two samples are, the most extreme arrangement
+//! (every head value beyond every base value) has probability `1 / C(m+n, m)` under the
+//! null hypothesis, so no two-sided exact p-value is below `2 / C(m+n, m)`
+//! ([`min_p_value`]). With 3 values a side that is 2/20 = 0.1: no difference, however
+//! large, reaches α = 0.05. [`can_reach`] says whether sample sizes can reach α, and
+//! [`min_repetitions`] gives the fewest equal sample sizes that can (4 for α = 0.05).
+//!
+//! ```
+//! use harness::stats::mann_whitney::{can_reach, min_p_value, min_repetitions};
+//!
+//! assert!((min_p_value(3, 3) - 0.1).abs() < 1e-12);
+//! assert!(!can_reach(0.05, 3, 3));
+//! assert!(can_reach(0.05, 4, 4)); // 2/70 ≈ 0.029
+//! assert_eq!(min_repetitions(0.05), 4);
+//! ```
 
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +85,34 @@ pub fn mann_whitney(base: &[f64], head: &[f64]) -> Result<MannWhitney, StatsErro
         p_value: p.min(1.0),
         method,
     })
+}
+
+/// The smallest two-sided exact p-value a U test of sample sizes `m` and `n` can give:
+/// `2 / C(m+n, m)`, the probability of the one most extreme arrangement in each tail
+/// (capped at 1). 1 for an empty sample.
+pub fn min_p_value(m: usize, n: usize) -> f64 {
+    if m == 0 || n == 0 {
+        return 1.0;
+    }
+    // C(m+n, m) = Π_{i=1..k} (max + i) / i with k = min(m, n); exact in f64 far beyond
+    // any sample size a benchmark holds, and it only grows, so overflow means "tiny p".
+    let (k, big) = (m.min(n), m.max(n));
+    let ways = (1..=k).fold(1.0f64, |c, i| c * (big + i) as f64 / i as f64);
+    (2.0 / ways).min(1.0)
+}
+
+/// Whether samples of sizes `m` and `n` can reach `p < alpha` at all.
+pub fn can_reach(alpha: f64, m: usize, n: usize) -> bool {
+    m > 0 && n > 0 && min_p_value(m, n) < alpha
+}
+
+/// The fewest values a side (both sides equal) with which the two-sided test can reach
+/// `p < alpha`: 4 for α = 0.05, 5 for α = 0.01. `alpha` must be in (0, 1).
+pub fn min_repetitions(alpha: f64) -> u32 {
+    // 2 / C(2r, r) falls faster than 4^-r; r = 64 reaches below 1e-36.
+    (1..=64u32)
+        .find(|&r| can_reach(alpha, r as usize, r as usize))
+        .unwrap_or(64)
 }
 
 struct Ranked {
@@ -253,6 +299,39 @@ mod tests {
         assert_eq!(r.method, UMethod::Normal);
         assert_eq!(r.u_base, 0.0);
         assert!(r.p_value < 1e-9, "{}", r.p_value);
+    }
+
+    /// The floor agrees with the exact distribution: the most separated samples give it.
+    #[test]
+    fn min_p_value_is_the_most_extreme_arrangement() {
+        for (m, n) in [(2, 2), (3, 3), (3, 4), (4, 4), (5, 5), (3, 8), (10, 10)] {
+            let freq = u_frequencies(m, n);
+            let total: i128 = freq.iter().sum();
+            let exact = 2.0 / total as f64;
+            assert!((min_p_value(m, n) - exact).abs() < 1e-15, "({m},{n})");
+            let base: Vec<f64> = (0..m).map(|i| i as f64).collect();
+            let head: Vec<f64> = (0..n).map(|i| 100.0 + i as f64).collect();
+            let p = mann_whitney(&base, &head).unwrap().p_value;
+            assert!(
+                (p - min_p_value(m, n).min(1.0)).abs() < 1e-12,
+                "({m},{n}): {p}"
+            );
+        }
+        assert_eq!(min_p_value(1, 1), 1.0);
+        assert_eq!(min_p_value(0, 5), 1.0);
+    }
+
+    #[test]
+    fn too_few_values_cannot_reach_alpha() {
+        assert!(!can_reach(0.05, 3, 3));
+        assert!(can_reach(0.05, 4, 4));
+        // Unequal sizes: 3 vs 4 gives 2/35 ≈ 0.057, 3 vs 5 gives 2/56 ≈ 0.036.
+        assert!(!can_reach(0.05, 3, 4));
+        assert!(can_reach(0.05, 3, 5));
+        assert!(!can_reach(0.05, 0, 10));
+        assert_eq!(min_repetitions(0.05), 4);
+        assert_eq!(min_repetitions(0.01), 5); // 5 vs 5: 2/252 ≈ 0.008
+        assert_eq!(min_repetitions(0.001), 7); // 6 vs 6: 2/924 ≈ 0.0022
     }
 
     #[test]

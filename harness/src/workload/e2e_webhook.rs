@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use orchestrator::service::Components;
 
-use super::{Env, Recorder, Result, WorkloadError, flows, percentiles_ms};
-use crate::interleave::{Phase, schedule};
+use reports::results::Params;
+
+use super::driver::{LatencyUnit, Observed, drive};
+use super::{Env, Recorder, Result, WorkloadError, flows};
 use crate::latency::LatencyHistogram;
 use crate::loadgen::{LoadConfig, SaturationLimits, run_step, saturation};
 
@@ -26,7 +28,6 @@ const DEFAULT_FLOW: &str = "benchmark01.yaml";
 const KEY: &str = "benchmark";
 
 pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
-    let s = env.scenario;
     let rates = env.int_sweep("rate_per_min")?;
     let step = Duration::from_secs(env.int_param("step_seconds")?.max(1) as u64);
     let max_in_flight = env.int_param("max_in_flight")?.max(1) as usize;
@@ -35,15 +36,17 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
         .no_proxy()
         .build()
         .map_err(|e| WorkloadError::failed("building the HTTP client", e))?;
-    let runs = schedule(&s.variants, s.repetitions as usize, s.warmup as usize);
-    env.progress.runs(runs.len() as u64);
-    for (n, run) in runs.enumerate() {
-        env.check_cancel()?;
-        let variant = run.variant;
+    drive(env, rec, "", async |slot| {
+        let variant = slot.variant;
         let source = flows::for_variant(env, variant, DEFAULT_FLOW)?;
         let o = env
-            .boot(&env.knobs(variant)?, &format!("e2e-{n}"), Components::ALL)
+            .boot(
+                &env.knobs(variant)?,
+                &format!("e2e-{}", slot.ordinal),
+                Components::ALL,
+            )
             .await?;
+        let mut seen = Observed::default();
         let outcome = async {
             let flow = flows::deploy(&o, &source, "webhook flow").await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -67,7 +70,7 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
                 env.check_cancel()?;
                 env.progress.run(
                     &variant.name,
-                    &format!("{rate}/min, round {}", run.round + 1),
+                    &format!("{rate}/min, round {}", slot.round + 1),
                 );
                 let ids = Arc::new(Mutex::new(Vec::new()));
                 let config = LoadConfig {
@@ -94,24 +97,14 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
                     sum_ms += d.as_secs_f64() * 1000.0;
                     h.record(d);
                 }
-                if run.phase == Phase::Measured {
-                    let p = super::params([("rate_per_min", rate.into())]);
-                    let summary = h.summary();
-                    let mut metrics = vec![
-                        ("achieved_rate_per_s", report.achieved_rate_per_s),
-                        ("errors", report.errors as f64),
-                    ];
-                    if !ids.is_empty() {
-                        metrics.push(("latency_avg_ms", sum_ms / ids.len() as f64));
-                        metrics.push(("latency_p50_ms", summary.p50_us as f64 / 1000.0));
-                        metrics.push(("latency_p90_ms", summary.p90_us as f64 / 1000.0));
-                        metrics.push(("latency_p99_ms", summary.p99_us as f64 / 1000.0));
-                        metrics.push(("latency_p999_ms", summary.p999_us as f64 / 1000.0));
-                    }
-                    rec.record_all(&variant.name, &p, &metrics);
-                    if !h.is_empty() {
-                        rec.set_latency(&variant.name, &p, "latency_p50_ms", percentiles_ms(&h));
-                    }
+                let p = super::params([("rate_per_min", rate.into())]);
+                let summary = h.summary();
+                seen.record(&p, "achieved_rate_per_s", report.achieved_rate_per_s);
+                seen.record(&p, "errors", report.errors as f64);
+                if !ids.is_empty() {
+                    seen.record(&p, "latency_avg_ms", sum_ms / ids.len() as f64);
+                    seen.record_all(&p, &summary.metrics_ms());
+                    seen.latency(&p, "latency_p50_ms", h, LatencyUnit::Millis);
                 }
                 if let Some(reason) = saturation(&report, &SaturationLimits::default()) {
                     tracing::info!("{} saturated at {rate}/min: {reason:?}", variant.name);
@@ -125,17 +118,12 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
         }
         .await;
         o.shutdown().await;
-        if let (Some(rate), Phase::Measured) = (outcome?, run.phase) {
-            rec.record(
-                &variant.name,
-                &Default::default(),
-                "saturation_rate_per_min",
-                rate as f64,
-            );
+        if let Some(rate) = outcome? {
+            seen.record(&Params::new(), "saturation_rate_per_min", rate as f64);
         }
-        env.progress.done();
-    }
-    Ok(())
+        Ok(seen)
+    })
+    .await
 }
 
 /// Fires one webhook and keeps the id of the execution it created.

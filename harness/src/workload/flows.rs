@@ -9,7 +9,7 @@ use orchestrator::flow::Flow;
 use orchestrator::model::{Execution, StateType};
 use orchestrator::service::{Components, Orchestrator};
 
-use super::{Env, Result, WorkloadError};
+use super::{Env, Probe, Result, RunSample, WorkloadError};
 use crate::scenario::Variant;
 
 /// How long one execution may take before the run fails rather than hangs.
@@ -45,6 +45,24 @@ pub async fn boot_variant(
         .await?;
     let flow = deploy(&o, &source, default).await?;
     Ok((o, flow))
+}
+
+/// Boots the variant's orchestrator with its flow (as [`boot_variant`]), runs `work` under
+/// a [`Probe`], and shuts the orchestrator down whatever `work` returned: the boot →
+/// probe → shut down part of a run, around a workload's own work.
+pub async fn probed<T>(
+    env: &Env<'_>,
+    variant: &Variant,
+    default: &str,
+    label: &str,
+    work: impl AsyncFnOnce(&Arc<Orchestrator>, &Flow) -> Result<T>,
+) -> Result<(RunSample, T)> {
+    let (o, flow) = boot_variant(env, variant, default, label).await?;
+    let probe = Probe::start(env.alloc);
+    let result = work(&o, &flow).await;
+    let sample = probe.finish();
+    o.shutdown().await;
+    Ok((sample, result?))
 }
 
 /// Deploys a flow, naming its origin in errors.

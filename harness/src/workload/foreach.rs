@@ -4,45 +4,36 @@
 //! Kestra reports B3 as the best of several runs; the samples keep every run, and the
 //! minimum is the best-of-N figure.
 
-use super::{Env, Probe, Recorder, Result, flows};
-use crate::interleave::{Phase, schedule};
+use reports::results::Params;
+
+use super::driver::{Observed, drive};
+use super::{Env, Recorder, Result, flows};
 
 /// The flow file used when a variant names none.
 const DEFAULT_FLOW: &str = "benchmark03.yaml";
 
 pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
-    let s = env.scenario;
-    let runs = schedule(&s.variants, s.repetitions as usize, s.warmup as usize);
-    env.progress.runs(runs.len() as u64);
-    for (n, run) in runs.enumerate() {
-        env.check_cancel()?;
-        let variant = run.variant;
-        env.progress
-            .run(&variant.name, &format!("round {}", run.round + 1));
-        let (o, flow) =
-            flows::boot_variant(env, variant, DEFAULT_FLOW, &format!("foreach-{n}")).await?;
-        let probe = Probe::start(env.alloc);
-        let result = flows::execute(env, &o, &flow.namespace, &flow.id).await;
-        let sample = probe.finish();
-        o.shutdown().await;
-        let done = result?;
-        if run.phase == Phase::Measured {
-            let p = Default::default();
-            rec.record_all(&variant.name, &p, &sample.metrics());
-            rec.record(
-                &variant.name,
-                &p,
-                "execution_duration_ms",
-                flows::state_duration(&done).as_secs_f64() * 1000.0,
-            );
-            rec.record(
-                &variant.name,
-                &p,
-                "task_runs_per_s",
-                done.task_run_list.len() as f64 / sample.wall.as_secs_f64(),
-            );
-        }
-        env.progress.done();
-    }
-    Ok(())
+    let p = Params::new();
+    drive(env, rec, "", async |slot| {
+        let label = format!("foreach-{}", slot.ordinal);
+        let (sample, done) =
+            flows::probed(env, slot.variant, DEFAULT_FLOW, &label, async |o, flow| {
+                flows::execute(env, o, &flow.namespace, &flow.id).await
+            })
+            .await?;
+        let mut seen = Observed::default();
+        seen.record_all(&p, &sample.metrics());
+        seen.record(
+            &p,
+            "execution_duration_ms",
+            flows::state_duration(&done).as_secs_f64() * 1000.0,
+        );
+        seen.record(
+            &p,
+            "task_runs_per_s",
+            done.task_run_list.len() as f64 / sample.wall.as_secs_f64(),
+        );
+        Ok(seen)
+    })
+    .await
 }

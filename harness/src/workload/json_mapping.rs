@@ -13,8 +13,8 @@ use orchestrator::model::{Execution, new_id};
 use orchestrator::repository::Store;
 use orchestrator::service::Components;
 
+use super::driver::{Observed, drive};
 use super::{Env, Probe, Recorder, Result, WorkloadError, flows};
-use crate::interleave::{Phase, schedule};
 use crate::scenario::ParamValue;
 
 pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
@@ -41,15 +41,8 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
             stores.push(store);
         }
         let params = super::params([("rows", rows.into())]);
-        let runs = schedule(&s.variants, s.repetitions as usize, s.warmup as usize);
-        env.progress.runs(runs.len() as u64);
-        for run in runs {
-            env.check_cancel()?;
-            env.progress.run(
-                &run.variant.name,
-                &format!("{rows} rows, round {}", run.round + 1),
-            );
-            let store = &stores[run.variant_index];
+        drive(env, rec, &format!("{rows} rows"), async |slot| {
+            let store = &stores[slot.variant_index];
             let probe = Probe::start(env.alloc);
             let loaded = load_all(&**store, &ids).await;
             let sample = probe.finish();
@@ -60,17 +53,16 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
                     ids.len()
                 )));
             }
-            if run.phase == Phase::Measured {
-                rec.record_all(&run.variant.name, &params, &sample.metrics());
-                rec.record(
-                    &run.variant.name,
-                    &params,
-                    "throughput_per_s",
-                    loaded as f64 / sample.wall.as_secs_f64(),
-                );
-            }
-            env.progress.done();
-        }
+            let mut seen = Observed::default();
+            seen.record_all(&params, &sample.metrics());
+            seen.record(
+                &params,
+                "throughput_per_s",
+                loaded as f64 / sample.wall.as_secs_f64(),
+            );
+            Ok(seen)
+        })
+        .await?;
     }
     Ok(())
 }

@@ -19,6 +19,7 @@
 //! a backend that is not reachable, a module not built), [`WorkloadError::Failed`] (it
 //! tried and broke), or [`WorkloadError::Interrupted`] (Ctrl-C). It never invents a figure.
 
+pub mod driver;
 mod e2e_webhook;
 mod flows;
 mod foreach;
@@ -45,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use crate::measure::CountingAllocator;
 use crate::scenario::{ParamValue, Scenario, Variant, Workload};
 
-pub use probe::{Probe, RunSample, worker_threads_cpu};
+pub use probe::{Probe, RunSample, task_threads_cpu, worker_cpu};
 pub use server_db::ServerDatabases;
 
 /// Why a workload produced no (or not all) numbers.
@@ -334,6 +335,11 @@ pub struct Recorder {
     /// The variants as run: the scenario's, plus any the workload adds (a thread sweep).
     pub variants: Vec<VariantResult>,
     pub series: Vec<Series>,
+    /// Every measured run's latency histogram merged per (variant, params, metric), from
+    /// which the series' percentiles are computed.
+    histograms: Vec<(String, Params, String, crate::latency::LatencyHistogram)>,
+    /// Query plans the workload read from the database (`EXPLAIN`), for the report.
+    pub plans: Vec<reports::results::QueryPlan>,
 }
 
 impl Recorder {
@@ -351,6 +357,8 @@ impl Recorder {
                 })
                 .collect(),
             series: Vec::new(),
+            histograms: Vec::new(),
+            plans: Vec::new(),
         }
     }
 
@@ -407,6 +415,42 @@ impl Recorder {
         if let Some(s) = self.slot(variant, params, metric) {
             s.latency = Some(p);
         }
+    }
+
+    /// Merges one run's latency histogram into the series' and recomputes its percentiles.
+    pub fn merge_latency(
+        &mut self,
+        variant: &str,
+        params: &Params,
+        metric: &str,
+        histogram: &crate::latency::LatencyHistogram,
+        unit: driver::LatencyUnit,
+    ) {
+        if histogram.is_empty() || self.slot(variant, params, metric).is_none() {
+            return;
+        }
+        let i = match self
+            .histograms
+            .iter()
+            .position(|(v, p, m, _)| v == variant && p == params && m == metric)
+        {
+            Some(i) => i,
+            None => {
+                self.histograms.push((
+                    variant.to_string(),
+                    params.clone(),
+                    metric.to_string(),
+                    crate::latency::LatencyHistogram::new(),
+                ));
+                self.histograms.len() - 1
+            }
+        };
+        self.histograms[i].3.merge(histogram);
+        let merged = match unit {
+            driver::LatencyUnit::Micros => percentiles_us(&self.histograms[i].3),
+            driver::LatencyUnit::Millis => percentiles_ms(&self.histograms[i].3),
+        };
+        self.set_latency(variant, params, metric, merged);
     }
 
     /// Whether anything was recorded.

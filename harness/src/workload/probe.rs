@@ -90,20 +90,39 @@ impl RunSample {
     }
 }
 
-/// CPU time spent so far by this process's worker task threads (named
-/// `worker-thread-N` by the orchestrator's worker), from `/proc/self/task/*/schedstat`
-/// (nanoseconds), or from `stat` in clock ticks where schedstat is missing.
+/// CPU time spent so far by every thread the orchestrator's worker owns: the task threads
+/// (`worker-thread-N`) and the worker runtime (`worker-rt`: the poller that decodes each
+/// `WorkerTask`, the writer that serialises results and queues them, the heartbeat, and
+/// `logs.indexing=sync`'s log pool), read from `/proc/self/task/*/schedstat` (nanoseconds),
+/// or from `stat` in clock ticks where schedstat is missing.
 ///
-/// This isolates the worker's own cost (running tasks, building results) from the
-/// executor, the database and the runtime, which share the process.
-pub fn worker_threads_cpu() -> io::Result<Duration> {
+/// Left out: the executor and indexer (the main runtime's threads), and SQLite's connection
+/// threads (`sqlx-sqlite-worker-*`), which every component shares. On PostgreSQL and
+/// MariaDB the client side of the worker's queries runs on `worker-rt`, the server's share
+/// in another process.
+pub fn worker_cpu() -> io::Result<Duration> {
+    threads_cpu(WORKER_THREADS)
+}
+
+/// CPU time spent so far by the worker's task threads (`worker-thread-N`) only: running
+/// tasks and building their results, without polling, decoding or writing.
+pub fn task_threads_cpu() -> io::Result<Duration> {
+    threads_cpu(TASK_THREADS)
+}
+
+/// Prefixes of the thread names (Linux keeps 15 bytes of them) the worker gives its
+/// threads: `worker-thread-N` and `worker-rt`.
+const WORKER_THREADS: &str = "worker-";
+const TASK_THREADS: &str = "worker-thread";
+
+fn threads_cpu(prefix: &str) -> io::Result<Duration> {
     let mut total = Duration::ZERO;
     for entry in std::fs::read_dir("/proc/self/task")? {
         let dir = entry?.path();
         let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
             continue; // the thread ended meanwhile
         };
-        if !comm.trim_end().starts_with("worker-thread") {
+        if !comm.trim_end().starts_with(prefix) {
             continue;
         }
         total += thread_cpu(&dir).unwrap_or_default();
@@ -148,8 +167,18 @@ mod tests {
     }
 
     #[test]
+    fn the_worker_prefixes_match_the_orchestrators_thread_names() {
+        assert!(orchestrator::worker::RUNTIME_THREAD_NAME.starts_with(WORKER_THREADS));
+        assert!(!orchestrator::worker::RUNTIME_THREAD_NAME.starts_with(TASK_THREADS));
+        assert!(
+            orchestrator::worker::RUNTIME_THREAD_NAME.len() <= 15,
+            "Linux cuts it"
+        );
+    }
+
+    #[test]
     fn worker_thread_cpu_counts_only_named_threads() {
-        let before = worker_threads_cpu().unwrap();
+        let before = task_threads_cpu().unwrap();
         std::thread::Builder::new()
             .name("not-a-worker".into())
             .spawn(|| spin(Duration::from_millis(30)))
@@ -157,7 +186,7 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(
-            worker_threads_cpu().unwrap(),
+            task_threads_cpu().unwrap(),
             before,
             "other threads are left out"
         );
@@ -169,7 +198,9 @@ mod tests {
                 let deadline = Instant::now() + Duration::from_secs(20);
                 while Instant::now() < deadline {
                     spin(Duration::from_millis(10));
-                    if worker_threads_cpu().unwrap() >= before + Duration::from_millis(20) {
+                    if task_threads_cpu().unwrap() >= before + Duration::from_millis(20)
+                        && worker_cpu().unwrap() >= Duration::from_millis(20)
+                    {
                         return true;
                     }
                 }

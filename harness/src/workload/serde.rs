@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use orchestrator::fileserde::{self, ConvertOptions, Format, SerdeMode, Value};
 
+use super::driver::{Observed, drive};
 use super::{Env, Probe, Recorder, Result, WorkloadError};
-use crate::interleave::{Phase, schedule};
 use crate::scenario::ParamValue;
 
 const AVRO_SCHEMA: &str = r#"{"type": "record", "name": "Order", "fields": [
@@ -88,22 +88,18 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
             fileserde::write_all(&input, format, &data, &opts, SerdeMode::Batched)
                 .map_err(|e| WorkloadError::failed(format!("writing the {format} input"), e))?;
             let bytes = std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0) as f64;
-            let runs = schedule(&s.variants, s.repetitions as usize, s.warmup as usize);
-            env.progress.runs(runs.len() as u64 * 3);
-            for run in runs {
-                let mode = modes[run.variant_index];
+            drive(env, rec, &format!("{format}, {n} records"), async |slot| {
+                let mode = modes[slot.variant_index];
+                let mut seen = Observed::default();
                 for direction in ["read", "write", "convert"] {
                     env.check_cancel()?;
-                    env.progress.run(
-                        &run.variant.name,
-                        &format!("{format} {direction}, {n} records"),
-                    );
                     let out = dir.join(format!("out-{n}-{direction}.{format}"));
                     let probe = Probe::start(env.alloc);
                     let started = Instant::now();
                     let done = measure(direction, format, &input, &out, &data, &opts, mode);
                     let elapsed = started.elapsed().as_secs_f64();
                     let sample = probe.finish();
+                    let _ = std::fs::remove_file(&out);
                     let count = done.map_err(|e| {
                         WorkloadError::failed(format!("{format} {direction} ({mode})"), e)
                     })?;
@@ -113,30 +109,18 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
                             data.len()
                         )));
                     }
-                    if run.phase == Phase::Measured {
-                        let params = super::params([
-                            ("format", format.to_string().as_str().into()),
-                            ("direction", direction.into()),
-                            ("records", n.into()),
-                        ]);
-                        rec.record_all(&run.variant.name, &params, &sample.metrics());
-                        rec.record(
-                            &run.variant.name,
-                            &params,
-                            "records_per_s",
-                            count as f64 / elapsed,
-                        );
-                        rec.record(
-                            &run.variant.name,
-                            &params,
-                            "mb_per_s",
-                            bytes / 1e6 / elapsed,
-                        );
-                    }
-                    let _ = std::fs::remove_file(&out);
-                    env.progress.done();
+                    let params = super::params([
+                        ("format", format.to_string().as_str().into()),
+                        ("direction", direction.into()),
+                        ("records", n.into()),
+                    ]);
+                    seen.record_all(&params, &sample.metrics());
+                    seen.record(&params, "records_per_s", count as f64 / elapsed);
+                    seen.record(&params, "mb_per_s", bytes / 1e6 / elapsed);
                 }
-            }
+                Ok(seen)
+            })
+            .await?;
             let _ = std::fs::remove_file(&input);
         }
     }

@@ -19,7 +19,7 @@ use crate::expression::Renderer;
 use crate::flow::{ConcurrencyBehavior, Flow, FlowCache};
 use crate::knobs::{Knobs, LogIndexing};
 use crate::model::{Execution, LogEntry, StateType, WorkerTaskResult};
-use crate::repository::{Message, Polled, QueueType, Store, Tx};
+use crate::repository::{ExecutionQueued, Message, Polled, QueueType, Store, Tx};
 use crate::run_context::VarsBase;
 use crate::worker::{RunContext, WorkerTask};
 
@@ -62,6 +62,16 @@ struct Effects {
     messages: Vec<Message>,
     logs: Vec<LogEntry>,
     terminated: bool,
+    /// Flows with a concurrency limit whose execution ended: each frees a slot for its
+    /// oldest queued execution once the batch has committed.
+    releases: Vec<Release>,
+}
+
+/// A slot freed under a flow's concurrency limit.
+struct Release {
+    tenant: Option<String>,
+    namespace: String,
+    flow_id: String,
 }
 
 impl Executor {
@@ -194,70 +204,105 @@ impl Executor {
         if effects.terminated {
             notifier.terminated.notify_waiters();
         }
+        for r in effects.releases {
+            self.release_queued(&r).await?;
+        }
         Ok(())
     }
 
-    /// Moves an execution forward, and every queued execution its end releases.
+    /// Pops the flow's oldest queued execution and sends it on as RUNNING, in a transaction
+    /// of its own after the ending execution's batch committed, as Kestra's
+    /// `JdbcExecutor#toExecution` calls `executionQueuedStorage.pop(...)` with a consumer
+    /// that emits `queued.withState(RUNNING)` to the execution queue. So a pop's row lock is
+    /// held only for the pop, and several executors pop as Kestra's do.
+    async fn release_queued(&self, r: &Release) -> anyhow::Result<()> {
+        let mut tx = self.store.begin().await?;
+        let Some(mut queued) = tx
+            .queued_pop(r.tenant.as_deref(), &r.namespace, &r.flow_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        queued
+            .state
+            .transition(StateType::Running, crate::model::now());
+        tx.save_execution(&queued).await?;
+        tx.push(&[Message {
+            kind: QueueType::Execution,
+            key: queued.id.clone(),
+            value: serde_json::json!({ "executionId": queued.id }).to_string(),
+        }])
+        .await?;
+        tx.commit().await?;
+        self.store.notifier().notify(QueueType::Execution);
+        Ok(())
+    }
+
+    /// Moves an execution forward; an end under a QUEUE concurrency limit frees a slot.
     async fn process(
         &self,
         tx: &mut dyn Tx,
-        exec: Execution,
+        mut exec: Execution,
         fx: &mut Effects,
     ) -> anyhow::Result<()> {
-        let mut work = vec![exec];
-        while let Some(mut exec) = work.pop() {
-            let flow = self
-                .flows
-                .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
-                .await?;
-            let now = crate::model::now();
-            if exec.state.current == StateType::Created {
-                if let Some(c) = &flow.concurrency {
-                    let running = tx.count_running(&exec.namespace, &exec.flow_id).await?;
-                    if running >= i64::from(c.limit) {
-                        match c.behavior {
-                            ConcurrencyBehavior::Queue => {
-                                exec.state.transition(StateType::Queued, now);
-                                tx.queued_push(&exec).await?;
-                            }
-                            ConcurrencyBehavior::Cancel => {
-                                exec.state.transition(StateType::Cancelled, now);
-                                fx.terminated = true;
-                            }
-                            ConcurrencyBehavior::Fail => {
-                                exec.state.transition(StateType::Failed, now);
-                                fx.terminated = true;
-                            }
+        let flow = self
+            .flows
+            .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+            .await?;
+        let now = crate::model::now();
+        if exec.state.current == StateType::Created {
+            if let Some(c) = &flow.concurrency {
+                let running = tx.count_running(&exec.namespace, &exec.flow_id).await?;
+                if running >= i64::from(c.limit) {
+                    match c.behavior {
+                        ConcurrencyBehavior::Queue => {
+                            exec.state.transition(StateType::Queued, now);
+                            tx.queued_push(&ExecutionQueued::new(exec.clone(), now))
+                                .await?;
                         }
-                        tx.save_execution(&exec).await?;
-                        continue;
+                        ConcurrencyBehavior::Cancel => {
+                            exec.state.transition(StateType::Cancelled, now);
+                            fx.terminated = true;
+                        }
+                        ConcurrencyBehavior::Fail => {
+                            exec.state.transition(StateType::Failed, now);
+                            fx.terminated = true;
+                        }
                     }
-                }
-                exec.state.transition(StateType::Running, now);
-            } else if exec.state.current == StateType::Queued {
-                // Released by a finishing execution of the same flow.
-                exec.state.transition(StateType::Running, now);
-            }
-            if exec.state.is_terminal() {
-                // A late or duplicated result for a finished execution changes nothing.
-                tx.save_execution(&exec).await?;
-                continue;
-            }
-            let resolution = resolve(&flow, &mut exec, &self.renderer);
-            self.dispatch(&flow, &exec, &resolution, fx);
-            fx.logs.extend(resolution.logs);
-            if let Some(done) = resolution.done {
-                exec.state.transition(done, crate::model::now());
-                fx.terminated = true;
-                if flow.concurrency.is_some()
-                    && let Some(next) = tx.queued_pop(&exec.namespace, &exec.flow_id).await?
-                    && let Some(queued) = tx.load_execution(&next).await?
-                {
-                    work.push(queued);
+                    tx.save_execution(&exec).await?;
+                    return Ok(());
                 }
             }
-            tx.save_execution(&exec).await?;
+            exec.state.transition(StateType::Running, now);
+        } else if exec.state.current == StateType::Queued {
+            // Released by a finishing execution of the same flow.
+            exec.state.transition(StateType::Running, now);
         }
+        if exec.state.is_terminal() {
+            // A late or duplicated result for a finished execution changes nothing.
+            tx.save_execution(&exec).await?;
+            return Ok(());
+        }
+        let resolution = resolve(&flow, &mut exec, &self.renderer);
+        self.dispatch(&flow, &exec, &resolution, fx);
+        fx.logs.extend(resolution.logs);
+        if let Some(done) = resolution.done {
+            exec.state.transition(done, crate::model::now());
+            fx.terminated = true;
+            // Kestra pops only for `behavior: QUEUE` (JdbcExecutor#toExecution).
+            if flow
+                .concurrency
+                .as_ref()
+                .is_some_and(|c| c.behavior == ConcurrencyBehavior::Queue)
+            {
+                fx.releases.push(Release {
+                    tenant: exec.tenant_id.clone(),
+                    namespace: exec.namespace.clone(),
+                    flow_id: exec.flow_id.clone(),
+                });
+            }
+        }
+        tx.save_execution(&exec).await?;
         Ok(())
     }
 

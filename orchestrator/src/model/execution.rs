@@ -24,6 +24,10 @@ pub struct ExecutionTrigger {
 #[serde(rename_all = "camelCase")]
 pub struct Execution {
     pub id: String,
+    /// Kestra's `tenantId`: `None` in Kestra OSS (no tenant), a tenant's id in a
+    /// multi-tenant setup. Left out of the JSON when `None`, as Kestra's mapper does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     pub namespace: String,
     pub flow_id: String,
     pub flow_revision: i32,

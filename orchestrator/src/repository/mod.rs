@@ -9,10 +9,12 @@
 #[cfg(feature = "mssql")]
 mod mssql;
 mod mysql;
+pub mod plan;
 mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -23,6 +25,8 @@ pub use mssql::MssqlStore;
 pub use mysql::MysqlStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+pub use plan::{PlanFacts, PopPlan};
 
 use crate::knobs::{JsonMapping, Knobs};
 use crate::model::{Execution, LogEntry};
@@ -166,6 +170,10 @@ pub struct Notifier {
     queues: [Notify; 4],
     /// Signalled whenever an execution reaches a terminal state.
     pub terminated: Notify,
+    /// When log rows were last committed through this store (indexer or
+    /// `logs.indexing=sync`), in nanoseconds after [`epoch`] plus one; 0 for never. An
+    /// atomic, as the sync path records every line.
+    logs_indexed_at: AtomicU64,
 }
 
 impl Notifier {
@@ -176,6 +184,80 @@ impl Notifier {
 
     pub fn notified(&self, kind: QueueType) -> tokio::sync::futures::Notified<'_> {
         self.queues[kind.index()].notified()
+    }
+
+    /// Records that log rows were just committed.
+    pub fn logs_indexed(&self) {
+        let since = epoch().elapsed().as_nanos() as u64 + 1;
+        self.logs_indexed_at.fetch_max(since, Ordering::Relaxed);
+    }
+
+    /// When log rows were last committed, if ever: the harness's "every line indexed" time.
+    pub fn last_logs_indexed(&self) -> Option<std::time::Instant> {
+        match self.logs_indexed_at.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(epoch() + std::time::Duration::from_nanos(n - 1)),
+        }
+    }
+}
+
+/// The instant [`Notifier`] times are counted from.
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// Kestra's `ExecutionQueued`: an execution waiting for a slot under its flow's concurrency
+/// limit, stored whole as the `value` of its `execution_queued` row (Kestra derives the
+/// `tenant_id`, `namespace`, `flow_id` and `date` columns from that document). The pop reads
+/// the execution back from this document, as Kestra's `AbstractJdbcExecutionQueuedStorage#pop`
+/// does, rather than from the `executions` table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionQueued {
+    /// `None` in Kestra OSS, which has no tenant: the column is NULL and the pop filters
+    /// `tenant_id IS NULL`. Left out of the JSON when `None`, as Kestra's mapper
+    /// (`Include.NON_NULL`) leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    pub namespace: String,
+    pub flow_id: String,
+    pub execution: Execution,
+    /// When it was queued (Kestra: `Instant.now()` in `fromExecutionRunning`); pops take the
+    /// oldest first.
+    pub date: jiff::Timestamp,
+}
+
+impl ExecutionQueued {
+    /// Queues `execution` under its own tenant, dated `date`.
+    pub fn new(execution: Execution, date: jiff::Timestamp) -> Self {
+        ExecutionQueued {
+            tenant_id: execution.tenant_id.clone(),
+            namespace: execution.namespace.clone(),
+            flow_id: execution.flow_id.clone(),
+            execution,
+            date,
+        }
+    }
+
+    /// The row key: Kestra's `ExecutionQueued#uid`, the non-null parts of (tenant,
+    /// namespace, flow, execution id) joined by `_` (`IdUtils.fromParts`).
+    pub fn uid(&self) -> String {
+        let mut parts: Vec<&str> = Vec::with_capacity(4);
+        if let Some(t) = &self.tenant_id {
+            parts.push(t);
+        }
+        parts.extend([
+            self.namespace.as_str(),
+            self.flow_id.as_str(),
+            self.execution.id.as_str(),
+        ]);
+        parts.join("_")
+    }
+
+    /// The document stored in `value`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a queued execution always serializes")
     }
 }
 
@@ -207,6 +289,20 @@ pub trait Store: Send + Sync + 'static {
     async fn clean_queue(&self) -> Result<u64>;
     /// Server version, for results metadata.
     async fn version(&self) -> Result<String>;
+
+    /// Refreshes the planner's statistics of `execution_queued` (PostgreSQL `ANALYZE`,
+    /// MariaDB/MySQL `ANALYZE TABLE`, SQLite `ANALYZE`, SQL Server `UPDATE STATISTICS`), so
+    /// that a plan read after filling the table reflects its contents.
+    async fn analyze_queued(&self) -> Result<()>;
+    /// The plan the database chooses for the select of [`Tx::queued_pop`] under this store's
+    /// `queued.index` setting, with these values bound: the statement and the database's
+    /// own `EXPLAIN` output as text. Nothing is popped.
+    async fn explain_queued_pop(
+        &self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<PopPlan>;
 }
 
 /// One transaction. Dropping it without `commit` rolls back.
@@ -216,15 +312,26 @@ pub trait Tx: Send {
     /// consumed. Another consumer never receives the same row.
     async fn poll(&mut self, kinds: &[QueueType], limit: usize) -> Result<Vec<Polled>>;
     async fn push(&mut self, messages: &[Message]) -> Result<()>;
+    /// Inserts messages that no consumer will take: Kestra 0.19's log lines, which the
+    /// emitting transaction already indexed. `clean_queue` removes them, as Kestra's
+    /// `JdbcCleaner` removed its old queue rows.
+    async fn push_consumed(&mut self, messages: &[Message]) -> Result<()>;
 
     /// Reads an execution for update (rows are locked where the database can).
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>>;
     async fn save_execution(&mut self, execution: &Execution) -> Result<()>;
     /// Executions of the flow that hold a concurrency slot.
     async fn count_running(&mut self, namespace: &str, flow_id: &str) -> Result<i64>;
-    async fn queued_push(&mut self, execution: &Execution) -> Result<()>;
-    /// Removes and returns the oldest queued execution id of the flow.
-    async fn queued_pop(&mut self, namespace: &str, flow_id: &str) -> Result<Option<String>>;
+    /// Stores a queued execution (a second push of the same key changes nothing).
+    async fn queued_push(&mut self, queued: &ExecutionQueued) -> Result<()>;
+    /// Removes and returns the oldest queued execution of the flow in this tenant (`None`:
+    /// Kestra OSS, `tenant_id IS NULL`), read from the queued row's document.
+    async fn queued_pop(
+        &mut self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<Option<Execution>>;
 
     /// One multi-row upsert keyed by the log id.
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()>;
@@ -239,7 +346,25 @@ pub trait Tx: Send {
     /// Removes and returns the `(key, value)` of every job a worker held.
     async fn take_jobs(&mut self, worker: &str) -> Result<Vec<(String, String)>>;
 
+    /// Commits; a successful commit counts in [`commits`].
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Transactions committed by this process, on every backend and store.
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// How many transactions this process has committed so far: the harness reads it before
+/// and after a run to count commits per log line.
+pub fn commits() -> u64 {
+    COMMITS.load(Ordering::Relaxed)
+}
+
+/// Called by each dialect's `commit` once the database accepted it.
+pub(crate) fn committed<T>(r: Result<T>) -> Result<T> {
+    if r.is_ok() {
+        COMMITS.fetch_add(1, Ordering::Relaxed);
+    }
+    r
 }
 
 /// The environment variables that `--db postgres`, `--db mysql` and `--db mssql` read the URL

@@ -22,7 +22,10 @@ use async_trait::async_trait;
 use bb8::{Pool, PooledConnection};
 use tiberius::{Row, ToSql};
 
-use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx};
+use super::{
+    Counts, Error, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result, Store,
+    Tx,
+};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
 use crate::model::{Execution, LogEntry};
 use options::Options;
@@ -159,26 +162,51 @@ fn poll_sql(kinds: usize) -> String {
     )
 }
 
-/// Kestra's JdbcExecutionQueuedStorage#pop, before and after its SKIP LOCKED PR: take the
-/// oldest row of the flow and delete it, in one statement. Before, the select waits on a row
-/// another executor holds; after, READPAST skips it.
-fn queued_pop_sql(index: QueuedIndex) -> &'static str {
-    match index {
-        QueuedIndex::Flow => {
-            "WITH q AS (
-                 SELECT TOP (1) [key] FROM execution_queued WITH (UPDLOCK, ROWLOCK)
-                 WHERE tenant_id = N'' AND namespace = @P1 AND flow_id = @P2
-                 ORDER BY [date])
-             DELETE FROM q OUTPUT deleted.[key];"
+/// The select of Kestra's `AbstractJdbcExecutionQueuedStorage#pop` in SQL Server's words
+/// (Kestra has no SQL Server backend): the flow's oldest row in the tenant, update-locked, its
+/// key and `value` read; then the row is deleted by key in the same transaction.
+///
+/// * `queued.index=flow` follows Kestra before commit 34fa6ce91 (the pop dates from
+///   c74540b3a, #2371): `FOR UPDATE` is `UPDLOCK, ROWLOCK`, so a second popper waits on the
+///   first one's row.
+/// * `queued.index=flow-date` follows 34fa6ce91: `SKIP LOCKED` is `READPAST`.
+///
+/// The tenant condition is Kestra's `buildTenantCondition`: `tenant_id IS NULL` without a
+/// tenant (OSS), `tenant_id = @P1` with one. The row count is bound, as jOOQ binds the limit.
+fn queued_pop_sql(index: QueuedIndex, null_tenant: bool) -> &'static str {
+    match (index, null_tenant) {
+        (QueuedIndex::Flow, true) => {
+            "SELECT TOP (@P3) [key], [value] FROM execution_queued WITH (UPDLOCK, ROWLOCK)
+             WHERE tenant_id IS NULL AND namespace = @P1 AND flow_id = @P2 ORDER BY [date] ASC"
         }
-        QueuedIndex::FlowDate => {
-            "WITH q AS (
-                 SELECT TOP (1) [key] FROM execution_queued WITH (UPDLOCK, READPAST, ROWLOCK)
-                 WHERE tenant_id = N'' AND namespace = @P1 AND flow_id = @P2
-                 ORDER BY [date])
-             DELETE FROM q OUTPUT deleted.[key];"
+        (QueuedIndex::Flow, false) => {
+            "SELECT TOP (@P4) [key], [value] FROM execution_queued WITH (UPDLOCK, ROWLOCK)
+             WHERE tenant_id = @P1 AND namespace = @P2 AND flow_id = @P3 ORDER BY [date] ASC"
+        }
+        (QueuedIndex::FlowDate, true) => {
+            "SELECT TOP (@P3) [key], [value] FROM execution_queued WITH (UPDLOCK, READPAST, ROWLOCK)
+             WHERE tenant_id IS NULL AND namespace = @P1 AND flow_id = @P2 ORDER BY [date] ASC"
+        }
+        (QueuedIndex::FlowDate, false) => {
+            "SELECT TOP (@P4) [key], [value] FROM execution_queued WITH (UPDLOCK, READPAST, ROWLOCK)
+             WHERE tenant_id = @P1 AND namespace = @P2 AND flow_id = @P3 ORDER BY [date] ASC"
         }
     }
+}
+
+/// The pop's values in [`queued_pop_sql`]'s order.
+fn pop_params<'a>(
+    tenant: &'a Option<&'a str>,
+    namespace: &'a &'a str,
+    flow_id: &'a &'a str,
+    limit: &'a i64,
+) -> Vec<&'a dyn ToSql> {
+    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(4);
+    if let Some(t) = tenant {
+        params.push(t);
+    }
+    params.extend([namespace as &dyn ToSql, flow_id, limit]);
+    params
 }
 
 /// A multi-row log upsert keyed by the log id. HOLDLOCK makes MERGE's check-then-write
@@ -361,6 +389,67 @@ impl Store for MssqlStore {
         })?;
         Ok(format!("SQL Server {} ({})", text(r, 0)?, text(r, 1)?))
     }
+
+    async fn analyze_queued(&self) -> Result<()> {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(checkout("analyze execution_queued"))?;
+        batch(&mut conn.client, "UPDATE STATISTICS execution_queued")
+            .await
+            .map_err(q("analyze execution_queued"))
+    }
+
+    async fn explain_queued_pop(
+        &self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<PopPlan> {
+        let statement = queued_pop_sql(self.queued_index, tenant.is_none());
+        let op = "explain the queued pop";
+        let mut conn = self.pool.get().await.map_err(checkout(op))?;
+        // SHOWPLAN_TEXT does not reach into sp_executesql, which carries bound values, so the
+        // select runs under STATISTICS PROFILE, which reports each statement's plan as an
+        // extra result set, in a transaction rolled back at once (it only locks a row).
+        conn.in_tx = true;
+        batch(&mut conn.client, "BEGIN TRAN; SET STATISTICS PROFILE ON")
+            .await
+            .map_err(q(op))?;
+        let limit = 1_i64;
+        let result = async {
+            conn.client
+                .query(
+                    statement,
+                    &pop_params(&tenant, &namespace, &flow_id, &limit),
+                )
+                .await?
+                .into_results()
+                .await
+        }
+        .await;
+        let reset = batch(
+            &mut conn.client,
+            "SET STATISTICS PROFILE OFF; IF @@TRANCOUNT > 0 ROLLBACK TRAN",
+        )
+        .await;
+        let sets = result.map_err(q(op))?;
+        reset.map_err(q(op))?;
+        conn.in_tx = false;
+        let mut lines = Vec::new();
+        for row in sets.iter().flatten() {
+            if let Some(i) = row.columns().iter().position(|c| c.name() == "StmtText")
+                && let Ok(Some(line)) = row.try_get::<&str, _>(i)
+            {
+                lines.push(line.to_string());
+            }
+        }
+        Ok(PopPlan {
+            statement: statement.to_string(),
+            plan: lines.join("\n"),
+        })
+    }
 }
 
 struct MssqlTx {
@@ -450,6 +539,27 @@ impl Tx for MssqlTx {
         Ok(())
     }
 
+    async fn push_consumed(&mut self, messages: &[Message]) -> Result<()> {
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| format!("({}, 1)", param_list(1 + r * 3, 3)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO queues ([type], [key], [value], consumed) VALUES {}",
+                rows.join(", ")
+            );
+            let kinds: Vec<&str> = chunk.iter().map(|m| m.kind.as_str()).collect();
+            let mut params: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 3);
+            for (m, kind) in chunk.iter().zip(&kinds) {
+                params.push(kind);
+                params.push(&m.key);
+                params.push(&m.value);
+            }
+            execute(self.client(), &sql, &params, "push to queue").await?;
+        }
+        Ok(())
+    }
+
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
         // UPDLOCK held to commit: two executors never process one execution at once.
         let rows = fetch(
@@ -492,18 +602,21 @@ impl Tx for MssqlTx {
         rows.first().map_or(Ok(0), |r| column(r, 0))
     }
 
-    async fn queued_push(&mut self, execution: &Execution) -> Result<()> {
-        let date = datetime2(execution.state.start_date());
+    async fn queued_push(&mut self, queued: &ExecutionQueued) -> Result<()> {
+        let (key, value, date) = (queued.uid(), queued.to_json(), datetime2(queued.date));
+        let tenant = queued.tenant_id.as_deref();
         execute(
             self.client(),
             "MERGE INTO execution_queued WITH (HOLDLOCK) AS t
              USING (SELECT @P1 AS [key]) AS s ON t.[key] = s.[key]
-             WHEN NOT MATCHED THEN INSERT ([key], namespace, flow_id, [date])
-                 VALUES (@P1, @P2, @P3, CONVERT(DATETIME2(7), @P4, 126));",
+             WHEN NOT MATCHED THEN INSERT ([key], [value], tenant_id, namespace, flow_id, [date])
+                 VALUES (@P1, @P2, @P3, @P4, @P5, CONVERT(DATETIME2(7), @P6, 126));",
             &[
-                &execution.id,
-                &execution.namespace,
-                &execution.flow_id,
+                &key,
+                &value,
+                &tenant,
+                &queued.namespace,
+                &queued.flow_id,
                 &date,
             ],
             "queue execution",
@@ -512,16 +625,40 @@ impl Tx for MssqlTx {
         Ok(())
     }
 
-    async fn queued_pop(&mut self, namespace: &str, flow_id: &str) -> Result<Option<String>> {
-        let sql = queued_pop_sql(self.queued_index);
+    async fn queued_pop(
+        &mut self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<Option<Execution>> {
+        let sql = queued_pop_sql(self.queued_index, tenant.is_none());
+        let limit = 1_i64;
         let rows = fetch(
             self.client(),
             sql,
-            &[&namespace, &flow_id],
+            &pop_params(&tenant, &namespace, &flow_id, &limit),
             "pop queued execution",
         )
         .await?;
-        rows.first().map(|r| text(r, 0)).transpose()
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let key = text(row, 0)?;
+        let queued: ExecutionQueued = super::decode_doc(
+            BACKEND,
+            self.mapping,
+            "queued execution",
+            &key,
+            &text(row, 1)?,
+        )?;
+        execute(
+            self.client(),
+            "DELETE FROM execution_queued WHERE [key] = @P1",
+            &[&key],
+            "pop queued execution",
+        )
+        .await?;
+        Ok(Some(queued.execution))
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {
@@ -671,9 +808,11 @@ impl Tx for MssqlTx {
             .take()
             .expect("a transaction holds its connection until commit");
         // On failure `conn` drops with `in_tx` set and the pool discards it.
-        batch(&mut conn.client, "COMMIT TRAN")
-            .await
-            .map_err(q("commit"))?;
+        super::committed(
+            batch(&mut conn.client, "COMMIT TRAN")
+                .await
+                .map_err(q("commit")),
+        )?;
         conn.in_tx = false;
         Ok(())
     }
@@ -701,14 +840,27 @@ mod tests {
 
     #[test]
     fn the_queued_index_knob_picks_the_pop_query() {
-        let old = queued_pop_sql(QueuedIndex::Flow);
-        let new = queued_pop_sql(QueuedIndex::FlowDate);
-        assert!(old.contains("WITH (UPDLOCK, ROWLOCK)") && !old.contains("READPAST"));
-        assert!(new.contains("WITH (UPDLOCK, READPAST, ROWLOCK)"));
-        for sql in [old, new] {
-            assert!(sql.contains("namespace = @P1 AND flow_id = @P2"));
-            assert!(sql.contains("ORDER BY [date]"));
+        for null_tenant in [true, false] {
+            let old = queued_pop_sql(QueuedIndex::Flow, null_tenant);
+            let new = queued_pop_sql(QueuedIndex::FlowDate, null_tenant);
+            assert!(old.contains("WITH (UPDLOCK, ROWLOCK)") && !old.contains("READPAST"));
+            assert!(new.contains("WITH (UPDLOCK, READPAST, ROWLOCK)"));
+            for sql in [old, new] {
+                assert!(sql.contains("ORDER BY [date] ASC"));
+                if null_tenant {
+                    assert!(
+                        sql.contains("tenant_id IS NULL AND namespace = @P1 AND flow_id = @P2")
+                    );
+                    assert!(sql.contains("TOP (@P3)"));
+                } else {
+                    assert!(sql.contains("tenant_id = @P1 AND namespace = @P2 AND flow_id = @P3"));
+                    assert!(sql.contains("TOP (@P4)"));
+                }
+            }
         }
+        let (tenant, ns, flow, limit) = (Some("main"), "n", "f", 1_i64);
+        assert_eq!(pop_params(&tenant, &ns, &flow, &limit).len(), 4);
+        assert_eq!(pop_params(&None, &ns, &flow, &limit).len(), 3);
     }
 
     #[test]

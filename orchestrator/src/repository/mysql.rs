@@ -17,7 +17,10 @@ use sqlx::{
     Transaction,
 };
 
-use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx};
+use super::{
+    Counts, Error, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result, Store,
+    Tx,
+};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
 use crate::model::{Execution, LogEntry};
 
@@ -135,6 +138,105 @@ async fn set_queued_index(pool: &MySqlPool, index: QueuedIndex) -> Result<()> {
         .execute(&mut *conn)
         .await;
     result
+}
+
+/// The select of Kestra's `AbstractJdbcExecutionQueuedStorage#pop` on MySQL, as jOOQ renders
+/// it: the flow's oldest row in the tenant, locked, its `value` read (and its key, which Kestra
+/// recomputes from the document). Then the row is deleted by key in the same transaction.
+///
+/// * `queued.index=flow` follows Kestra before commit 34fa6ce91 ("feat(jdbc): Improve
+///   execution queued performance"; the pop dates from c74540b3a, #2371): `FOR UPDATE`, so
+///   a second popper waits on the first one's row.
+/// * `queued.index=flow-date` follows 34fa6ce91: `FOR UPDATE SKIP LOCKED`.
+///
+/// The tenant condition is Kestra's `buildTenantCondition`: `tenant_id IS NULL` without a
+/// tenant (OSS), `tenant_id = ?` with one. The limit is bound, as jOOQ binds it.
+fn pop_select(index: QueuedIndex, null_tenant: bool) -> &'static str {
+    match (index, null_tenant) {
+        (QueuedIndex::Flow, true) => {
+            "SELECT `key`, `value` FROM execution_queued WHERE tenant_id IS NULL AND namespace = ? AND flow_id = ? ORDER BY date ASC LIMIT ? FOR UPDATE"
+        }
+        (QueuedIndex::Flow, false) => {
+            "SELECT `key`, `value` FROM execution_queued WHERE tenant_id = ? AND namespace = ? AND flow_id = ? ORDER BY date ASC LIMIT ? FOR UPDATE"
+        }
+        (QueuedIndex::FlowDate, true) => {
+            "SELECT `key`, `value` FROM execution_queued WHERE tenant_id IS NULL AND namespace = ? AND flow_id = ? ORDER BY date ASC LIMIT ? FOR UPDATE SKIP LOCKED"
+        }
+        (QueuedIndex::FlowDate, false) => {
+            "SELECT `key`, `value` FROM execution_queued WHERE tenant_id = ? AND namespace = ? AND flow_id = ? ORDER BY date ASC LIMIT ? FOR UPDATE SKIP LOCKED"
+        }
+    }
+}
+
+/// Binds the pop's values in [`pop_select`]'s order.
+fn bind_pop<'q, Q: PopBind<'q>>(
+    query: Q,
+    tenant: Option<&'q str>,
+    namespace: &'q str,
+    flow_id: &'q str,
+) -> Q {
+    let query = match tenant {
+        Some(t) => query.bind_str(t),
+        None => query,
+    };
+    query.bind_str(namespace).bind_str(flow_id).bind_limit(1)
+}
+
+/// The two query shapes the pop is bound into: rows as tuples, and `EXPLAIN`'s raw rows.
+trait PopBind<'q> {
+    fn bind_str(self, v: &'q str) -> Self;
+    fn bind_limit(self, v: i64) -> Self;
+}
+
+impl<'q, O> PopBind<'q> for sqlx::query::QueryAs<'q, MySql, O, sqlx::mysql::MySqlArguments> {
+    fn bind_str(self, v: &'q str) -> Self {
+        self.bind(v)
+    }
+    fn bind_limit(self, v: i64) -> Self {
+        self.bind(v)
+    }
+}
+
+impl<'q> PopBind<'q> for sqlx::query::Query<'q, MySql, sqlx::mysql::MySqlArguments> {
+    fn bind_str(self, v: &'q str) -> Self {
+        self.bind(v)
+    }
+    fn bind_limit(self, v: i64) -> Self {
+        self.bind(v)
+    }
+}
+
+/// `EXPLAIN`'s rows as `column=value | …` lines (its columns differ between MySQL and
+/// MariaDB, so they are read by name; NULL cells are left out).
+fn plan_text(rows: &[sqlx::mysql::MySqlRow]) -> String {
+    use sqlx::Column as _;
+    rows.iter()
+        .map(|r| {
+            r.columns()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    let cell = match r.try_get::<Option<Text>, _>(i) {
+                        Ok(v) => v.map(|t| t.0),
+                        Err(_) => match r.try_get::<Option<i64>, _>(i) {
+                            Ok(v) => v.map(|n| n.to_string()),
+                            Err(_) => match r.try_get::<Option<u64>, _>(i) {
+                                Ok(v) => v.map(|n| n.to_string()),
+                                Err(_) => r
+                                    .try_get::<Option<f64>, _>(i)
+                                    .ok()
+                                    .flatten()
+                                    .map(|f| f.to_string()),
+                            },
+                        },
+                    };
+                    cell.map(|v| format!("{}={v}", c.name()))
+                })
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Text from a column with a binary collation. sqlx reports `utf8mb4_bin` columns as BLOB and
@@ -272,6 +374,35 @@ impl Store for MysqlStore {
             format!("MySQL {}", v.0)
         })
     }
+
+    async fn analyze_queued(&self) -> Result<()> {
+        sqlx::query("ANALYZE TABLE execution_queued")
+            .execute(&self.pool)
+            .await
+            .map_err(q("analyze execution_queued"))?;
+        Ok(())
+    }
+
+    async fn explain_queued_pop(
+        &self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<PopPlan> {
+        let statement = pop_select(self.queued_index, tenant.is_none());
+        let explain = format!("EXPLAIN {statement}");
+        // EXPLAIN runs nothing; the transaction, rolled back, makes sure of it.
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let rows = bind_pop(sqlx::query(&explain), tenant, namespace, flow_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("explain the queued pop"))?;
+        tx.rollback().await.map_err(q("rollback"))?;
+        Ok(PopPlan {
+            statement: statement.to_string(),
+            plan: plan_text(&rows),
+        })
+    }
 }
 
 struct MysqlTx {
@@ -345,6 +476,25 @@ impl Tx for MysqlTx {
         Ok(())
     }
 
+    async fn push_consumed(&mut self, messages: &[Message]) -> Result<()> {
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<MySql>::new(
+                "INSERT INTO queues (`type`, `key`, `value`, consumed) ",
+            );
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.kind.as_str())
+                    .push_bind(&m.key)
+                    .push_bind(&m.value)
+                    .push("TRUE");
+            });
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("push to queue"))?;
+        }
+        Ok(())
+    }
+
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
         // FOR UPDATE: two executors never process one execution at once.
         let row: Option<(Text,)> =
@@ -389,45 +539,45 @@ impl Tx for MysqlTx {
         Ok(n)
     }
 
-    async fn queued_push(&mut self, execution: &Execution) -> Result<()> {
+    async fn queued_push(&mut self, queued: &ExecutionQueued) -> Result<()> {
         sqlx::query(
-            "INSERT IGNORE INTO execution_queued (`key`, namespace, flow_id, date) VALUES (?, ?, ?, ?)",
+            "INSERT IGNORE INTO execution_queued (`key`, `value`, tenant_id, namespace, flow_id, date)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(&execution.id)
-        .bind(&execution.namespace)
-        .bind(&execution.flow_id)
-        .bind(datetime(execution.state.start_date()))
+        .bind(queued.uid())
+        .bind(queued.to_json())
+        .bind(queued.tenant_id.as_deref())
+        .bind(&queued.namespace)
+        .bind(&queued.flow_id)
+        .bind(datetime(queued.date))
         .execute(&mut *self.tx)
         .await
         .map_err(q("queue execution"))?;
         Ok(())
     }
 
-    async fn queued_pop(&mut self, namespace: &str, flow_id: &str) -> Result<Option<String>> {
-        // Kestra's JdbcExecutionQueuedStorage#pop, before and after its SKIP LOCKED PR.
-        let select = match self.queued_index {
-            QueuedIndex::Flow => {
-                "SELECT `key` FROM execution_queued WHERE tenant_id = '' AND namespace = ? AND flow_id = ?
-                 ORDER BY date LIMIT 1 FOR UPDATE"
-            }
-            QueuedIndex::FlowDate => {
-                "SELECT `key` FROM execution_queued WHERE tenant_id = '' AND namespace = ? AND flow_id = ?
-                 ORDER BY date LIMIT 1 FOR UPDATE SKIP LOCKED"
-            }
-        };
-        let row: Option<(Text,)> = sqlx::query_as(select)
-            .bind(namespace)
-            .bind(flow_id)
+    async fn queued_pop(
+        &mut self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<Option<Execution>> {
+        let sql = pop_select(self.queued_index, tenant.is_none());
+        let row: Option<(Text, Text)> = bind_pop(sqlx::query_as(sql), tenant, namespace, flow_id)
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(q("pop queued execution"))?;
-        let Some((key,)) = row else { return Ok(None) };
+        let Some((key, value)) = row else {
+            return Ok(None);
+        };
+        let queued: ExecutionQueued =
+            super::decode_doc(BACKEND, self.mapping, "queued execution", &key, &value)?;
         sqlx::query("DELETE FROM execution_queued WHERE `key` = ?")
             .bind(&*key)
             .execute(&mut *self.tx)
             .await
             .map_err(q("pop queued execution"))?;
-        Ok(Some(key.0))
+        Ok(Some(queued.execution))
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {
@@ -556,7 +706,7 @@ impl Tx for MysqlTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(q("commit"))
+        super::committed(self.tx.commit().await.map_err(q("commit")))
     }
 }
 

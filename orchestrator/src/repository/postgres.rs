@@ -17,7 +17,10 @@ use sqlx::types::Json;
 use sqlx::{Connection as _, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use tokio_util::task::AbortOnDropHandle;
 
-use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx, decode};
+use super::{
+    Counts, Error, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result, Store,
+    Tx, decode,
+};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
 use crate::model::{Execution, LogEntry};
 
@@ -204,6 +207,55 @@ async fn set_queued_index(pool: &PgPool, index: QueuedIndex) -> Result<()> {
         .await
         .map_err(q("create queued index"))?;
     tx.commit().await.map_err(q("commit"))
+}
+
+/// The select of Kestra's `AbstractJdbcExecutionQueuedStorage#pop`, as jOOQ renders it:
+/// the oldest row of the flow in the tenant, locked, its `value` read (and its key, which
+/// Kestra recomputes from the document instead). Then the row is deleted by key in the same
+/// transaction.
+///
+/// * `queued.index=flow` follows Kestra before commit 34fa6ce91 ("feat(jdbc): Improve
+///   execution queued performance", 2024-11-22; the pop dates from c74540b3a, #2371):
+///   `FOR UPDATE`, so a second popper of the flow waits until the first one commits; it
+///   then finds that row deleted and locks the next one (`LockRows` sits under `Limit`).
+/// * `queued.index=flow-date` follows 34fa6ce91: `FOR UPDATE SKIP LOCKED`.
+///
+/// The tenant condition is Kestra's `buildTenantCondition`: `tenant_id IS NULL` without a
+/// tenant (OSS), `tenant_id = ?` with one. The limit is bound, as jOOQ binds it.
+fn pop_select(index: QueuedIndex, null_tenant: bool, mapping: JsonMapping) -> String {
+    let (tenant, rest) = if null_tenant {
+        (
+            "tenant_id IS NULL",
+            "namespace = $1 AND flow_id = $2 ORDER BY date ASC LIMIT $3",
+        )
+    } else {
+        (
+            "tenant_id = $1",
+            "namespace = $2 AND flow_id = $3 ORDER BY date ASC LIMIT $4",
+        )
+    };
+    let lock = match index {
+        QueuedIndex::Flow => "FOR UPDATE",
+        QueuedIndex::FlowDate => "FOR UPDATE SKIP LOCKED",
+    };
+    format!(
+        r#"SELECT "key", {} FROM execution_queued WHERE {tenant} AND {rest} {lock}"#,
+        value_expr(mapping)
+    )
+}
+
+/// Binds the pop's values in [`pop_select`]'s order.
+fn bind_pop<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    tenant: Option<&'q str>,
+    namespace: &'q str,
+    flow_id: &'q str,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let query = match tenant {
+        Some(t) => query.bind(t),
+        None => query,
+    };
+    query.bind(namespace).bind(flow_id).bind(1_i64)
 }
 
 /// LISTENs on every queue channel and wakes the in-process pollers. When the connection
@@ -405,6 +457,47 @@ impl Store for PostgresStore {
             .map_err(q("read version"))?;
         Ok(format!("PostgreSQL {v}"))
     }
+
+    async fn analyze_queued(&self) -> Result<()> {
+        sqlx::query("ANALYZE execution_queued")
+            .execute(&self.pool)
+            .await
+            .map_err(q("analyze execution_queued"))?;
+        Ok(())
+    }
+
+    async fn explain_queued_pop(
+        &self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<PopPlan> {
+        let statement = pop_select(self.queued_index, tenant.is_none(), self.mapping);
+        // The plan for these values (a custom plan; PostgreSQL 15 has no GENERIC_PLAN option).
+        // In a transaction that is rolled back: EXPLAIN without ANALYZE runs nothing, but
+        // the rollback makes sure of it.
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let explain = format!("EXPLAIN {statement}");
+        let rows = bind_pop(sqlx::query(&explain), tenant, namespace, flow_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("explain the queued pop"))?;
+        tx.rollback().await.map_err(q("rollback"))?;
+        Ok(PopPlan {
+            statement,
+            plan: plan_text(&rows)?,
+        })
+    }
+}
+
+/// One plan line per row of `EXPLAIN`'s output.
+fn plan_text(rows: &[PgRow]) -> Result<String> {
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in rows {
+        let line: String = r.try_get(0).map_err(q("read plan"))?;
+        lines.push(line);
+    }
+    Ok(lines.join("\n"))
 }
 
 struct PostgresTx {
@@ -478,6 +571,26 @@ impl Tx for PostgresTx {
         Ok(())
     }
 
+    async fn push_consumed(&mut self, messages: &[Message]) -> Result<()> {
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<Postgres>::new(
+                r#"INSERT INTO queues (type, "key", value, consumed) "#,
+            );
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.kind.as_str())
+                    .push_bind(&m.key)
+                    .push_bind(&m.value)
+                    .push_unseparated("::jsonb")
+                    .push("TRUE");
+            });
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("push to queue"))?;
+        }
+        Ok(())
+    }
+
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
         // FOR UPDATE: two executors never process one execution at once.
         let sql = format!(
@@ -519,48 +632,45 @@ impl Tx for PostgresTx {
         Ok(n)
     }
 
-    async fn queued_push(&mut self, execution: &Execution) -> Result<()> {
+    async fn queued_push(&mut self, queued: &ExecutionQueued) -> Result<()> {
         sqlx::query(
-            r#"INSERT INTO execution_queued ("key", namespace, flow_id, date) VALUES ($1, $2, $3, $4::timestamptz)
+            r#"INSERT INTO execution_queued ("key", value, tenant_id, namespace, flow_id, date)
+               VALUES ($1, $2::jsonb, $3, $4, $5, $6::timestamptz)
                ON CONFLICT ("key") DO NOTHING"#,
         )
-        .bind(&execution.id)
-        .bind(&execution.namespace)
-        .bind(&execution.flow_id)
-        .bind(execution.state.start_date().to_string())
+        .bind(queued.uid())
+        .bind(queued.to_json())
+        .bind(queued.tenant_id.as_deref())
+        .bind(&queued.namespace)
+        .bind(&queued.flow_id)
+        .bind(queued.date.to_string())
         .execute(&mut *self.tx)
         .await
         .map_err(q("queue execution"))?;
         Ok(())
     }
 
-    async fn queued_pop(&mut self, namespace: &str, flow_id: &str) -> Result<Option<String>> {
-        // Kestra's JdbcExecutionQueuedStorage#pop: select the oldest row for update, then
-        // delete it. Before its PR the select waited on a row another executor held (and
-        // then found it gone); after, it skips locked rows.
-        let select = match self.queued_index {
-            QueuedIndex::Flow => {
-                r#"SELECT "key" FROM execution_queued WHERE tenant_id = '' AND namespace = $1 AND flow_id = $2
-                   ORDER BY date LIMIT 1 FOR UPDATE"#
-            }
-            QueuedIndex::FlowDate => {
-                r#"SELECT "key" FROM execution_queued WHERE tenant_id = '' AND namespace = $1 AND flow_id = $2
-                   ORDER BY date LIMIT 1 FOR UPDATE SKIP LOCKED"#
-            }
-        };
-        let row: Option<(String,)> = sqlx::query_as(select)
-            .bind(namespace)
-            .bind(flow_id)
+    async fn queued_pop(
+        &mut self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<Option<Execution>> {
+        let sql = pop_select(self.queued_index, tenant.is_none(), self.mapping);
+        let row = bind_pop(sqlx::query(&sql), tenant, namespace, flow_id)
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(q("pop queued execution"))?;
-        let Some((key,)) = row else { return Ok(None) };
+        let Some(row) = row else { return Ok(None) };
+        let key: String = row.try_get(0).map_err(q("pop queued execution"))?;
+        let queued: ExecutionQueued =
+            decode_column(self.mapping, &row, 1, "queued execution", &key)?;
         sqlx::query(r#"DELETE FROM execution_queued WHERE "key" = $1"#)
             .bind(&key)
             .execute(&mut *self.tx)
             .await
             .map_err(q("pop queued execution"))?;
-        Ok(Some(key))
+        Ok(Some(queued.execution))
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {
@@ -677,7 +787,7 @@ impl Tx for PostgresTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(q("commit"))
+        super::committed(self.tx.commit().await.map_err(q("commit")))
     }
 }
 

@@ -11,7 +11,10 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
-use super::{Counts, Error, Message, Notifier, Polled, QueueType, Result, Store, Tx, decode};
+use super::{
+    Counts, Error, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result, Store,
+    Tx, decode,
+};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
 use crate::model::{Execution, LogEntry};
 
@@ -73,11 +76,11 @@ impl SqliteStore {
         // The `queued.index` knob picks the index execution_queued pops with.
         let (keep, drop) = match knobs.queued_index {
             QueuedIndex::Flow => (
-                "CREATE INDEX IF NOT EXISTS ix_execution_queued_flow ON execution_queued (namespace, flow_id)",
+                "CREATE INDEX IF NOT EXISTS ix_execution_queued_flow ON execution_queued (tenant_id, namespace, flow_id)",
                 "DROP INDEX IF EXISTS ix_execution_queued_flow_date",
             ),
             QueuedIndex::FlowDate => (
-                "CREATE INDEX IF NOT EXISTS ix_execution_queued_flow_date ON execution_queued (namespace, flow_id, date)",
+                "CREATE INDEX IF NOT EXISTS ix_execution_queued_flow_date ON execution_queued (tenant_id, namespace, flow_id, date)",
                 "DROP INDEX IF EXISTS ix_execution_queued_flow",
             ),
         };
@@ -206,6 +209,39 @@ impl Store for SqliteStore {
             .map_err(q("read version"))?;
         Ok(format!("SQLite {v}"))
     }
+
+    async fn analyze_queued(&self) -> Result<()> {
+        sqlx::query("ANALYZE execution_queued")
+            .execute(&self.write)
+            .await
+            .map_err(q("analyze execution_queued"))?;
+        Ok(())
+    }
+
+    async fn explain_queued_pop(
+        &self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<PopPlan> {
+        let statement = pop_select(tenant.is_none());
+        let explain = format!("EXPLAIN QUERY PLAN {statement}");
+        // (id, parent, notused, detail): the detail lines are the plan. On the writer
+        // connection, which pops and which ran ANALYZE, so it plans with the same statistics.
+        let rows: Vec<(i64, i64, i64, String)> =
+            bind_pop(sqlx::query_as(&explain), tenant, namespace, flow_id)
+                .fetch_all(&self.write)
+                .await
+                .map_err(q("explain the queued pop"))?;
+        Ok(PopPlan {
+            statement: statement.to_string(),
+            plan: rows
+                .into_iter()
+                .map(|(.., detail)| detail)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        })
+    }
 }
 
 fn decode_execution(mapping: JsonMapping, key: &str, text: &str) -> Result<Execution> {
@@ -215,6 +251,42 @@ fn decode_execution(mapping: JsonMapping, key: &str, text: &str) -> Result<Execu
         key: key.to_string(),
         source,
     })
+}
+
+/// The select of Kestra's `AbstractJdbcExecutionQueuedStorage#pop` (commit c74540b3a, #2371),
+/// then a delete by key in the same transaction. Kestra's embedded H2 locks the row
+/// `FOR UPDATE` (and, after 34fa6ce91, `SKIP LOCKED`); SQLite has no row locks: every write
+/// transaction here runs on the one writer connection, so pops never overlap and both
+/// `queued.index` settings pop the same way; only the index differs. The tenant condition is
+/// Kestra's `buildTenantCondition`: `tenant_id IS NULL` without a tenant (OSS), `tenant_id =
+/// ?` with one. The limit is bound, as jOOQ binds it.
+fn pop_select(null_tenant: bool) -> &'static str {
+    if null_tenant {
+        r#"SELECT "key", value FROM execution_queued WHERE tenant_id IS NULL AND namespace = ? AND flow_id = ? ORDER BY date ASC LIMIT ?"#
+    } else {
+        r#"SELECT "key", value FROM execution_queued WHERE tenant_id = ? AND namespace = ? AND flow_id = ? ORDER BY date ASC LIMIT ?"#
+    }
+}
+
+/// Binds the pop's values in [`pop_select`]'s order.
+fn bind_pop<'q, O>(
+    query: sqlx::query::QueryAs<'q, Sqlite, O, sqlx::sqlite::SqliteArguments<'q>>,
+    tenant: Option<&'q str>,
+    namespace: &'q str,
+    flow_id: &'q str,
+) -> sqlx::query::QueryAs<'q, Sqlite, O, sqlx::sqlite::SqliteArguments<'q>> {
+    let query = match tenant {
+        Some(t) => query.bind(t),
+        None => query,
+    };
+    query.bind(namespace).bind(flow_id).bind(1_i64)
+}
+
+/// Dates as fixed-width text (`2024-01-02T03:04:05.123456Z`), so that text order is time
+/// order: SQLite has no timestamp type, and RFC 3339 with a varying number of fractional
+/// digits does not sort.
+fn sortable_date(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 struct SqliteTx {
@@ -271,6 +343,25 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn push_consumed(&mut self, messages: &[Message]) -> Result<()> {
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                r#"INSERT INTO queues (type, "key", value, consumed) "#,
+            );
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.kind.as_str())
+                    .push_bind(&m.key)
+                    .push_bind(&m.value)
+                    .push("1");
+            });
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("push to queue"))?;
+        }
+        Ok(())
+    }
+
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
         let row: Option<(String,)> =
             sqlx::query_as(r#"SELECT value FROM executions WHERE "key" = ?"#)
@@ -314,36 +405,50 @@ impl Tx for SqliteTx {
         Ok(n)
     }
 
-    async fn queued_push(&mut self, execution: &Execution) -> Result<()> {
+    async fn queued_push(&mut self, queued: &ExecutionQueued) -> Result<()> {
         sqlx::query(
-            r#"INSERT INTO execution_queued ("key", namespace, flow_id, date) VALUES (?, ?, ?, ?)
+            r#"INSERT INTO execution_queued ("key", value, tenant_id, namespace, flow_id, date)
+               VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT ("key") DO NOTHING"#,
         )
-        .bind(&execution.id)
-        .bind(&execution.namespace)
-        .bind(&execution.flow_id)
-        .bind(execution.state.start_date().to_string())
+        .bind(queued.uid())
+        .bind(queued.to_json())
+        .bind(queued.tenant_id.as_deref())
+        .bind(&queued.namespace)
+        .bind(&queued.flow_id)
+        .bind(sortable_date(queued.date))
         .execute(&mut *self.tx)
         .await
         .map_err(q("queue execution"))?;
         Ok(())
     }
 
-    async fn queued_pop(&mut self, namespace: &str, flow_id: &str) -> Result<Option<String>> {
-        // SQLite's single writer already serializes pops; the knob changes the index the
-        // ORDER BY date can (flow-date) or cannot (flow) walk.
-        let row: Option<(String,)> = sqlx::query_as(
-            r#"DELETE FROM execution_queued WHERE "key" = (
-                 SELECT "key" FROM execution_queued WHERE namespace = ? AND flow_id = ?
-                 ORDER BY date LIMIT 1)
-               RETURNING "key""#,
+    async fn queued_pop(
+        &mut self,
+        tenant: Option<&str>,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<Option<Execution>> {
+        let row: Option<(String, String)> = bind_pop(
+            sqlx::query_as(pop_select(tenant.is_none())),
+            tenant,
+            namespace,
+            flow_id,
         )
-        .bind(namespace)
-        .bind(flow_id)
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(q("pop queued execution"))?;
-        Ok(row.map(|(k,)| k))
+        let Some((key, value)) = row else {
+            return Ok(None);
+        };
+        let queued: ExecutionQueued =
+            super::decode_doc(BACKEND, self.mapping, "queued execution", &key, &value)?;
+        sqlx::query(r#"DELETE FROM execution_queued WHERE "key" = ?"#)
+            .bind(&key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q("pop queued execution"))?;
+        Ok(Some(queued.execution))
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {
@@ -466,6 +571,6 @@ impl Tx for SqliteTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(q("commit"))
+        super::committed(self.tx.commit().await.map_err(q("commit")))
     }
 }

@@ -2,14 +2,13 @@
 //! `logLevel` properties.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use crate::model::{Level, LogEntry, TaskRun};
-use crate::repository::Store;
 use crate::storage::Storage;
 use crate::tasks::TaskLogger;
 
 use super::Event;
+use super::emitter::LogEmitter;
 
 /// The identity stamped on every line of one attempt.
 pub(super) struct LineStamp {
@@ -41,11 +40,9 @@ pub(super) enum Sink {
     /// `logs.indexing=batched`: lines go to the worker's writer, which queues them in
     /// batches for the indexer; the task thread never waits on the database.
     Queue(flume::Sender<Event>),
-    /// `logs.indexing=sync`: each line is upserted in its own transaction, on the task thread.
-    Direct {
-        store: Arc<dyn Store>,
-        runtime: tokio::runtime::Handle,
-    },
+    /// `logs.indexing=sync`: Kestra 0.19's `emitAsync`: each line goes to a pool that
+    /// commits it in a transaction of its own; the task thread does not wait.
+    EmitAsync(LogEmitter),
     /// `logToFile: true`: lines go to a file in internal storage, not to the database.
     File {
         file: std::io::BufWriter<std::fs::File>,
@@ -119,15 +116,11 @@ impl TaskLogger for AttemptLogger {
                 // while the attempt runs.
                 let _ = tx.send(Event::Log(entry));
             }
-            Sink::Direct { store, runtime } => {
+            Sink::EmitAsync(emitter) => {
                 let entry = self.stamp.entry(seq, level, message);
-                let r = runtime.block_on(async {
-                    let mut tx = store.begin().await?;
-                    tx.insert_logs(std::slice::from_ref(&entry)).await?;
-                    tx.commit().await
-                });
-                if let Err(e) = r {
-                    self.error.get_or_insert(format!("writing a log line: {e}"));
+                if let Err(e) = emitter.emit_async(entry) {
+                    self.error
+                        .get_or_insert(format!("emitting a log line: {e}"));
                 }
             }
             Sink::File { file, uri } => {

@@ -5,27 +5,41 @@
 //! synchronously (a `Sleep` holds its thread, as in Kestra's worker), and send log lines and
 //! results to one async writer that queues them in batches. A worker killed mid-task leaves
 //! its jobs in `worker_job_running`; the executor resubmits them once its heartbeat stops.
+//!
+//! Every thread the worker owns is named `worker-…`, so that its CPU can be read apart from
+//! the other components sharing the process: the task threads (`worker-thread-N`) and the
+//! runtime (`worker-rt`) that runs the poller, the writer, the heartbeat and, for
+//! `logs.indexing=sync`, the log pool.
+//!
+//! Layout: `runner` runs one task run; `mutate` is `worker.task-handling=mutate`; `logger`
+//! routes a task's log lines; `emitter` is `logs.indexing=sync`'s pool; `bench` exposes the
+//! real task handling to the benchmarks.
 
+#[doc(hidden)]
+pub mod bench;
+mod emitter;
 mod logger;
+mod mutate;
+mod runner;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::executor::{Timing, log_message};
 use crate::expression::Renderer;
-use crate::flow::{Task, TaskKind};
-use crate::knobs::{Knobs, LogIndexing, TaskHandling};
-use crate::model::{Level, LogEntry, State, StateType, TaskRun, TaskRunAttempt, WorkerTaskResult};
+use crate::flow::Task;
+use crate::knobs::{Knobs, LogIndexing};
+use crate::model::{LogEntry, TaskRun, WorkerTaskResult};
 use crate::repository::{Message, QueueType, Store};
 use crate::storage::Storage;
-use crate::tasks::{Runnable, TaskContext};
 
-use logger::{AttemptLogger, LineStamp, Sink};
+use emitter::LogEmitter;
+use runner::TaskRunner;
 
 /// What the executor sends a worker: Kestra's `WorkerTask`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,15 +72,35 @@ pub struct Worker {
     knobs: Knobs,
     timing: Timing,
     id: String,
+    /// Log lines handed to the `logs.indexing=sync` pool and not yet committed.
+    lines_in_flight: Arc<AtomicUsize>,
 }
 
-/// Runs one task run on a worker thread.
-struct TaskRunner {
-    store: Arc<dyn Store>,
-    renderer: Arc<Renderer>,
-    storage: Storage,
-    knobs: Knobs,
-    runtime: tokio::runtime::Handle,
+/// The name of the worker runtime's threads (Linux keeps 15 bytes of a thread name).
+pub const RUNTIME_THREAD_NAME: &str = "worker-rt";
+
+/// The runtime of every worker in the process: the poller, the writer, the heartbeat and
+/// the log pool run here, on threads named [`RUNTIME_THREAD_NAME`].
+///
+/// One per process and never shut down: a database connection opened by a task on this
+/// runtime stays bound to its I/O driver, and connection pools are shared with the other
+/// components, which may use that connection after the worker stopped. `None` when the
+/// runtime cannot be built; workers then run on the caller's runtime.
+fn runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(RUNTIME_THREAD_NAME)
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    tracing::error!("cannot start the worker runtime: {e}; using the caller's")
+                })
+                .ok()
+        })
+        .as_ref()
 }
 
 impl Worker {
@@ -84,7 +118,15 @@ impl Worker {
             knobs,
             timing,
             id: format!("worker-{}", crate::model::new_id()),
+            lines_in_flight: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Counts log lines accepted and not yet committed (`logs.indexing=sync`), so that a
+    /// caller can wait until every line is indexed.
+    pub fn with_lines_in_flight(mut self, counter: Arc<AtomicUsize>) -> Self {
+        self.lines_in_flight = counter;
+        self
     }
 
     pub fn id(&self) -> &str {
@@ -92,8 +134,22 @@ impl Worker {
     }
 
     /// Runs until `shutdown`; then stops polling, lets the running task runs finish and
-    /// writes their results before returning.
+    /// writes their results and log lines before returning.
     pub async fn run(self, shutdown: CancellationToken) {
+        let Some(rt) = runtime() else {
+            return self.run_here(shutdown).await;
+        };
+        // If this future is dropped (its runtime ends), the worker stops too.
+        let stop = shutdown.child_token();
+        let _stop_when_dropped = stop.clone().drop_guard();
+        if let Err(e) = rt.spawn(self.run_here(stop)).await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+
+    async fn run_here(self, shutdown: CancellationToken) {
         let threads = self.knobs.worker_threads;
         let store = self.store.clone();
         let id = self.id.clone();
@@ -127,12 +183,22 @@ impl Worker {
         let (job_tx, job_rx) = flume::bounded::<WorkerTask>(threads);
         let (event_tx, event_rx) = flume::unbounded::<Event>();
         let free = Arc::new(Semaphore::new(threads));
+        let (emitter, pool) = match self.knobs.logs_indexing {
+            LogIndexing::Sync => {
+                let (e, p) = LogEmitter::start(
+                    store.clone(),
+                    self.lines_in_flight.clone(),
+                    shutdown.clone(),
+                );
+                (Some(e), Some(p))
+            }
+            LogIndexing::Batched => (None, None),
+        };
         let runner = Arc::new(TaskRunner {
-            store: store.clone(),
             renderer: self.renderer.clone(),
             storage: self.storage.clone(),
             knobs: self.knobs.clone(),
-            runtime: tokio::runtime::Handle::current(),
+            emitter,
         });
         let mut handles = Vec::with_capacity(threads);
         for n in 0..threads {
@@ -161,7 +227,8 @@ impl Worker {
 
         self.poll_loop(&job_tx, &free, &shutdown).await;
 
-        // Graceful stop: no new jobs; threads finish what they hold; the writer drains.
+        // Graceful stop: no new jobs; threads finish what they hold; the log pool and the
+        // writer drain.
         drop(job_tx);
         let _ = tokio::task::spawn_blocking(move || {
             for h in handles {
@@ -169,6 +236,10 @@ impl Worker {
             }
         })
         .await;
+        drop(runner);
+        if let Some(pool) = pool {
+            pool.drain().await;
+        }
         let _ = writer.await;
         beat.abort();
         if let Ok(mut tx) = store.begin().await
@@ -316,198 +387,5 @@ async fn write_events(
             n.notify(QueueType::WorkerTaskResult);
             free.add_permits(finished.len());
         }
-    }
-}
-
-fn runnable(task: &Task) -> Option<&dyn Runnable> {
-    Some(match &task.kind {
-        TaskKind::Log(t) => t,
-        TaskKind::Return(t) => t,
-        TaskKind::OutputValues(t) => t,
-        TaskKind::Sleep(t) => t,
-        TaskKind::Fail(t) => t,
-        TaskKind::Convert(t) => t,
-        _ => return None,
-    })
-}
-
-/// The outcome of every attempt of one task run.
-struct Outcome {
-    attempts: Vec<TaskRunAttempt>,
-    outputs: Option<Map<String, Value>>,
-    state: StateType,
-}
-
-impl TaskRunner {
-    fn execute(&self, job: WorkerTask, events: &flume::Sender<Event>) -> WorkerTaskResult {
-        match self.knobs.task_handling {
-            TaskHandling::Immutable => {
-                let o = self.attempts(&job.task, &job.task_run, &job.run_context.variables, events);
-                let mut state = job.task_run.state.clone();
-                state.transition(o.state, crate::model::now());
-                WorkerTaskResult {
-                    task_run: TaskRun {
-                        attempts: Some(o.attempts),
-                        outputs: o.outputs,
-                        state,
-                        ..job.task_run
-                    },
-                }
-            }
-            TaskHandling::Mutate => {
-                // Kestra before 0.20: copy the WorkerTask through a JSON round trip to strip
-                // transient state, update it with Lombok-style `with…` copies, and build the
-                // result from the whole copied WorkerTask.
-                let text = serde_json::to_string(&job).expect("a worker task serializes");
-                let mut copy: WorkerTask = match serde_json::from_str(&text) {
-                    Ok(c) => c,
-                    Err(e) => return self.failed(job, &format!("copying the task: {e}")),
-                };
-                let o = self.attempts(
-                    &copy.task,
-                    &copy.task_run,
-                    &copy.run_context.variables,
-                    events,
-                );
-                let mut task_run = copy.task_run.clone();
-                task_run.attempts = Some(o.attempts);
-                copy = WorkerTask {
-                    task_run,
-                    ..copy.clone()
-                };
-                let mut task_run = copy.task_run.clone();
-                task_run.outputs = o.outputs;
-                copy = WorkerTask {
-                    task_run,
-                    ..copy.clone()
-                };
-                let mut task_run = copy.task_run.clone();
-                task_run.state.transition(o.state, crate::model::now());
-                copy = WorkerTask {
-                    task_run,
-                    ..copy.clone()
-                };
-                let whole = copy.clone();
-                WorkerTaskResult {
-                    task_run: whole.task_run,
-                }
-            }
-        }
-    }
-
-    fn failed(&self, job: WorkerTask, message: &str) -> WorkerTaskResult {
-        tracing::error!("task run {}: {message}", job.task_run.id);
-        let mut task_run = job.task_run;
-        task_run
-            .state
-            .transition(StateType::Failed, crate::model::now());
-        WorkerTaskResult { task_run }
-    }
-
-    /// Runs the attempts Kestra's `retry` allows; each attempt logs its own lines.
-    fn attempts(
-        &self,
-        task: &Task,
-        task_run: &TaskRun,
-        vars: &Value,
-        events: &flume::Sender<Event>,
-    ) -> Outcome {
-        let Some(runnable) = runnable(task) else {
-            return Outcome {
-                attempts: Vec::new(),
-                outputs: None,
-                state: StateType::Failed,
-            };
-        };
-        let max = task.retry.as_ref().map_or(1, |r| r.max_attempts());
-        let started = Instant::now();
-        let threshold = task.log_level.unwrap_or(Level::Trace);
-        let thread = std::thread::current()
-            .name()
-            .unwrap_or("worker")
-            .to_string();
-        let mut attempts = Vec::new();
-        for n in 1.. {
-            let stamp = LineStamp {
-                task_run: task_run.clone(),
-                attempt: n,
-                thread: thread.clone(),
-            };
-            let sink = if task.log_to_file {
-                AttemptLogger::for_file(&self.storage, &stamp)
-            } else {
-                Ok(match self.knobs.logs_indexing {
-                    LogIndexing::Batched => Sink::Queue(events.clone()),
-                    LogIndexing::Sync => Sink::Direct {
-                        store: self.store.clone(),
-                        runtime: self.runtime.clone(),
-                    },
-                })
-            };
-            let mut state = State::of(StateType::Running, crate::model::now());
-            let (result, log_file) = match sink {
-                Err(e) => (Err(format!("opening the task's log file: {e}")), None),
-                Ok(sink) => {
-                    let mut logger = AttemptLogger::new(stamp, threshold, sink);
-                    let result = {
-                        let mut ctx = TaskContext {
-                            renderer: &self.renderer,
-                            vars,
-                            logger: &mut logger,
-                            storage: &self.storage,
-                            task_run,
-                            serde_mode: self.knobs.serde_mode,
-                        };
-                        runnable.run(&mut ctx)
-                    };
-                    let result = match (result, logger.error.take()) {
-                        (Ok(o), None) => Ok(o),
-                        (Ok(_), Some(e)) => Err(e),
-                        (Err(e), _) => Err(e.to_string()),
-                    };
-                    if let Err(msg) = &result {
-                        use crate::tasks::TaskLogger;
-                        logger.log(Level::Error, msg.clone());
-                    }
-                    (result, logger.finish())
-                }
-            };
-            match result {
-                Ok(outputs) => {
-                    state.transition(StateType::Success, crate::model::now());
-                    attempts.push(TaskRunAttempt { state, log_file });
-                    let warn = n > 1 && task.retry.as_ref().is_some_and(|r| r.warning_on_retry());
-                    return Outcome {
-                        attempts,
-                        outputs: (!outputs.is_empty()).then_some(outputs),
-                        state: if warn {
-                            StateType::Warning
-                        } else {
-                            StateType::Success
-                        },
-                    };
-                }
-                Err(_) => {
-                    state.transition(StateType::Failed, crate::model::now());
-                    attempts.push(TaskRunAttempt { state, log_file });
-                    let retry = task.retry.as_ref().filter(|r| {
-                        n < max
-                            && r.max_duration()
-                                .is_none_or(|d| started.elapsed() + r.delay_before(n + 1) <= d)
-                    });
-                    match retry {
-                        Some(r) => std::thread::sleep(r.delay_before(n + 1)),
-                        None => {
-                            return Outcome {
-                                attempts,
-                                outputs: None,
-                                state: StateType::Failed,
-                            };
-                        }
-                    }
-                }
-            }
-        }
-        unreachable!("the attempt loop returns")
     }
 }

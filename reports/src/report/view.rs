@@ -6,7 +6,9 @@ use serde::Serialize;
 use super::RenderedFigure;
 use super::figures::{format_ratio, slug};
 use crate::charts::format_number;
-use crate::results::{ClaimOutcome, Comparison, Results, ScenarioResult, Status, display_params};
+use crate::results::{
+    ClaimOutcome, Comparison, QueryPlan, Results, ScenarioResult, Status, display_params,
+};
 
 /// How many comparisons "largest changes" lists.
 const LARGEST_CHANGES: usize = 3;
@@ -19,6 +21,8 @@ pub(crate) struct ReportView {
     pub scenarios: Vec<ScenarioView>,
     pub trends: Vec<FigureView>,
     pub erratic: Vec<String>,
+    /// Every scenario's query plans, for the Markdown summary.
+    pub plans: Vec<PlanRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +96,24 @@ pub(crate) struct ScenarioView {
     pub figures: Vec<FigureView>,
     pub comparisons: Vec<ComparisonRow>,
     pub metrics: Vec<MetricRow>,
+    pub plans: Vec<PlanRow>,
+}
+
+/// One query plan, with what it says in words.
+#[derive(Debug, Serialize)]
+pub(crate) struct PlanRow {
+    pub scenario: String,
+    pub backend: String,
+    pub variant: String,
+    pub params: String,
+    pub index: String,
+    /// "yes", "no" or "unknown".
+    pub uses_index: String,
+    pub sorts: String,
+    /// The plan in one plain sentence.
+    pub reading: String,
+    pub statement: String,
+    pub plan: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -196,6 +218,7 @@ impl ReportView {
                         .iter()
                         .map(|c| comparison_row(s, c))
                         .collect(),
+                    plans: s.plans.iter().map(|p| plan_row(s, p)).collect(),
                     metrics: s
                         .metrics
                         .iter()
@@ -246,7 +269,50 @@ impl ReportView {
                         })
                 })
                 .collect(),
+            plans: results
+                .scenarios
+                .iter()
+                .flat_map(|s| s.plans.iter().map(move |p| plan_row(s, p)))
+                .collect(),
         }
+    }
+}
+
+fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    }
+}
+
+fn plan_row(s: &ScenarioResult, p: &QueryPlan) -> PlanRow {
+    let reading = match (p.uses_index, p.sorts) {
+        (Some(true), Some(false)) => format!(
+            "reads {} in index order and stops at the first row it needs",
+            p.index
+        ),
+        (Some(true), Some(true)) => format!(
+            "finds the rows through {}, then sorts them all: the index's order is not used",
+            p.index
+        ),
+        (Some(false), Some(true)) => {
+            format!("ignores {} and sorts every matching row", p.index)
+        }
+        (Some(false), _) => format!("ignores {}", p.index),
+        _ => "the plan text does not say which index it uses".to_string(),
+    };
+    PlanRow {
+        scenario: s.id.clone(),
+        backend: s.backend.clone(),
+        variant: p.variant.clone(),
+        params: display_params(&p.params),
+        index: p.index.clone(),
+        uses_index: yes_no(p.uses_index).into(),
+        sorts: yes_no(p.sorts).into(),
+        reading,
+        statement: p.statement.clone(),
+        plan: p.plan.clone(),
     }
 }
 

@@ -151,6 +151,32 @@ pub struct ScenarioResult {
     pub metrics: Vec<MetricResult>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comparisons: Vec<Comparison>,
+    /// The plans the database chose for the statement a knob changes, per variant and
+    /// sweep point, where the scenario records them (the `execution_queued` pop).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<QueryPlan>,
+}
+
+/// A database's plan for one statement of one variant at one sweep point: the
+/// statement, the database's own `EXPLAIN` text, and what the harness read from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryPlan {
+    pub variant: String,
+    /// The sweep point, e.g. `{"rows": 100000, "tenant": "none"}`.
+    #[serde(default)]
+    pub params: Params,
+    /// The index the variant builds for this statement.
+    pub index: String,
+    /// The statement, with placeholders where values were bound.
+    pub statement: String,
+    /// The `EXPLAIN` output, as the database printed it.
+    pub plan: String,
+    /// Whether the plan reads through `index`; `None` when the text does not say.
+    #[serde(default)]
+    pub uses_index: Option<bool>,
+    /// Whether the plan sorts the rows itself; `None` when the text does not say.
+    #[serde(default)]
+    pub sorts: Option<bool>,
 }
 
 /// Kestra's published claim that a scenario checks.
@@ -311,7 +337,8 @@ pub struct Comparison {
     /// compared exactly.
     #[serde(default)]
     pub p_value: Option<f64>,
-    /// "improved", "regressed" or "unchanged", as the harness decided.
+    /// "improved", "regressed", "unchanged", "erratic" or "insufficient samples", as the
+    /// harness decided.
     pub verdict: String,
     /// Whether this comparison reproduces the scenario's claim; `None` when this
     /// comparison is not the one the claim is judged on. On a backend where
@@ -557,6 +584,15 @@ pub(crate) mod tests {
                         reproduced: Some(true),
                         tolerance: Some(0.05),
                     }],
+                    plans: vec![QueryPlan {
+                        variant: "naive".into(),
+                        params: [("rows".to_string(), ParamValue::Int(1000))].into(),
+                        index: "ix_example".into(),
+                        statement: "SELECT 1 WHERE x = ?".into(),
+                        plan: "SEARCH t USING INDEX ix_example (x=?)".into(),
+                        uses_index: Some(true),
+                        sorts: Some(false),
+                    }],
                 },
                 ScenarioResult {
                     id: "log-heavy".into(),
@@ -578,6 +614,7 @@ pub(crate) mod tests {
                     variants: vec![],
                     metrics: vec![],
                     comparisons: vec![],
+                    plans: vec![],
                 },
             ],
         }

@@ -90,14 +90,24 @@ impl bb8::ManageConnection for Manager {
 }
 
 /// The schema, one entry per file of `migrations/mssql`, applied in order.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "migration 0001_init",
-    include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/migrations/mssql/0001_init.sql"
-    )),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "migration 0001_init",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/mssql/0001_init.sql"
+        )),
+    ),
+    (
+        2,
+        "migration 0002_execution_queued_tenant_value",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/mssql/0002_execution_queued_tenant_value.sql"
+        )),
+    ),
+];
 
 /// Serialises migrations and the `queued.index` DDL across processes starting together
 /// (SQL Server's counterpart of PostgreSQL's advisory lock). Held by the session, released

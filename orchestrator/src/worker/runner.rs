@@ -1,0 +1,172 @@
+//! Running one task run on a worker thread, and building its result per the
+//! `worker.task-handling` knob.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::emitter::LogEmitter;
+use super::logger::{AttemptLogger, LineStamp, Sink};
+use super::mutate::{self, Ran};
+use super::{Event, WorkerTask};
+use crate::expression::Renderer;
+use crate::flow::{Task, TaskKind};
+use crate::knobs::{Knobs, TaskHandling};
+use crate::model::{Level, State, StateType, TaskRun, TaskRunAttempt, WorkerTaskResult};
+use crate::storage::Storage;
+use crate::tasks::{Runnable, TaskContext};
+
+/// Runs one task run on a worker thread.
+pub(crate) struct TaskRunner {
+    pub renderer: Arc<Renderer>,
+    pub storage: Storage,
+    pub knobs: Knobs,
+    /// The pool each line is handed to: present exactly when `logs.indexing=sync`.
+    pub emitter: Option<LogEmitter>,
+}
+
+fn runnable(task: &Task) -> Option<&dyn Runnable> {
+    Some(match &task.kind {
+        TaskKind::Log(t) => t,
+        TaskKind::Return(t) => t,
+        TaskKind::OutputValues(t) => t,
+        TaskKind::Sleep(t) => t,
+        TaskKind::Fail(t) => t,
+        TaskKind::Convert(t) => t,
+        _ => return None,
+    })
+}
+
+impl TaskRunner {
+    pub fn execute(&self, job: WorkerTask, events: &flume::Sender<Event>) -> WorkerTaskResult {
+        match self.knobs.task_handling {
+            TaskHandling::Immutable => {
+                let o = self.attempts(&job.task, &job.task_run, &job.run_context.variables, events);
+                let mut state = job.task_run.state.clone();
+                state.transition(o.state, crate::model::now());
+                WorkerTaskResult {
+                    task_run: TaskRun {
+                        attempts: Some(o.attempts),
+                        outputs: o.outputs,
+                        state,
+                        ..job.task_run
+                    },
+                }
+            }
+            // Kestra before 84d845cde: see `mutate` for the copies it makes, and why.
+            TaskHandling::Mutate => mutate::handle(job, |held| {
+                self.attempts(
+                    &held.task,
+                    held.task_run.received(),
+                    &held.run_context.variables,
+                    events,
+                )
+            }),
+        }
+    }
+
+    /// Runs the attempts Kestra's `retry` allows; each attempt logs its own lines.
+    fn attempts(
+        &self,
+        task: &Task,
+        task_run: &TaskRun,
+        vars: &Value,
+        events: &flume::Sender<Event>,
+    ) -> Ran {
+        let Some(runnable) = runnable(task) else {
+            return Ran {
+                attempts: Vec::new(),
+                outputs: None,
+                state: StateType::Failed,
+            };
+        };
+        let max = task.retry.as_ref().map_or(1, |r| r.max_attempts());
+        let started = Instant::now();
+        let threshold = task.log_level.unwrap_or(Level::Trace);
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("worker")
+            .to_string();
+        let mut attempts = Vec::new();
+        for n in 1.. {
+            let stamp = LineStamp {
+                task_run: task_run.clone(),
+                attempt: n,
+                thread: thread.clone(),
+            };
+            let sink = if task.log_to_file {
+                AttemptLogger::for_file(&self.storage, &stamp)
+            } else {
+                Ok(match &self.emitter {
+                    Some(emitter) => Sink::EmitAsync(emitter.clone()),
+                    None => Sink::Queue(events.clone()),
+                })
+            };
+            let mut state = State::of(StateType::Running, crate::model::now());
+            let (result, log_file) = match sink {
+                Err(e) => (Err(format!("opening the task's log file: {e}")), None),
+                Ok(sink) => {
+                    let mut logger = AttemptLogger::new(stamp, threshold, sink);
+                    let result = {
+                        let mut ctx = TaskContext {
+                            renderer: &self.renderer,
+                            vars,
+                            logger: &mut logger,
+                            storage: &self.storage,
+                            task_run,
+                            serde_mode: self.knobs.serde_mode,
+                        };
+                        runnable.run(&mut ctx)
+                    };
+                    let result = match (result, logger.error.take()) {
+                        (Ok(o), None) => Ok(o),
+                        (Ok(_), Some(e)) => Err(e),
+                        (Err(e), _) => Err(e.to_string()),
+                    };
+                    if let Err(msg) = &result {
+                        use crate::tasks::TaskLogger;
+                        logger.log(Level::Error, msg.clone());
+                    }
+                    (result, logger.finish())
+                }
+            };
+            match result {
+                Ok(outputs) => {
+                    state.transition(StateType::Success, crate::model::now());
+                    attempts.push(TaskRunAttempt { state, log_file });
+                    let warn = n > 1 && task.retry.as_ref().is_some_and(|r| r.warning_on_retry());
+                    return Ran {
+                        attempts,
+                        outputs: (!outputs.is_empty()).then_some(outputs),
+                        state: if warn {
+                            StateType::Warning
+                        } else {
+                            StateType::Success
+                        },
+                    };
+                }
+                Err(_) => {
+                    state.transition(StateType::Failed, crate::model::now());
+                    attempts.push(TaskRunAttempt { state, log_file });
+                    let retry = task.retry.as_ref().filter(|r| {
+                        n < max
+                            && r.max_duration()
+                                .is_none_or(|d| started.elapsed() + r.delay_before(n + 1) <= d)
+                    });
+                    match retry {
+                        Some(r) => std::thread::sleep(r.delay_before(n + 1)),
+                        None => {
+                            return Ran {
+                                attempts,
+                                outputs: None,
+                                state: StateType::Failed,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        unreachable!("the attempt loop returns")
+    }
+}
