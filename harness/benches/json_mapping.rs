@@ -2,14 +2,19 @@
 //!
 //! The input is real: an execution of Kestra's benchmark 02 (10 task runs), run to the
 //! end by the orchestrator in-process and read back as the JSON the `executions` table
-//! holds. The two paths mirror `orchestrator::repository::decode`, which is private to
-//! the orchestrator: `direct` parses the text straight into `Execution`; `normalize`
-//! parses it into a generic tree, renders that back to text and parses the text.
+//! holds. Both paths are the repositories' own decoding, called through
+//! `orchestrator::repository::bench_decode`: `direct` parses the text straight into
+//! `Execution`; `normalize` parses it into a generic tree, renders that back to text and
+//! parses the text (Kestra before 1d7982406, on PostgreSQL). PostgreSQL's `direct` path
+//! reads the JSONB bytes through sqlx's `Json<T>`, which is the same `serde_json` parse of
+//! the same text.
 
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use orchestrator::knobs::JsonMapping;
 use orchestrator::model::Execution;
+use orchestrator::repository::bench_decode as decode;
 use orchestrator::service::{Components, Config, Orchestrator};
 
 fn stored_execution() -> String {
@@ -51,18 +56,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("normalize", |b| {
         b.iter_batched(
             || text.clone(),
-            |t| {
-                let tree: serde_json::Value = serde_json::from_str(&t).unwrap();
-                let normalized = serde_json::to_string(&tree).unwrap();
-                black_box(serde_json::from_str::<Execution>(&normalized).unwrap())
-            },
+            |t| black_box(decode::<Execution>(JsonMapping::Normalize, &t).unwrap()),
             BatchSize::SmallInput,
         )
     });
     g.bench_function("direct", |b| {
         b.iter_batched(
             || text.clone(),
-            |t| black_box(serde_json::from_str::<Execution>(&t).unwrap()),
+            |t| black_box(decode::<Execution>(JsonMapping::Direct, &t).unwrap()),
             BatchSize::SmallInput,
         )
     });

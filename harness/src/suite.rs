@@ -15,8 +15,8 @@ use crate::scenario::{ExpectedChange, ParamValue, Scenario};
 use crate::stats::{self, BootstrapConfig};
 use crate::workload::{Recorder, WorkloadError};
 
-/// The scenario's claim as results files write it.
-pub fn claim(s: &Scenario) -> Claim {
+/// The scenario's claim as results files write it, for a result on `backend`.
+pub fn claim(s: &Scenario, backend: &str) -> Claim {
     Claim {
         text: s.claim.text.clone(),
         kestra_figure: s.claim.kestra_figure.clone(),
@@ -25,6 +25,15 @@ pub fn claim(s: &Scenario) -> Claim {
             ExpectedChange::Higher => "higher".into(),
         },
         expected_ratio: Some(s.claim.expected_ratio),
+        kestra_commits: s.claim.kestra_commits.clone(),
+        before: s.claim.before.clone(),
+        kestra_backends: s
+            .claim
+            .kestra_backends
+            .iter()
+            .map(|b| b.name().to_string())
+            .collect(),
+        kestra_counterpart: s.claim.has_kestra_counterpart(backend),
     }
 }
 
@@ -33,7 +42,7 @@ pub fn without_numbers(s: &Scenario, backend: &str, status: Status) -> ScenarioR
     ScenarioResult {
         id: s.id.clone(),
         title: s.title.clone(),
-        claim: claim(s),
+        claim: claim(s, backend),
         status,
         backend: backend.to_string(),
         variants: Vec::new(),
@@ -202,6 +211,10 @@ pub fn analyse(s: &Scenario, backend: &str, rec: &Recorder, policy: &GatePolicy)
                     p_value: j.p_value,
                     verdict: verdict_name(j.verdict).into(),
                     reproduced: None,
+                    tolerance: Some(match m.kind {
+                        gate::MetricKind::Timing => m.policy(policy).tolerance,
+                        gate::MetricKind::Counter => m.policy(policy).counter_tolerance,
+                    }),
                 });
             }
         }
@@ -211,7 +224,7 @@ pub fn analyse(s: &Scenario, backend: &str, rec: &Recorder, policy: &GatePolicy)
     ScenarioResult {
         id: s.id.clone(),
         title: s.title.clone(),
-        claim: claim(s),
+        claim: claim(s, backend),
         status: Status::Ok,
         backend: backend.to_string(),
         variants: rec.variants.clone(),

@@ -91,7 +91,13 @@ two_way!(
 /// buffers; `batched` reuses one streaming serializer with 32 KiB buffers.
 pub use crate::fileserde::SerdeMode;
 
-/// Kestra's worker default: four threads per available core.
+/// Kestra's worker default since 0.19: four threads per available core (kestra 81ff4e65f,
+/// `AbstractServerCommand.defaultWorkerThread`).
+///
+/// The `worker.threads` knob's "before" value, 128, was never a code default: it is the
+/// `--worker-thread=128` of Kestra's `docker-compose.yml` from 2022 (bd3db0c8a) until
+/// 0.19 removed it (c32f5a550). At 0.18 the code default was 2 × cores for
+/// `server worker` and max(3, cores) for `server standalone`.
 pub fn default_worker_threads() -> usize {
     4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -233,6 +233,71 @@ fn csv_latin1_separator_skip_rows_and_no_header() {
     assert_eq!(std::fs::read(&out).unwrap(), b"M\xfcller;Caf\xe9\n");
 }
 
+/// Regression: naive CSV writing built a new `csv::Writer` per row, which Kestra's
+/// `IonToCsv` never did (one FastCSV writer per file before and after plugin-serdes
+/// 7c4a3a3). Both modes now share the writer and differ only in buffer size, so they must
+/// write the same bytes, across many buffer fills and with every writing option.
+#[test]
+fn naive_and_batched_csv_writing_give_identical_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rich values (quotes, newlines, decimals, timestamps, nested lists) and plain rows,
+    // over 100 KiB of output: several fills of both the 8 KiB and the 32 KiB buffer.
+    let mut rows = rich_rows();
+    rows.truncate(1);
+    for i in 0..3_000 {
+        rows.push(row(&[
+            ("id", Value::Int(i)),
+            (
+                "name",
+                s(&format!(
+                    "Müller \"{i}\", café;\n{}",
+                    "x".repeat(i as usize % 37)
+                )),
+            ),
+        ]));
+    }
+    let variants = [
+        CsvOptions::default(),
+        CsvOptions {
+            header: false,
+            field_separator: ';',
+            text_delimiter: '\'',
+            line_delimiter: "\r\n".into(),
+            always_delimit_text: true,
+            charset: "ISO-8859-1".into(),
+            ..CsvOptions::default()
+        },
+    ];
+    for csv in variants {
+        let opts = ConvertOptions {
+            csv: csv.clone(),
+            ..Default::default()
+        };
+        let [naive, batched] = write_both(dir.path(), Format::Csv, &rows, &opts);
+        assert!(naive.len() > 100 * 1024, "{} bytes", naive.len());
+        assert!(
+            naive == batched,
+            "naive and batched CSV differ with {csv:?}"
+        );
+        // The same bytes are also the right ones: they read back as the rows written.
+        let back = dir.path().join("out-naive.csv");
+        let read = fileserde::read_all(&back, Format::Csv, &opts, SerdeMode::Batched).unwrap();
+        assert_eq!(read.len(), rows.len());
+        let last = read.last().unwrap();
+        let (id, name) = if csv.header {
+            (last.get("id").cloned(), last.get("name").cloned())
+        } else {
+            match last {
+                Value::List(fields) => (fields.first().cloned(), fields.get(1).cloned()),
+                other => panic!("a row without header reads as a list, not {other:?}"),
+            }
+        };
+        assert_eq!(id, Some(s("2999")));
+        let expected = format!("Müller \"2999\", café;\n{}", "x".repeat(2999 % 37));
+        assert_eq!(name, Some(s(&expected)));
+    }
+}
+
 fn avro_schema() -> String {
     r#"{"type":"record","name":"Row","fields":[
         {"name":"id","type":"long"},

@@ -1,32 +1,33 @@
 //! Each chart renders to SVG holding its series names and to a real PNG with text.
 
 use reports::charts::{
-    self, AbBar, AbChart, AbGroup, Line, RateChart, RatePoint, RateSeries, Saturation,
-    ScalingChart, ScalingPoint, ScalingSeries, SweepChart, SweepPanel, TrendChart, TrendPoint,
+    self, ForestChart, ForestRow, Line, RateChart, RatePoint, RateSeries, Saturation, ScalingChart,
+    ScalingPoint, ScalingSeries, SweepChart, SweepPanel, TrendChart, TrendPoint,
 };
 
-fn ab(title: &str) -> AbChart {
-    let bar = |variant: &str, value: f64| AbBar {
-        variant: variant.into(),
-        value,
-        ci_low: value * 0.95,
-        ci_high: value * 1.05,
+fn forest(title: &str) -> ForestChart {
+    let row = |label: &str, ratio: f64, verdict: &str| ForestRow {
+        label: label.into(),
+        ratio,
+        ci_low: ratio * 0.9,
+        ci_high: ratio * 1.1,
+        tolerance: Some(0.05),
+        expected: None,
+        verdict: verdict.into(),
     };
-    AbChart {
+    ForestChart {
         title: title.into(),
-        caption: String::new(),
-        y_label: "median relative to base variant".into(),
-        groups: vec![
-            AbGroup {
-                label: "convert_time".into(),
-                bars: vec![bar("naive", 1.0), bar("batched", 0.7)],
+        caption: "Kestra: up to 10× · measured 0.02×".into(),
+        x_label: "head / base median (log scale)".into(),
+        rows: vec![
+            ForestRow {
+                expected: Some(0.1),
+                ..row("task_duration_ms [lines=10000]", 0.02, "improved")
             },
-            AbGroup {
-                label: "bytes_allocated".into(),
-                bars: vec![bar("naive", 1.0), bar("batched", 0.55)],
-            },
+            row("wall_ms [lines=10000]", 0.04, "improved"),
+            row("alloc_count [lines=10000]", 1.01, "unchanged"),
+            row("cpu_ms [lines=10000]", 1.6, "regressed"),
         ],
-        reference: Some(1.0),
     }
 }
 
@@ -142,20 +143,79 @@ fn assert_svg(svg: &str, expected: &[&str]) {
 }
 
 #[test]
-fn ab_chart_svg_names_its_variants_and_groups() {
-    let svg = charts::render_svg(&ab("Serde")).unwrap();
+fn forest_plot_names_every_metric_in_full_on_a_log_axis() {
+    let svg = charts::render_svg(&forest("Log-heavy")).unwrap();
     assert_svg(
         &svg,
         &[
-            "Serde",
-            "naive",
-            "batched",
-            "convert_time",
-            "bytes_allocated",
+            "Log-heavy",
+            "task_duration_ms [lines=10000]",
+            "wall_ms [lines=10000]",
+            "alloc_count [lines=10000]",
+            "cpu_ms [lines=10000]",
+            "gate tolerance (no change)",
+            "Kestra&apos;s figure (0.1×)",
+            "head / base median (log scale)",
         ],
     );
-    // Two bars per group plus the legend swatches.
-    assert!(svg.matches("<rect").count() >= 4);
+    // Ticks a factor apart, not a fixed step, down to the smallest ratio.
+    let texts = texts(&svg);
+    for tick in ["0.02×", "0.05×", "0.1×", "0.5×", "1×", "2×"] {
+        assert!(texts.contains(&tick), "no {tick} tick in {texts:?}");
+    }
+    assert!(!texts.iter().any(|t| t.contains('…')), "{texts:?}");
+    // A log axis: 0.02× → 0.04× spans as many pixels as the factor 2 it is, against
+    // 0.04× → 1.01× (on a linear axis the first gap would be 2% of the second, not 21%).
+    let cx: Vec<f64> = svg
+        .split("<circle")
+        .skip(1)
+        .filter_map(|c| {
+            let v = c.split("cx=\"").nth(1)?.split('"').next()?;
+            v.parse().ok()
+        })
+        .collect();
+    assert_eq!(cx.len(), 4, "one point per row: {cx:?}");
+    let measured = (cx[1] - cx[0]) / (cx[2] - cx[1]);
+    let expected = 2f64.ln() / (1.01f64 / 0.04).ln();
+    assert!(
+        (measured - expected).abs() < 0.02,
+        "{measured} vs {expected}: not a log axis"
+    );
+}
+
+#[test]
+fn forest_plot_grows_to_hold_long_names_and_many_rows() {
+    let mut chart = forest("Many rows");
+    let long = "records_per_s [format=csv, operation=convert, records=100000, threads=4x-cores]";
+    chart.rows = (0..30)
+        .map(|i| ForestRow {
+            label: format!("{long} #{i}"),
+            ratio: 0.5 + i as f64 / 20.0,
+            ci_low: 0.45,
+            ci_high: 2.0,
+            tolerance: Some(0.1),
+            expected: None,
+            verdict: "unchanged".into(),
+        })
+        .collect();
+    let svg = charts::render_svg(&chart).unwrap();
+    assert!(svg.contains(&format!("{long} #29")), "label cut");
+    let (width, height, rgb) = decode(&charts::render_png(&chart).unwrap());
+    assert!(width > charts::CHART_SIZE.0 && height > charts::CHART_SIZE.1);
+    assert!(dark_pixels(&rgb, width, 0..height) > 1_000);
+}
+
+#[test]
+fn forest_plot_leaves_off_rows_with_no_finite_ratio() {
+    let mut chart = forest("Counters");
+    chart.rows[2].ratio = f64::INFINITY;
+    chart.rows[3].ratio = 0.0;
+    let svg = charts::render_svg(&chart).unwrap();
+    assert!(
+        svg.contains("2 row(s) with no finite ratio left off"),
+        "{svg}"
+    );
+    assert!(!svg.contains("NaN") && !svg.contains("inf"));
 }
 
 #[test]
@@ -240,8 +300,8 @@ fn zero_and_nan_points_are_left_off_log_axes() {
 
 #[test]
 fn empty_charts_still_render() {
-    let mut a = ab("empty");
-    a.groups.clear();
+    let mut a = forest("empty");
+    a.rows.clear();
     assert!(charts::render_svg(&a).is_ok());
     let mut s = scaling();
     s.series.clear();
@@ -270,7 +330,7 @@ fn dark_pixels(rgb: &[u8], width: u32, rows: std::ops::Range<u32>) -> usize {
 #[test]
 fn every_chart_renders_a_valid_png() {
     let pngs = [
-        charts::render_png(&ab("A/B")).unwrap(),
+        charts::render_png(&forest("A/B")).unwrap(),
         charts::render_png(&scaling()).unwrap(),
         charts::render_png(&sweep()).unwrap(),
         charts::render_png(&rate()).unwrap(),
@@ -293,8 +353,8 @@ fn every_chart_renders_a_valid_png() {
 fn png_titles_are_drawn_with_the_shipped_font() {
     // The title is the only thing in the top band, so text there proves the
     // embedded font drew glyphs; with no font, plotters would draw none.
-    let (width, _, titled) = decode(&charts::render_png(&ab("Flowbench title text")).unwrap());
-    let (_, _, untitled) = decode(&charts::render_png(&ab("")).unwrap());
+    let (width, _, titled) = decode(&charts::render_png(&forest("Flowbench title text")).unwrap());
+    let (_, _, untitled) = decode(&charts::render_png(&forest("")).unwrap());
     let band = 0..20;
     let with_title = dark_pixels(&titled, width, band.clone());
     let without_title = dark_pixels(&untitled, width, band);

@@ -23,7 +23,7 @@ fn writes_every_file_and_every_chart() {
     let out = tempfile::tempdir().unwrap();
     let files = write_report(&results, Some(&history), out.path()).unwrap();
 
-    // One A/B chart per scenario with comparisons (3), the rows, threads and
+    // One forest plot per scenario with comparisons (4), the rows, threads and
     // rate sweeps, and the trend.
     let ids: Vec<&str> = files.charts.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(
@@ -35,6 +35,7 @@ fn writes_every_file_and_every_chart() {
             "worker-threads-sqlite-sweep-threads",
             "e2e-webhook-postgres-latency-vs-rate-per-min",
             "worker-mutation-sqlite-ab",
+            "json-mapping-sqlite-ab",
             "trend-queued-index-postgres-flow-date-total-time-executions-1000-limit-50",
         ]
     );
@@ -121,6 +122,10 @@ fn summary_md_lists_each_claim_with_its_verdict() {
         let line = row(&summary, &s.title);
         assert!(line.contains(&s.claim.kestra_figure), "{line}");
         match (&s.status, s.claim_comparison()) {
+            (Status::Ok, Some(c)) if !s.claim.kestra_counterpart => {
+                assert!(line.contains(&c.verdict), "{line}");
+                assert!(line.contains("| no Kestra counterpart |"), "{line}");
+            }
             (Status::Ok, Some(c)) => {
                 assert!(line.contains(&c.verdict), "{line}");
                 let outcome = if c.reproduced == Some(true) {
@@ -146,6 +151,120 @@ fn summary_md_lists_each_claim_with_its_verdict() {
     );
     // The largest change in the fixture is the 0.07× pop latency at 1M rows.
     assert!(summary.contains("1. `queued-index` (postgres) pop_latency [rows=1000000]"));
+}
+
+/// The summary's claim table row for a scenario on a backend.
+fn claim_line<'a>(summary: &'a str, title: &str, backend: &str) -> &'a str {
+    summary
+        .lines()
+        .find(|l| l.starts_with(&format!("| {title} | {backend} |")))
+        .unwrap_or_else(|| panic!("no row for {title} on {backend} in\n{summary}"))
+}
+
+#[test]
+fn the_claim_table_shows_the_headline_kestras_figure_and_commit() {
+    let (results, _) = fixture();
+    let summary = summary_for(&results);
+    let line = claim_line(&summary, "FileSerde conversion", "none");
+    for cell in [
+        "| convert_time |",
+        "| 0.68× (−32%) |",
+        "| 0.64–0.72 | <0.001 |",
+        "| improved |",
+        "**reproduced**",
+        "| 20–40% faster |",
+        "| 0.70× |",
+        "| 9b8a1c482, plugin-serdes 7c4a3a3 |",
+    ] {
+        assert!(line.contains(cell), "{cell} missing from {line}");
+    }
+}
+
+/// Regression: `jdbc.json-mapping` changed PostgreSQL only; on SQLite the knob is
+/// measured, but the claim row must say "no Kestra counterpart", never "reproduced",
+/// even though the marked comparison's ratio would pass.
+#[test]
+fn a_backend_without_a_kestra_counterpart_is_never_a_reproduction() {
+    let (results, _) = fixture();
+    let sqlite = results
+        .scenarios
+        .iter()
+        .find(|s| s.id == "json-mapping" && s.backend == "sqlite")
+        .unwrap();
+    assert_eq!(sqlite.claim_comparison().unwrap().reproduced, Some(true));
+    assert_eq!(
+        sqlite.claim_outcome(),
+        Some(reports::results::ClaimOutcome::NoKestraCounterpart)
+    );
+
+    let summary = summary_for(&results);
+    let line = claim_line(&summary, "Mapping execution rows", "sqlite");
+    assert!(line.contains("| no Kestra counterpart |"), "{line}");
+    assert!(!line.contains("reproduced"), "{line}");
+    assert!(line.contains("| alloc_count | 0.75× (−25%) |"), "{line}");
+
+    let out = tempfile::tempdir().unwrap();
+    let files = write_report(&results, None, out.path()).unwrap();
+    let html = std::fs::read_to_string(&files.index_html).unwrap();
+    assert!(html.contains("class=\"no-counterpart\">no Kestra counterpart<"));
+    assert!(
+        html.contains("No Kestra counterpart on sqlite: Kestra made this change on postgres only")
+    );
+    // Its comparisons table says so on the claim's row too.
+    assert!(html.contains("<td>improved</td><td>no Kestra counterpart</td>"));
+    let svg =
+        std::fs::read_to_string(out.path().join("charts/json-mapping-sqlite-ab.svg")).unwrap();
+    assert!(
+        svg.contains("no Kestra counterpart on sqlite"),
+        "forest caption"
+    );
+    assert!(
+        !svg.contains("Kestra&apos;s figure"),
+        "no Kestra mark where Kestra made no change"
+    );
+}
+
+#[test]
+fn the_idle_thread_cost_is_explained_from_the_measured_figures() {
+    let (mut results, _) = fixture();
+    let summary = summary_for(&results);
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("**Worker thread count (sqlite), memory:**"))
+        .unwrap_or_else(|| panic!("no memory note in\n{summary}"));
+    // Medians of the fixture's samples, and 128 × 21 KiB.
+    for text in [
+        "median of 3",
+        "adds 21 KiB",
+        "2.05k KiB of address space",
+        "stack mapping is 2.05k KiB",
+        "about 2.62 MiB resident",
+        "ThreadStackSize = 1024 KiB",
+    ] {
+        assert!(line.contains(text), "{text} missing from {line}");
+    }
+    // The numbers come from the data.
+    let wt = results
+        .scenarios
+        .iter_mut()
+        .find(|s| s.id == "worker-threads")
+        .unwrap();
+    for m in wt
+        .metrics
+        .iter_mut()
+        .filter(|m| m.metric == "idle_thread_rss_kib")
+    {
+        m.summary.median = 40.0;
+    }
+    assert!(summary_for(&results).contains("adds 40 KiB"));
+    // A scenario that did not measure idle threads gets no note.
+    let wt = results
+        .scenarios
+        .iter_mut()
+        .find(|s| s.id == "worker-threads")
+        .unwrap();
+    wt.metrics.retain(|m| !m.metric.starts_with("idle_thread"));
+    assert!(!summary_for(&results).contains(", memory:**"));
 }
 
 fn serde(r: &mut Results) -> &mut ScenarioResult {

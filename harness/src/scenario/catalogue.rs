@@ -61,6 +61,18 @@ pub const KNOWN_METRICS: &[(&str, &str)] = &[
     ("cpu_utilisation", "CPU time / (wall time × cores), 0..1"),
     ("peak_rss_kib", "peak resident set size"),
     (
+        "idle_thread_rss_kib",
+        "resident memory one idle worker thread adds to the process (VmRSS)",
+    ),
+    (
+        "idle_thread_vsz_kib",
+        "address space one idle worker thread adds to the process (VmSize)",
+    ),
+    (
+        "idle_thread_stack_kib",
+        "an idle worker thread's stack mapping and guard page, from /proc/self/smaps",
+    ),
+    (
         "alloc_count",
         "allocator calls that obtained memory (counting allocator)",
     ),

@@ -21,6 +21,10 @@
 //! direction = "lower"             # the metric goes lower | higher from first to last variant
 //! expected_ratio = 0.7
 //! metric = "wall_ms"              # optional; must be a declared metric
+//! kestra_commit = "9b8a1c482"     # optional; or a list: the commits the first
+//!                                 # variant's ("before") path follows
+//! before = "Jackson writeValueAsBytes per record, 8 KiB buffers"   # optional
+//! kestra_backends = ["postgres"]  # optional; where Kestra made the change (default: all)
 //!
 //! [[variant]]                     # the first variant is the baseline ("before")
 //! name = "naive"
@@ -188,6 +192,38 @@ pub struct Claim {
     pub expected_ratio: f64,
     /// The metric the claim is about, when it names one.
     pub metric: Option<String>,
+    /// The Kestra commits the first ("before") variant's code path follows, as
+    /// `kestra_commit` gives them: `"84d845cde"`, `"plugin-serdes 7c4a3a3"`.
+    pub kestra_commits: Vec<String>,
+    /// What the "before" path does, in a phrase, so that a reader can check it against
+    /// Kestra's code without opening flowbench's.
+    pub before: Option<String>,
+    /// The backends on which Kestra made the change; empty when it made it on every one.
+    /// On any other backend the knob still works, but there is no Kestra claim to
+    /// reproduce: `jdbc.json-mapping` changed PostgreSQL only, as MySQL and H2 read a
+    /// plain string before and after.
+    pub kestra_backends: Vec<Backend>,
+}
+
+impl Claim {
+    /// Whether Kestra made the claimed change on `backend` (a results backend name:
+    /// `sqlite`, `postgres`, `mysql`, `mssql`, or `none` for scenarios without a
+    /// database).
+    pub fn has_kestra_counterpart(&self, backend: &str) -> bool {
+        self.kestra_backends.is_empty() || self.kestra_backends.iter().any(|b| b.name() == backend)
+    }
+}
+
+impl Backend {
+    /// The name results files and `--db` use: `sqlite`, `postgres`, `mysql`, `mssql`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::Mysql => "mysql",
+            Backend::Mssql => "mssql",
+        }
+    }
 }
 
 /// One variant: a name and the knob values that define it.

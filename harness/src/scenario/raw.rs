@@ -46,6 +46,18 @@ struct RawClaim {
     direction: ExpectedChange,
     expected_ratio: Spanned<f64>,
     metric: Option<Spanned<String>>,
+    #[serde(default)]
+    kestra_commit: Option<Spanned<OneOrMany>>,
+    before: Option<String>,
+    kestra_backends: Option<Spanned<Vec<Backend>>>,
+}
+
+/// `kestra_commit = "84d845cde"` or `kestra_commit = ["9b8a1c482", "plugin-serdes 7c4a3a3"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -376,12 +388,55 @@ fn validate_claim(
             ));
         }
     }
+    let kestra_commits = match raw.kestra_commit {
+        None => Vec::new(),
+        Some(c) => {
+            let span = c.span();
+            let commits = match c.into_inner() {
+                OneOrMany::One(one) => vec![one],
+                OneOrMany::Many(many) => many,
+            };
+            if commits.is_empty() || commits.iter().any(|c| c.trim().is_empty()) {
+                return Err(ctx.invalid(
+                    "claim.kestra_commit",
+                    span,
+                    "name at least one commit, and no empty one".into(),
+                ));
+            }
+            commits
+        }
+    };
+    let kestra_backends = match raw.kestra_backends {
+        None => Vec::new(),
+        Some(b) => {
+            if b.get_ref().is_empty() {
+                return Err(ctx.invalid(
+                    "claim.kestra_backends",
+                    b.span(),
+                    "name at least one backend, or leave the field out when Kestra's change \
+                     applies to every backend"
+                        .into(),
+                ));
+            }
+            if let Some(dup) = first_duplicate(b.get_ref().iter()) {
+                return Err(ctx.invalid(
+                    "claim.kestra_backends",
+                    b.span(),
+                    format!("`{dup:?}` is listed twice"),
+                ));
+            }
+            b.into_inner()
+        }
+    };
     Ok(Claim {
         text: raw.text,
         kestra_figure: raw.kestra_figure,
         direction: raw.direction,
         expected_ratio: ratio,
         metric: raw.metric.map(Spanned::into_inner),
+        kestra_commits,
+        before: raw.before,
+        kestra_backends,
     })
 }
 

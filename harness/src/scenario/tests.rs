@@ -278,6 +278,68 @@ fn claim_rules() {
 }
 
 #[test]
+fn claim_names_kestras_commits_before_path_and_backends() {
+    let s = parse_with(
+        "metric = \"wall_ms\"\n",
+        "metric = \"wall_ms\"\nkestra_commit = [\"9b8a1c482\", \"plugin-serdes 7c4a3a3\"]\n\
+         before = \"a fresh serializer per record\"\nkestra_backends = [\"postgres\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        s.claim.kestra_commits,
+        ["9b8a1c482", "plugin-serdes 7c4a3a3"]
+    );
+    assert_eq!(
+        s.claim.before.as_deref(),
+        Some("a fresh serializer per record")
+    );
+    assert_eq!(s.claim.kestra_backends, [Backend::Postgres]);
+    assert!(s.claim.has_kestra_counterpart("postgres"));
+    assert!(!s.claim.has_kestra_counterpart("sqlite"));
+    assert!(!s.claim.has_kestra_counterpart("mysql"));
+
+    // One commit may be a plain string; without kestra_backends every backend counts.
+    let s = parse_with(
+        "metric = \"wall_ms\"\n",
+        "metric = \"wall_ms\"\nkestra_commit = \"84d845cde\"\n",
+    )
+    .unwrap();
+    assert_eq!(s.claim.kestra_commits, ["84d845cde"]);
+    assert!(s.claim.before.is_none());
+    for backend in ["sqlite", "postgres", "mysql", "none"] {
+        assert!(s.claim.has_kestra_counterpart(backend), "{backend}");
+    }
+}
+
+#[test]
+fn claim_commits_and_backends_are_checked() {
+    let err = parse_with(
+        "metric = \"wall_ms\"\n",
+        "metric = \"wall_ms\"\nkestra_commit = []\n",
+    )
+    .unwrap_err();
+    assert_invalid(err, "claim.kestra_commit", 14, "at least one commit");
+    let err = parse_with(
+        "metric = \"wall_ms\"\n",
+        "metric = \"wall_ms\"\nkestra_backends = []\n",
+    )
+    .unwrap_err();
+    assert_invalid(err, "claim.kestra_backends", 14, "at least one backend");
+    let err = parse_with(
+        "metric = \"wall_ms\"\n",
+        "metric = \"wall_ms\"\nkestra_backends = [\"postgres\", \"postgres\"]\n",
+    )
+    .unwrap_err();
+    assert_invalid(err, "claim.kestra_backends", 14, "listed twice");
+    let err = parse_with(
+        "metric = \"wall_ms\"\n",
+        "metric = \"wall_ms\"\nkestra_backends = [\"h2\"]\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("h2"), "{err}");
+}
+
+#[test]
 fn gate_override_is_checked() {
     let err = parse_with("gate = { tolerance = 0.10 }", "gate = { alpha = 1.5 }").unwrap_err();
     assert_invalid(err, "metric[0].gate.alpha", 35, "0 < alpha < 1");

@@ -7,11 +7,16 @@
 //! * naive reading: a fresh `StringRecord` per row (`records()`), 8 KiB buffer.
 //! * batched reading: one `StringRecord` reused for every row (`read_record`),
 //!   32 KiB buffer.
-//! * naive writing: a fresh `csv::Writer` per row into a fresh buffer, then copied.
-//! * batched writing: one `csv::Writer` over the output, fields written straight from
-//!   the record, 32 KiB buffer.
+//! * writing, both modes: one `csv::Writer` per file, fields written straight from the
+//!   record; 8 KiB buffer (naive) or 32 KiB (batched). Kestra's `IonToCsv` built one
+//!   FastCSV writer per file before and after plugin-serdes commit 7c4a3a3 ("feat:
+//!   improve performance for CSV", May 2024); that commit only put a
+//!   `BufferedWriter` of `FileSerde.BUFFER_SIZE` (32 KiB, kestra 9b8a1c482) in front of
+//!   the file. Before it, the bytes reached the file through the 8 KiB buffers that
+//!   FastCSV 3.2 (`CsvWriterBuilder.bufferSize`) and Java's `FileWriter` encoder have by
+//!   default.
 
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -210,11 +215,8 @@ impl RecordReader for CsvReader<'_> {
 }
 
 pub(crate) struct CsvWriter<'a> {
-    /// The batched path's one writer; the naive path writes its fresh writers'
-    /// output into `raw`.
-    writer: Option<csv::Writer<Box<dyn Write + 'a>>>,
-    raw: Option<BufWriter<Box<dyn Write + 'a>>>,
-    builder: csv::WriterBuilder,
+    /// The file's one writer, in both modes; only its buffer size differs.
+    writer: csv::Writer<Box<dyn Write + 'a>>,
     header: bool,
     /// Column names, from the first struct record.
     columns: Option<Vec<String>>,
@@ -240,8 +242,8 @@ impl<'a> CsvWriter<'a> {
                 ));
             }
         };
-        let mut builder = csv::WriterBuilder::new();
-        builder
+        let output: Box<dyn Write + 'a> = charset::encoding_writer(output, &opts.charset, path)?;
+        let writer = csv::WriterBuilder::new()
             .has_headers(false)
             .delimiter(ascii(opts.field_separator, "fieldSeparator", path)?)
             .quote(ascii(opts.text_delimiter, "textDelimiter", path)?)
@@ -251,19 +253,11 @@ impl<'a> CsvWriter<'a> {
             } else {
                 csv::QuoteStyle::Necessary
             })
-            .buffer_capacity(mode.buffer_size());
-        let output: Box<dyn Write + 'a> = charset::encoding_writer(output, &opts.charset, path)?;
-        let (writer, raw) = match mode {
-            SerdeMode::Naive => (
-                None,
-                Some(BufWriter::with_capacity(mode.buffer_size(), output)),
-            ),
-            SerdeMode::Batched => (Some(builder.from_writer(output)), None),
-        };
+            // The only difference between the modes, as in Kestra (see the module docs).
+            .buffer_capacity(mode.buffer_size())
+            .from_writer(output);
         Ok(CsvWriter {
             writer,
-            raw,
-            builder,
             header: opts.header,
             columns: None,
             path: path.to_path_buf(),
@@ -317,41 +311,20 @@ impl RecordWriter for CsvWriter<'_> {
         };
         let path = &self.path;
         let fail = |e: csv::Error| csv_error(path, e).at_record(record);
-        if let Some(writer) = &mut self.writer {
-            if let Some(columns) = header {
-                writer.write_record(&columns).map_err(fail)?;
-            }
-            for cell in &cells {
-                writer
-                    .write_field(cell_text(*cell).as_bytes())
-                    .map_err(fail)?;
-            }
-            writer.write_record(None::<&[u8]>).map_err(fail)?;
-        } else {
-            let mut fresh = self.builder.from_writer(Vec::new());
-            if let Some(columns) = header {
-                fresh.write_record(&columns).map_err(fail)?;
-            }
-            let texts: Vec<String> = cells.iter().map(|c| cell_text(*c).into_owned()).collect();
-            fresh.write_record(&texts).map_err(fail)?;
-            let bytes = fresh
-                .into_inner()
-                .map_err(|e| Error::io(path, e.into_error()).at_record(record))?;
-            let raw = self.raw.as_mut().expect("naive path has a raw output");
-            raw.write_all(&bytes)
-                .map_err(|e| Error::io(path, e).at_record(record))?;
+        if let Some(columns) = header {
+            self.writer.write_record(&columns).map_err(fail)?;
         }
+        for cell in &cells {
+            self.writer
+                .write_field(cell_text(*cell).as_bytes())
+                .map_err(fail)?;
+        }
+        self.writer.write_record(None::<&[u8]>).map_err(fail)?;
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<()> {
+    fn finish(mut self: Box<Self>) -> Result<()> {
         let path = &self.path;
-        if let Some(mut writer) = self.writer {
-            writer.flush().map_err(|e| Error::io(path, e))?;
-        }
-        if let Some(mut raw) = self.raw {
-            raw.flush().map_err(|e| Error::io(path, e))?;
-        }
-        Ok(())
+        self.writer.flush().map_err(|e| Error::io(path, e))
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! | chart | shows |
 //! |---|---|
-//! | [`AbChart`] | A/B bars with 95% CI whiskers, one group per compared metric |
+//! | [`ForestChart`] | A/B ratios with 95% CIs on a log axis, one row per compared metric, tolerance shaded, Kestra's figure marked |
 //! | [`ScalingChart`] | latency p50/p99 against a size such as queued rows, log-log |
 //! | [`SweepChart`] | one panel per metric against a swept parameter such as threads |
 //! | [`RateChart`] | latency percentiles against offered rate, saturation marked |
@@ -18,7 +18,7 @@
 //! packages at all. SVG text names the `sans-serif` family and is drawn by the
 //! viewer.
 
-mod ab;
+mod forest;
 mod lines;
 mod rate;
 mod scaling;
@@ -32,7 +32,7 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 
-pub use ab::{AbBar, AbChart, AbGroup};
+pub use forest::{ForestChart, ForestRow};
 pub use rate::{RateChart, RatePoint, RateSeries, Saturation};
 pub use scaling::{ScalingChart, ScalingPoint, ScalingSeries};
 pub use sweep::{SweepChart, SweepPanel};
@@ -45,7 +45,8 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Pixel size of every chart: 16:9, large enough for a PR comment to read.
+/// Pixel size of a chart: 16:9, large enough for a PR comment to read. A chart may ask
+/// for more ([`Chart::size`]).
 pub const CHART_SIZE: (u32, u32) = (960, 540);
 
 /// DejaVu Sans 2.37 (Debian `fonts-dejavu-core`); licence in `assets/`.
@@ -55,6 +56,11 @@ static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 pub trait Chart {
     /// The chart's title, also used to name it in errors.
     fn title(&self) -> &str;
+
+    /// Its size in pixels; [`CHART_SIZE`] unless its content needs more room.
+    fn size(&self) -> (u32, u32) {
+        CHART_SIZE
+    }
 
     /// Draws the chart over the whole of `root`.
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError>;
@@ -100,7 +106,7 @@ pub fn render_svg(chart: &impl Chart) -> Result<String> {
     register_fonts();
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, chart.size()).into_drawing_area();
         chart
             .draw(&root)
             .and_then(|()| root.present().map_err(DrawError::from))
@@ -112,10 +118,10 @@ pub fn render_svg(chart: &impl Chart) -> Result<String> {
 /// Renders a chart to PNG bytes.
 pub fn render_png(chart: &impl Chart) -> Result<Vec<u8>> {
     register_fonts();
-    let (width, height) = CHART_SIZE;
+    let (width, height) = chart.size();
     let mut rgb = vec![0u8; width as usize * height as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, CHART_SIZE).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
         chart
             .draw(&root)
             .and_then(|()| root.present().map_err(DrawError::from))

@@ -3,8 +3,9 @@
 //! The choice is made from the shape of the results, never from scenario names,
 //! so a new scenario gets charts without code here:
 //!
-//! * a scenario with comparisons gets one [`AbChart`]: a group per comparison,
-//!   each variant's median divided by the base variant's median;
+//! * a scenario with comparisons gets one [`ForestChart`]: a row per comparison, its
+//!   head/base ratio and CI on a log axis, the gate's tolerance shaded, and Kestra's
+//!   figure marked on the row its claim is judged on;
 //! * a numeric parameter that takes two or more values across a scenario's
 //!   metrics is a sweep. Against it:
 //!   * metrics with latency percentiles and a rate parameter (`rate_per_min`,
@@ -16,12 +17,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::charts::{
-    self, AbBar, AbChart, AbGroup, Line, RateChart, RatePoint, RateSeries, Saturation,
-    ScalingChart, ScalingPoint, ScalingSeries, SweepChart, SweepPanel, TrendChart, TrendPoint,
+    self, ForestChart, ForestRow, Line, RateChart, RatePoint, RateSeries, Saturation, ScalingChart,
+    ScalingPoint, ScalingSeries, SweepChart, SweepPanel, TrendChart, TrendPoint,
 };
 use crate::error::Result;
 use crate::results::{
-    Better, HistoryView, MetricResult, Params, Results, ScenarioResult, Status, display_params,
+    Better, ClaimOutcome, HistoryView, MetricResult, Params, Results, ScenarioResult, Status,
+    display_params,
 };
 
 /// One chart of a report, with the name its files are given.
@@ -37,7 +39,7 @@ pub struct Figure {
 /// Any of the chart types.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FigureChart {
-    Ab(AbChart),
+    Forest(ForestChart),
     Scaling(ScalingChart),
     Sweep(SweepChart),
     Rate(RateChart),
@@ -47,7 +49,7 @@ pub enum FigureChart {
 impl Figure {
     pub fn title(&self) -> &str {
         match &self.chart {
-            FigureChart::Ab(c) => &c.title,
+            FigureChart::Forest(c) => &c.title,
             FigureChart::Scaling(c) => &c.title,
             FigureChart::Sweep(c) => &c.title,
             FigureChart::Rate(c) => &c.title,
@@ -57,7 +59,7 @@ impl Figure {
 
     pub fn render_svg(&self) -> Result<String> {
         match &self.chart {
-            FigureChart::Ab(c) => charts::render_svg(c),
+            FigureChart::Forest(c) => charts::render_svg(c),
             FigureChart::Scaling(c) => charts::render_svg(c),
             FigureChart::Sweep(c) => charts::render_svg(c),
             FigureChart::Rate(c) => charts::render_svg(c),
@@ -67,7 +69,7 @@ impl Figure {
 
     pub fn render_png(&self) -> Result<Vec<u8>> {
         match &self.chart {
-            FigureChart::Ab(c) => charts::render_png(c),
+            FigureChart::Forest(c) => charts::render_png(c),
             FigureChart::Scaling(c) => charts::render_png(c),
             FigureChart::Sweep(c) => charts::render_png(c),
             FigureChart::Rate(c) => charts::render_png(c),
@@ -128,11 +130,11 @@ fn scenario_figures(scenario: &ScenarioResult) -> Vec<Figure> {
     let stem = format!("{}-{}", slug(&scenario.id), slug(&scenario.backend));
     let owner = Some((scenario.id.clone(), scenario.backend.clone()));
     let mut out = Vec::new();
-    if let Some(chart) = ab_chart(scenario) {
+    if let Some(chart) = forest_chart(scenario) {
         out.push(Figure {
             id: format!("{stem}-ab"),
             scenario: owner.clone(),
-            chart: FigureChart::Ab(chart),
+            chart: FigureChart::Forest(chart),
         });
     }
     for key in sweep_keys(&scenario.metrics) {
@@ -173,55 +175,63 @@ fn scenario_figures(scenario: &ScenarioResult) -> Vec<Figure> {
     out
 }
 
-fn ab_chart(scenario: &ScenarioResult) -> Option<AbChart> {
-    let mut groups = Vec::new();
-    for c in &scenario.comparisons {
-        let base = scenario.metric(&c.base_variant, &c.metric, &c.params);
-        let head = scenario.metric(&c.head_variant, &c.metric, &c.params);
-        let (Some(base), Some(head)) = (base, head) else {
-            continue;
-        };
-        let norm = base.summary.median;
-        if norm == 0.0 || !norm.is_finite() {
-            continue;
-        }
-        let bar = |m: &MetricResult| AbBar {
-            variant: m.variant.clone(),
-            value: m.summary.median / norm,
-            ci_low: m.summary.ci_low / norm,
-            ci_high: m.summary.ci_high / norm,
-        };
-        let params = display_params(&c.params);
-        groups.push(AbGroup {
-            label: if params.is_empty() {
-                c.metric.clone()
-            } else {
-                format!("{} [{params}]", c.metric)
-            },
-            bars: vec![bar(base), bar(head)],
-        });
-    }
-    if groups.is_empty() {
+fn forest_chart(scenario: &ScenarioResult) -> Option<ForestChart> {
+    if scenario.comparisons.is_empty() {
         return None;
     }
-    let caption = match scenario.claim_comparison() {
-        Some(c) => format!(
-            "Kestra: {} · measured {} · {}",
-            scenario.claim.kestra_figure,
-            format_ratio(c.ratio),
-            match c.reproduced {
-                Some(true) => "reproduced",
-                _ => "not reproduced",
+    // Name the variants only where the scenario compares more than one head.
+    let heads: BTreeSet<&str> = scenario
+        .comparisons
+        .iter()
+        .map(|c| c.head_variant.as_str())
+        .collect();
+    let rows = scenario
+        .comparisons
+        .iter()
+        .map(|c| {
+            let params = display_params(&c.params);
+            let mut label = c.metric.clone();
+            if !params.is_empty() {
+                label = format!("{label} [{params}]");
             }
+            if heads.len() > 1 {
+                label = format!("{label}: {} vs {}", c.head_variant, c.base_variant);
+            }
+            let is_claim = c.reproduced.is_some() && scenario.claim.kestra_counterpart;
+            ForestRow {
+                label,
+                ratio: c.ratio,
+                ci_low: c.ci_low,
+                ci_high: c.ci_high,
+                tolerance: c.tolerance,
+                expected: scenario.claim.expected_ratio.filter(|_| is_claim),
+                verdict: c.verdict.clone(),
+            }
+        })
+        .collect();
+    let outcome = scenario.claim_outcome().map_or("", ClaimOutcome::text);
+    let caption = match (
+        scenario.claim.kestra_counterpart,
+        scenario.claim_comparison(),
+    ) {
+        (false, _) => format!(
+            "no Kestra counterpart on {}: Kestra changed {} only",
+            scenario.backend,
+            scenario.claim.kestra_backends.join(", ")
         ),
-        None => format!("Kestra: {}", scenario.claim.kestra_figure),
+        (true, Some(c)) => format!(
+            "Kestra: {} · measured {} {} · {outcome}",
+            scenario.claim.kestra_figure,
+            c.metric,
+            format_ratio(c.ratio),
+        ),
+        (true, None) => format!("Kestra: {}", scenario.claim.kestra_figure),
     };
-    Some(AbChart {
+    Some(ForestChart {
         title: scenario_title(scenario),
         caption,
-        y_label: "median relative to base variant".to_string(),
-        groups,
-        reference: Some(1.0),
+        x_label: "head / base median (log scale)".to_string(),
+        rows,
     })
 }
 

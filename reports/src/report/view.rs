@@ -6,7 +6,9 @@ use serde::Serialize;
 use super::RenderedFigure;
 use super::figures::{format_ratio, slug};
 use crate::charts::format_number;
-use crate::results::{Comparison, QueryPlan, Results, ScenarioResult, Status, display_params};
+use crate::results::{
+    ClaimOutcome, Comparison, QueryPlan, Results, ScenarioResult, Status, display_params,
+};
 
 /// How many comparisons "largest changes" lists.
 const LARGEST_CHANGES: usize = 3;
@@ -46,12 +48,21 @@ pub(crate) struct ClaimRow {
     pub backend: String,
     pub claim: String,
     pub kestra_figure: String,
-    /// "—" when there is no comparison to show.
+    /// Kestra's figure as a ratio (`0.85×`), or "—".
+    pub kestra_ratio: String,
+    /// The Kestra commits the before path follows, or "—".
+    pub kestra_commit: String,
+    /// What the before path does, or "".
+    pub before: String,
+    /// The claim's metric, or "—" when there is no comparison to show.
+    pub metric: String,
+    /// The headline ratio, or "—".
     pub measured: String,
     pub ci: String,
     pub p_value: String,
     pub verdict: String,
-    /// "reproduced", "not reproduced", "not judged", or the scenario's status.
+    /// "reproduced", "not reproduced", "no Kestra counterpart", "not judged", or the
+    /// scenario's status.
     pub outcome: String,
     /// CSS class for the outcome.
     pub outcome_class: String,
@@ -75,6 +86,12 @@ pub(crate) struct ScenarioView {
     pub title: String,
     pub backend: String,
     pub claim: String,
+    /// What the before path does and the Kestra commits it follows, or "".
+    pub before: String,
+    /// Set when Kestra made no such change on this backend: says where it did.
+    pub no_counterpart: String,
+    /// Set when the scenario measured idle worker threads: what one costs, from the data.
+    pub idle_threads: String,
     pub status: String,
     pub figures: Vec<FigureView>,
     pub comparisons: Vec<ComparisonRow>,
@@ -177,6 +194,17 @@ impl ReportView {
                     title: s.title.clone(),
                     backend: s.backend.clone(),
                     claim: s.claim.text.clone(),
+                    before: before_text(s),
+                    no_counterpart: if s.claim.kestra_counterpart {
+                        String::new()
+                    } else {
+                        format!(
+                            "No Kestra counterpart on {}: Kestra made this change on {} only, so this backend's numbers measure the knob but neither reproduce nor refute Kestra's claim.",
+                            s.backend,
+                            s.claim.kestra_backends.join(", ")
+                        )
+                    },
+                    idle_threads: idle_threads_text(s),
                     status: status_text(&s.status),
                     figures: rendered
                         .iter()
@@ -185,7 +213,11 @@ impl ReportView {
                         })
                         .map(figure_view)
                         .collect(),
-                    comparisons: s.comparisons.iter().map(comparison_row).collect(),
+                    comparisons: s
+                        .comparisons
+                        .iter()
+                        .map(|c| comparison_row(s, c))
+                        .collect(),
                     plans: s.plans.iter().map(|p| plan_row(s, p)).collect(),
                     metrics: s
                         .metrics
@@ -288,6 +320,58 @@ fn anchor(s: &ScenarioResult) -> String {
     format!("{}-{}", slug(&s.id), slug(&s.backend))
 }
 
+/// "Before: <what it does> (follows Kestra 84d845cde)".
+fn before_text(s: &ScenarioResult) -> String {
+    let commits = s.claim.kestra_commits.join(", ");
+    match (&s.claim.before, commits.is_empty()) {
+        (Some(before), false) => format!("Before: {before} (Kestra commit {commits})."),
+        (Some(before), true) => format!("Before: {before}."),
+        (None, false) => format!("Before: Kestra's code before commit {commits}."),
+        (None, true) => String::new(),
+    }
+}
+
+/// What an idle worker thread costs, from the `idle_thread_*` metrics, beside the peak
+/// RSS the claim is judged on; "" when the scenario did not measure it.
+///
+/// The JVM figure is HotSpot's documented default, not a measurement: flowbench runs no
+/// JVM.
+fn idle_threads_text(s: &ScenarioResult) -> String {
+    let median = |name: &str| {
+        s.metrics
+            .iter()
+            .find(|m| m.metric == name)
+            .map(|m| (m.summary.median, m.summary.n))
+    };
+    let (Some((rss, n)), Some((stack, _))) = (
+        median("idle_thread_rss_kib"),
+        median("idle_thread_stack_kib"),
+    ) else {
+        return String::new();
+    };
+    let vsz = median("idle_thread_vsz_kib")
+        .map(|(v, _)| format!(", {} KiB of address space (VmSize)", format_number(v)))
+        .unwrap_or_default();
+    let mut text = format!(
+        "An idle worker thread, measured here (median of {n}), adds {} KiB of resident memory (VmRSS){vsz}; its stack mapping is {} KiB, reserved address space that only becomes resident as the stack is used. 128 threads therefore hold about {} MiB resident while idle.",
+        format_number(rss),
+        format_number(stack),
+        format_number(rss * 128.0 / 1024.0),
+    );
+    if let Some(c) = s.claim_comparison().filter(|c| c.metric == "peak_rss_kib")
+        && let Some(base) = s.metric(&c.base_variant, &c.metric, &c.params)
+    {
+        text += &format!(
+            " The {} runs peaked at {} MiB, so idle threads are a small share of it, which is why the ratio stays near 1 ({}).",
+            c.base_variant,
+            format_number(base.summary.median / 1024.0),
+            format_ratio(c.ratio)
+        );
+    }
+    text += " For comparison, a HotSpot JVM thread reserves a 1 MiB stack by default on Linux x86-64 (ThreadStackSize = 1024 KiB, openjdk src/hotspot/os_cpu/linux_x86/globals_linux_x86.hpp), also reserved rather than resident; flowbench runs no JVM, so its resident cost per thread is not measured here.";
+    text
+}
+
 fn status_text(status: &Status) -> String {
     match status {
         Status::Ok => "ok".to_string(),
@@ -316,6 +400,15 @@ fn reproduced_text(r: Option<bool>) -> &'static str {
     }
 }
 
+fn outcome_class(o: ClaimOutcome) -> &'static str {
+    match o {
+        ClaimOutcome::Reproduced => "reproduced",
+        ClaimOutcome::NotReproduced => "not-reproduced",
+        ClaimOutcome::NoKestraCounterpart => "no-counterpart",
+        ClaimOutcome::NotJudged => "not-judged",
+    }
+}
+
 fn claim_row(s: &ScenarioResult) -> ClaimRow {
     let mut row = ClaimRow {
         anchor: anchor(s),
@@ -324,6 +417,17 @@ fn claim_row(s: &ScenarioResult) -> ClaimRow {
         backend: s.backend.clone(),
         claim: s.claim.text.clone(),
         kestra_figure: s.claim.kestra_figure.clone(),
+        kestra_ratio: s
+            .claim
+            .expected_ratio
+            .map_or_else(|| "—".into(), |r| format!("{r:.2}×")),
+        kestra_commit: if s.claim.kestra_commits.is_empty() {
+            "—".into()
+        } else {
+            s.claim.kestra_commits.join(", ")
+        },
+        before: s.claim.before.clone().unwrap_or_default(),
+        metric: "—".into(),
         measured: "—".into(),
         ci: "—".into(),
         p_value: "—".into(),
@@ -331,24 +435,24 @@ fn claim_row(s: &ScenarioResult) -> ClaimRow {
         outcome: status_text(&s.status),
         outcome_class: "status".into(),
     };
-    if s.status != Status::Ok {
+    let Some(outcome) = s.claim_outcome() else {
         return row;
-    }
+    };
     // The claim is judged on the comparison the harness marked; without one,
     // the first comparison is still worth showing, but judged by no one.
     match s.claim_comparison().or(s.comparisons.first()) {
         Some(c) => {
-            row.measured = format!("{} {}", c.metric, format_ratio(c.ratio));
+            row.metric = c.metric.clone();
+            row.measured = format_ratio(c.ratio);
             row.ci = ci_text(c);
             row.p_value = p_text(c.p_value);
             row.verdict = c.verdict.clone();
-            row.outcome = reproduced_text(c.reproduced).to_string();
-            row.outcome_class = match c.reproduced {
-                Some(true) => "reproduced",
-                Some(false) => "not-reproduced",
-                None => "not-judged",
-            }
-            .into();
+            row.outcome = outcome.text().to_string();
+            row.outcome_class = outcome_class(outcome).into();
+        }
+        None if outcome == ClaimOutcome::NoKestraCounterpart => {
+            row.outcome = outcome.text().to_string();
+            row.outcome_class = outcome_class(outcome).into();
         }
         None => {
             row.outcome = "no comparison".into();
@@ -358,7 +462,14 @@ fn claim_row(s: &ScenarioResult) -> ClaimRow {
     row
 }
 
-fn comparison_row(c: &Comparison) -> ComparisonRow {
+fn comparison_row(s: &ScenarioResult, c: &Comparison) -> ComparisonRow {
+    // The claim's comparison on a backend where Kestra made no such change reproduces
+    // nothing, whatever its ratio.
+    let reproduced = if c.reproduced.is_some() && !s.claim.kestra_counterpart {
+        ClaimOutcome::NoKestraCounterpart.text()
+    } else {
+        reproduced_text(c.reproduced)
+    };
     ComparisonRow {
         metric: c.metric.clone(),
         params: display_params(&c.params),
@@ -368,7 +479,7 @@ fn comparison_row(c: &Comparison) -> ComparisonRow {
         ci: ci_text(c),
         p_value: p_text(c.p_value),
         verdict: c.verdict.clone(),
-        reproduced: reproduced_text(c.reproduced).to_string(),
+        reproduced: reproduced.to_string(),
     }
 }
 

@@ -23,7 +23,9 @@
 //!   "scenarios": [ {
 //!     "id": "queued-index", "title": "Queued executions index",
 //!     "claim": { "text": "…", "kestra_figure": "about 50% less total time",
-//!                "expected_direction": "less", "expected_ratio": 0.5 },
+//!                "expected_direction": "less", "expected_ratio": 0.5,
+//!                "kestra_commits": ["34fa6ce91"], "before": "index (tenant, namespace, flow_id)…",
+//!                "kestra_counterpart": true },
 //!     "status": { "state": "ok" },
 //!     "backend": "postgres",
 //!     "variants": [ { "name": "flow", "knobs": { "queued.index": "flow" }, "params": {} } ],
@@ -38,7 +40,8 @@
 //!     "comparisons": [ {
 //!       "metric": "total_time", "base_variant": "flow", "head_variant": "flow-date",
 //!       "params": {}, "ratio": 0.52, "ci_low": 0.48, "ci_high": 0.56,
-//!       "p_value": 0.0002, "verdict": "improved", "reproduced": true
+//!       "p_value": 0.0002, "verdict": "improved", "reproduced": true,
+//!       "tolerance": 0.05
 //!     } ]
 //!   } ]
 //! }
@@ -52,6 +55,12 @@
 //! A comparison's `ratio` is head over base, of the metric's median, so a ratio
 //! below 1 means the head variant measured less. Its `verdict` and `reproduced`
 //! are decided by the harness's statistics; the reports only show them.
+//!
+//! A claim's `kestra_backends` lists where Kestra made the change (absent: on every
+//! backend), and `kestra_counterpart` says whether this result's backend is one of
+//! them. Where it is not (`jdbc.json-mapping` on SQLite or MySQL: Kestra changed
+//! PostgreSQL only), the result is "no Kestra counterpart" and never counts as a
+//! reproduction; [`ScenarioResult::claim_outcome`] gives the outcome to show.
 //!
 //! [`Results::load`] checks `schema_version` before anything else, so a file
 //! written by a newer flowbench is refused with a message that names the file and
@@ -182,6 +191,53 @@ pub struct Claim {
     /// The head/base ratio Kestra's figure implies, when it implies one.
     #[serde(default)]
     pub expected_ratio: Option<f64>,
+    /// The Kestra commits the base ("before") variant's code path follows, e.g.
+    /// `["84d845cde"]` or `["9b8a1c482", "plugin-serdes 7c4a3a3"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kestra_commits: Vec<String>,
+    /// What the "before" path does, in a phrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// The backends on which Kestra made the claimed change; empty when it made it on
+    /// every backend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kestra_backends: Vec<String>,
+    /// Whether Kestra made the change on this result's backend. When `false` the knob
+    /// was measured all the same, but there is no Kestra claim to reproduce here: the
+    /// result is "no Kestra counterpart", never a reproduction, whatever the claim
+    /// comparison's `reproduced` says. [`ScenarioResult::claim_outcome`] applies this.
+    #[serde(default = "counterpart_by_default")]
+    pub kestra_counterpart: bool,
+}
+
+/// Files written before `kestra_counterpart` existed judged every backend.
+fn counterpart_by_default() -> bool {
+    true
+}
+
+/// What a scenario result says about Kestra's claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The claim comparison went the claimed way, far enough.
+    Reproduced,
+    /// It did not.
+    NotReproduced,
+    /// Kestra made no such change on this backend, so nothing is reproduced or refuted.
+    NoKestraCounterpart,
+    /// Measured, but no comparison was marked as the claim's.
+    NotJudged,
+}
+
+impl ClaimOutcome {
+    /// The words reports show.
+    pub fn text(self) -> &'static str {
+        match self {
+            ClaimOutcome::Reproduced => "reproduced",
+            ClaimOutcome::NotReproduced => "not reproduced",
+            ClaimOutcome::NoKestraCounterpart => "no Kestra counterpart",
+            ClaimOutcome::NotJudged => "not judged",
+        }
+    }
 }
 
 /// Whether a scenario produced numbers.
@@ -285,9 +341,15 @@ pub struct Comparison {
     /// harness decided.
     pub verdict: String,
     /// Whether this comparison reproduces the scenario's claim; `None` when this
-    /// comparison is not the one the claim is judged on.
+    /// comparison is not the one the claim is judged on. On a backend where
+    /// `claim.kestra_counterpart` is false this only says whether the ratio would
+    /// pass; see [`ScenarioResult::claim_outcome`].
     #[serde(default)]
     pub reproduced: Option<bool>,
+    /// The gate's tolerance for this metric: a ratio between `1 / (1 + t)` and
+    /// `1 + t` is no change worth reporting. `None` in files that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
 }
 
 /// A parameter value: sweep points are mostly integers, but a variant may be
@@ -416,6 +478,26 @@ impl ScenarioResult {
     pub fn claim_comparison(&self) -> Option<&Comparison> {
         self.comparisons.iter().find(|c| c.reproduced.is_some())
     }
+
+    /// The claim's outcome on this backend; `None` when the scenario did not run to
+    /// the end (its [`Status`] says why).
+    ///
+    /// A backend without a Kestra counterpart is never a reproduction, even when the
+    /// measured ratio would pass: count reproductions with this, not with
+    /// [`Comparison::reproduced`].
+    pub fn claim_outcome(&self) -> Option<ClaimOutcome> {
+        if self.status != Status::Ok {
+            return None;
+        }
+        if !self.claim.kestra_counterpart {
+            return Some(ClaimOutcome::NoKestraCounterpart);
+        }
+        Some(match self.claim_comparison().and_then(|c| c.reproduced) {
+            Some(true) => ClaimOutcome::Reproduced,
+            Some(false) => ClaimOutcome::NotReproduced,
+            None => ClaimOutcome::NotJudged,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -461,6 +543,10 @@ pub(crate) mod tests {
                         kestra_figure: "20–40% faster".into(),
                         expected_direction: "faster".into(),
                         expected_ratio: Some(0.7),
+                        kestra_commits: vec!["9b8a1c482".into()],
+                        before: Some("a fresh serializer per record".into()),
+                        kestra_backends: vec![],
+                        kestra_counterpart: true,
                     },
                     status: Status::Ok,
                     backend: "none".into(),
@@ -496,6 +582,7 @@ pub(crate) mod tests {
                         p_value: Some(0.01),
                         verdict: "improved".into(),
                         reproduced: Some(true),
+                        tolerance: Some(0.05),
                     }],
                     plans: vec![QueryPlan {
                         variant: "naive".into(),
@@ -515,6 +602,10 @@ pub(crate) mod tests {
                         kestra_figure: "up to 10×".into(),
                         expected_direction: "faster".into(),
                         expected_ratio: None,
+                        kestra_commits: vec![],
+                        before: None,
+                        kestra_backends: vec![],
+                        kestra_counterpart: true,
                     },
                     status: Status::Skipped {
                         reason: "no postgres".into(),
@@ -582,6 +673,44 @@ pub(crate) mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
         assert!(err.to_string().starts_with("c.json: "), "{err}");
+    }
+
+    #[test]
+    fn files_without_the_claim_metadata_judge_every_backend() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        let claim = value["scenarios"][0]["claim"].as_object_mut().unwrap();
+        for key in [
+            "kestra_commits",
+            "before",
+            "kestra_backends",
+            "kestra_counterpart",
+        ] {
+            claim.remove(key);
+        }
+        let loaded = Results::from_json(&value.to_string(), Path::new("old.json")).unwrap();
+        let serde = &loaded.scenarios[0];
+        assert!(serde.claim.kestra_counterpart);
+        assert!(serde.claim.kestra_commits.is_empty() && serde.claim.before.is_none());
+        assert_eq!(serde.claim_outcome(), Some(ClaimOutcome::Reproduced));
+    }
+
+    #[test]
+    fn no_kestra_counterpart_overrides_a_passing_ratio() {
+        let mut results = sample();
+        let serde = &mut results.scenarios[0];
+        serde.claim.kestra_backends = vec!["postgres".into()];
+        serde.claim.kestra_counterpart = false;
+        assert_eq!(serde.claim_comparison().unwrap().reproduced, Some(true));
+        assert_eq!(
+            serde.claim_outcome(),
+            Some(ClaimOutcome::NoKestraCounterpart)
+        );
+        assert_eq!(
+            ClaimOutcome::NoKestraCounterpart.text(),
+            "no Kestra counterpart"
+        );
+        // A result that did not run says nothing about the claim.
+        assert_eq!(results.scenarios[1].claim_outcome(), None);
     }
 
     #[test]
