@@ -54,16 +54,38 @@ pub enum LatencyUnit {
 }
 
 /// What one run observed: samples at one or more sweep points, and latency histograms.
+///
+/// Samples belong to the slot's variant unless recorded `_as` another: a thread sweep runs
+/// thread counts but records under the scenario's own variants too.
 #[derive(Debug, Default)]
 pub struct Observed {
-    samples: Vec<(Params, &'static str, f64)>,
-    latencies: Vec<(Params, &'static str, LatencyHistogram, LatencyUnit)>,
+    samples: Vec<(Option<String>, Params, &'static str, f64)>,
+    latencies: Vec<(
+        Option<String>,
+        Params,
+        &'static str,
+        LatencyHistogram,
+        LatencyUnit,
+    )>,
 }
 
 impl Observed {
     /// One sample of `metric` at the sweep point `params`.
     pub fn record(&mut self, params: &Params, metric: &'static str, value: f64) {
-        self.samples.push((params.clone(), metric, value));
+        self.samples.push((None, params.clone(), metric, value));
+    }
+
+    /// Several metrics of the run, recorded under `variant` rather than the slot's.
+    pub fn record_all_as(
+        &mut self,
+        variant: &str,
+        params: &Params,
+        metrics: &[(&'static str, f64)],
+    ) {
+        for (metric, value) in metrics {
+            self.samples
+                .push((Some(variant.to_string()), params.clone(), metric, *value));
+        }
     }
 
     /// Several metrics of the run at one sweep point.
@@ -83,7 +105,25 @@ impl Observed {
         unit: LatencyUnit,
     ) {
         self.latencies
-            .push((params.clone(), metric, histogram, unit));
+            .push((None, params.clone(), metric, histogram, unit));
+    }
+
+    /// [`latency`](Self::latency) under `variant` rather than the slot's.
+    pub fn latency_as(
+        &mut self,
+        variant: &str,
+        params: &Params,
+        metric: &'static str,
+        histogram: LatencyHistogram,
+        unit: LatencyUnit,
+    ) {
+        self.latencies.push((
+            Some(variant.to_string()),
+            params.clone(),
+            metric,
+            histogram,
+            unit,
+        ));
     }
 }
 
@@ -146,10 +186,11 @@ where
 impl Recorder {
     /// Records everything one measured run observed.
     fn absorb(&mut self, variant: &str, observed: Observed) {
-        for (params, metric, value) in observed.samples {
-            self.record(variant, &params, metric, value);
+        for (other, params, metric, value) in observed.samples {
+            self.record(other.as_deref().unwrap_or(variant), &params, metric, value);
         }
-        for (params, metric, histogram, unit) in observed.latencies {
+        for (other, params, metric, histogram, unit) in observed.latencies {
+            let variant = other.as_deref().unwrap_or(variant);
             self.merge_latency(variant, &params, metric, &histogram, unit);
         }
     }

@@ -21,10 +21,10 @@ use orchestrator::service::Components;
 use reports::results::{ParamValue as Pv, VariantResult};
 use serde_json::{Map, Value};
 
-use super::{Env, Probe, Recorder, Result, WorkloadError, flows, percentiles_ms};
-use crate::interleave::{Phase, schedule};
+use super::driver::{LatencyUnit, Observed, drive_variants};
+use super::{Env, Probe, Recorder, Result, WorkloadError, flows};
 use crate::latency::LatencyHistogram;
-use crate::scenario::ParamValue;
+use crate::scenario::{ParamValue, Variant};
 
 /// The variant name the sweep points are recorded under.
 pub const SWEEP_VARIANT: &str = "sweep";
@@ -74,25 +74,27 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
         .collect::<Result<_>>()?;
     let idle_counts = idle::counts(&variant_threads);
     let measure_idle = idle::METRICS.iter().any(|m| s.metric(m).is_some());
-    let mut total = tasks.len() * threads.len() * (s.repetitions + s.warmup) as usize;
-    if measure_idle {
-        total += idle_counts.len() * s.repetitions as usize;
-    }
-    env.progress.runs(total as u64);
+    // The thread counts run as variants of their own, interleaved: 1 8 128 1 8 128 …
+    let counts: Vec<Variant> = threads
+        .iter()
+        .map(|n| Variant {
+            name: format!("{n} threads"),
+            knobs: [("worker.threads".to_string(), n.to_string())].into(),
+            flow: None,
+        })
+        .collect();
     for task in &tasks {
         let source = flows::read(env, std::path::Path::new(&format!("flows/{task}.yaml")))?;
-        let mut latency: BTreeMap<usize, LatencyHistogram> = BTreeMap::new();
-        for (n, run) in schedule(&threads, s.repetitions as usize, s.warmup as usize).enumerate() {
-            env.check_cancel()?;
-            let count = *run.variant;
-            env.progress.run(
-                &format!("{task}, {count} threads"),
-                &format!("round {}", run.round + 1),
-            );
+        drive_variants(env, rec, task, &counts, async |slot| {
+            let count = threads[slot.variant_index];
             let mut knobs = env.base_knobs.clone();
             knobs.worker_threads = count;
             let o = env
-                .boot(&knobs, &format!("threads-{task}-{n}"), Components::ALL)
+                .boot(
+                    &knobs,
+                    &format!("threads-{task}-{}", slot.ordinal),
+                    Components::ALL,
+                )
                 .await?;
             let flow = flows::deploy(&o, &source, task).await?;
             let mut inputs = Map::new();
@@ -115,10 +117,6 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
             let sample = probe.finish();
             o.shutdown().await;
             let done = done?;
-            if run.phase != Phase::Measured {
-                env.progress.done();
-                continue;
-            }
             // Task runs of runnable tasks (not the ForEach itself): created → ended,
             // so the wait for a free thread counts, as a user sees it.
             let mut h = LatencyHistogram::new();
@@ -136,21 +134,22 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
                 ("task", Pv::Text(task.clone())),
                 ("threads", (count as i64).into()),
             ]);
-            rec.record_all(SWEEP_VARIANT, &sweep_point, &metrics);
+            let mut seen = Observed::default();
+            seen.record_all_as(SWEEP_VARIANT, &sweep_point, &metrics);
             let ab_point = super::params([("task", Pv::Text(task.clone()))]);
             for (name, _) in variant_threads.iter().filter(|(_, t)| **t == count) {
-                rec.record_all(name, &ab_point, &metrics);
+                seen.record_all_as(name, &ab_point, &metrics);
             }
-            latency.entry(count).or_default().merge(&h);
-            env.progress.done();
-        }
-        for (count, h) in latency {
-            let point = super::params([
-                ("task", Pv::Text(task.clone())),
-                ("threads", (count as i64).into()),
-            ]);
-            rec.set_latency(SWEEP_VARIANT, &point, "latency_p99_ms", percentiles_ms(&h));
-        }
+            seen.latency_as(
+                SWEEP_VARIANT,
+                &sweep_point,
+                "latency_p99_ms",
+                h,
+                LatencyUnit::Millis,
+            );
+            Ok(seen)
+        })
+        .await?;
     }
     if measure_idle {
         idle::measure(env, rec, idle_counts).await?;
@@ -182,7 +181,9 @@ pub mod idle {
     use orchestrator::service::Components;
     use reports::results::VariantResult;
 
+    use super::super::driver::{Observed, drive_variants};
     use super::super::{Env, Recorder, Result, WorkloadError};
+    use crate::scenario::Variant;
 
     /// The variant the figures are recorded under.
     pub const VARIANT: &str = "idle-threads";
@@ -215,30 +216,39 @@ pub mod idle {
             params: super::super::params([("threads", (large as i64).into())]),
         });
         let no_params = Default::default();
-        for round in 0..env.scenario.repetitions {
-            let mut added = BTreeMap::new();
-            for count in [small, large] {
-                env.check_cancel()?;
-                env.progress.run(
-                    &format!("idle, {count} threads"),
-                    &format!("round {}", round + 1),
-                );
-                added.insert(count, started_worker(env, count, round).await?);
-                env.progress.done();
+        // The two counts run as a pair of variants, small then large in each round; the
+        // large run records what its extra threads added over the small run of its round.
+        let pair: Vec<Variant> = [small, large]
+            .iter()
+            .map(|n| Variant {
+                name: format!("idle, {n} threads"),
+                knobs: Default::default(),
+                flow: None,
+            })
+            .collect();
+        let mut small_run = None;
+        drive_variants(env, rec, "idle", &pair, async |slot| {
+            let count = [small, large][slot.variant_index];
+            let added = started_worker(env, count, slot.ordinal).await?;
+            let mut seen = Observed::default();
+            match small_run.take() {
+                None => small_run = Some(added),
+                Some(a) => {
+                    let extra = (large - small) as f64;
+                    seen.record_all_as(
+                        VARIANT,
+                        &no_params,
+                        &[
+                            ("idle_thread_rss_kib", (added.rss - a.rss) / extra),
+                            ("idle_thread_vsz_kib", (added.vsz - a.vsz) / extra),
+                            ("idle_thread_stack_kib", added.stack_per_thread),
+                        ],
+                    );
+                }
             }
-            let (a, b) = (added[&small], added[&large]);
-            let extra = (large - small) as f64;
-            rec.record_all(
-                VARIANT,
-                &no_params,
-                &[
-                    ("idle_thread_rss_kib", (b.rss - a.rss) / extra),
-                    ("idle_thread_vsz_kib", (b.vsz - a.vsz) / extra),
-                    ("idle_thread_stack_kib", b.stack_per_thread),
-                ],
-            );
-        }
-        Ok(())
+            Ok(seen)
+        })
+        .await
     }
 
     /// What starting an idle worker with `count` threads added.
@@ -249,7 +259,7 @@ pub mod idle {
         stack_per_thread: f64,
     }
 
-    async fn started_worker(env: &Env<'_>, count: usize, round: u32) -> Result<Added> {
+    async fn started_worker(env: &Env<'_>, count: usize, round: usize) -> Result<Added> {
         let mut knobs = env.base_knobs.clone();
         knobs.worker_threads = count;
         let label = format!("idle-{count}-{round}");
