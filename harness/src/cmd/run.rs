@@ -415,7 +415,7 @@ fn one_line(r: &ScenarioResult) -> String {
         Status::Ok => {
             let claim = match r.claim_comparison() {
                 Some(c) => format!(
-                    "{} {} vs {}: {:.3}× [{:.3}, {:.3}] {} — claim {}",
+                    "{} {} vs {}: {:.3}× [{:.3}, {:.3}] {} — {}",
                     c.metric,
                     c.head_variant,
                     c.base_variant,
@@ -423,11 +423,7 @@ fn one_line(r: &ScenarioResult) -> String {
                     c.ci_low,
                     c.ci_high,
                     c.verdict,
-                    if c.reproduced == Some(true) {
-                        "reproduced"
-                    } else {
-                        "not reproduced"
-                    }
+                    r.claim_outcome().map_or("not judged", |o| o.text())
                 ),
                 None => "no claim comparison".into(),
             };
