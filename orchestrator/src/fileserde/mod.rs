@@ -82,6 +82,9 @@ pub const BATCHED_BUFFER_SIZE: usize = 32 * 1024;
 pub enum SerdeMode {
     /// Kestra before the fix: each record serialized into a fresh buffer by a fresh
     /// serializer; input read with `read_line`, then each line parsed; 8 KiB buffers.
+    /// This follows `FileSerde.write`/`FileSerde.reader` before kestra-io/kestra 9b8a1c482
+    /// (the streaming `readAll`/`writeAll`, 32 KiB), which plugin-serdes' conversion tasks
+    /// adopted in its 7c4a3a342.
     Naive,
     /// Kestra after the fix: one streaming serializer/deserializer reused across
     /// records, 32 KiB buffers.

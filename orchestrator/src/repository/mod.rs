@@ -518,8 +518,10 @@ pub(crate) fn decode<T: DeserializeOwned>(
     match mapping {
         JsonMapping::Direct => serde_json::from_str(text),
         JsonMapping::Normalize => {
-            // Kestra before 0.20: read the JSONB as text, parse it into a generic tree,
-            // render that back to a normalized string, then map the string into the type.
+            // Kestra before 1d7982406 (0.19.0, PostgreSQL only): jOOQ's `JSONB.toString()`
+            // parsed the column into a generic tree and rendered it back to a normalized
+            // string, which Jackson then mapped into the type. One parse and one render
+            // more than the direct path; MySQL and H2 read plain text before and after.
             let tree: serde_json::Value = serde_json::from_str(text)?;
             let normalized = serde_json::to_string(&tree)?;
             serde_json::from_str(&normalized)

@@ -1,7 +1,8 @@
 //! `logs.indexing=sync`: Kestra 0.19's log path, one transaction per line, off the task
 //! thread.
 //!
-//! What Kestra 0.19.0 did (tag v0.19.0):
+//! What Kestra 0.19.0 did (tag v0.19.0; the async pool came with kestra-io/kestra
+//! 6af505a41, and 5228ccf0f, the batched JDBC indexer of 0.20, replaced this path):
 //! - `RunContextLogger.ContextAppender` called `logQueue.emitAsync(log)` for each line
 //!   (`core/src/main/java/io/kestra/core/runners/RunContextLogger.java`); the task thread
 //!   never waited for a commit.
