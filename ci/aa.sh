@@ -25,6 +25,8 @@ if [[ ${#scenarios[@]} -eq 0 ]]; then
     scenarios=(serde json-mapping worker-mutation log-heavy foreach)
 fi
 
+# shellcheck source=confirm.sh
+source "$root/ci/confirm.sh"
 cargo build --release -p harness --bin flowbench
 flowbench="$root/target/release/flowbench"
 rm -rf "$out"
@@ -57,6 +59,21 @@ for ((n = 0; n < runs; n++)); do
     "$flowbench" compare "$out/runs/$((n - 1))/results.json" "$out/runs/$n/results.json" \
         --fail-on-regression --history "$out/history-before-$n.jsonl" \
         > "$out/compare-$n.txt" 2>&1 || status=$?
+    if [[ $status -eq 3 ]]; then
+        # As nightly.sh does: a regression stands only if a second run regresses on the
+        # same rows (ci/confirm.sh).
+        "$flowbench" run "${scenarios[@]}" --quick --out "$out/runs/$n-confirm" \
+            2> "$out/runs/run-$n-confirm.log" || true
+        "$flowbench" compare "$out/runs/$((n - 1))/results.json" "$out/runs/$n-confirm/results.json" \
+            --fail-on-regression --history "$out/history-before-$n.jsonl" \
+            > "$out/compare-$n-confirm.txt" 2>&1 || true
+        confirmed=$(confirmed_rows "$out/compare-$n.txt" "$out/compare-$n-confirm.txt")
+        if [[ -z $confirmed ]]; then
+            echo "run $n: $(regressed_rows "$out/compare-$n.txt" | wc -l) regressed row(s) not confirmed by a second run" \
+                | tee -a "$out/summary.txt"
+            status=0
+        fi
+    fi
     line="run $n vs $((n - 1)) ($counted): exit $status; $(grep -E '^[0-9]+ compared' "$out/compare-$n.txt" || true)"
     echo "$line" | tee -a "$out/summary.txt"
     if [[ $status -ne 0 ]]; then

@@ -25,6 +25,8 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 run_dir="$state/runs/$stamp"
 mkdir -p "$run_dir"
 
+# shellcheck source=confirm.sh
+source "$root/ci/confirm.sh"
 cargo build --release -p harness --bin flowbench
 flowbench="$root/target/release/flowbench"
 
@@ -66,6 +68,23 @@ elif [[ $run_status -eq 0 ]]; then
 else
     echo "no baseline yet, and this night's run failed: it does not become the baseline" \
         | tee "$run_dir/compare.txt"
+fi
+
+if [[ $status -eq 3 ]]; then
+    # A regression stands only if a second run of the same build regresses on the same
+    # rows (ci/confirm.sh); the second run is not added to the history.
+    echo "regression: confirming with a second run" | tee -a "$run_dir/compare.txt"
+    "$flowbench" run "${dbs[@]}" "${quick[@]}" --out "$run_dir/confirm" || true
+    "$flowbench" compare "$state/baseline.json" "$run_dir/confirm/results.json" \
+        --fail-on-regression --history "$state/history.jsonl" \
+        > "$run_dir/compare-confirm.txt" 2>&1 || true
+    confirmed=$(confirmed_rows "$run_dir/compare.txt" "$run_dir/compare-confirm.txt")
+    if [[ -n $confirmed ]]; then
+        { echo "confirmed by the second run:"; echo "$confirmed"; } | tee -a "$run_dir/compare.txt"
+    else
+        echo "not confirmed by the second run: no regression tonight" | tee -a "$run_dir/compare.txt"
+        status=0
+    fi
 fi
 
 "$flowbench" report "$run_dir/results.json" --history "$state/history.jsonl" --out "$run_dir/report"
