@@ -84,6 +84,8 @@ if [[ $status -eq 3 ]]; then
     else
         echo "not confirmed by the second run: no regression tonight" | tee -a "$run_dir/compare.txt"
         status=0
+        # A night that needed confirming ran in unusual conditions: keep the old baseline.
+        unconfirmed=1
     fi
 fi
 
@@ -92,7 +94,7 @@ fi
 # The baseline moves only on a night whose run and gate both passed, so a regression keeps
 # being reported until it is fixed (or the baseline is moved on purpose, see ci/README.md),
 # and a night with a failed scenario never becomes the baseline.
-if [[ $status -eq 0 && $run_status -eq 0 ]]; then
+if [[ $status -eq 0 && $run_status -eq 0 && -z ${unconfirmed:-} ]]; then
     cp "$run_dir/results.json" "$state/baseline.json"
 fi
 if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
