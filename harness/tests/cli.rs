@@ -571,3 +571,123 @@ kind = "timing"
         "{out}"
     );
 }
+
+/// A scenario folder holding `foreach` with `repetitions` runs a side and no warm-up, with
+/// or without `--quick`, so that a run lasts long enough to be interrupted or killed in the
+/// middle.
+fn long_foreach(repetitions: u32) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("scenarios/foreach");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = scenarios_dir().join("foreach");
+    std::fs::copy(src.join("benchmark03.yaml"), dir.join("benchmark03.yaml")).unwrap();
+    let toml = std::fs::read_to_string(src.join("scenario.toml"))
+        .unwrap()
+        .replace("repetitions = 5", &format!("repetitions = {repetitions}"))
+        .replace("repetitions = 4", &format!("repetitions = {repetitions}"))
+        .replace("warmup = 1\n", "warmup = 0\n");
+    std::fs::write(dir.join("scenario.toml"), toml).unwrap();
+    tmp
+}
+
+/// Starts `flowbench run` on `tmp`'s scenarios, waits until it has started the child
+/// process of its first scenario and that child has run for a moment, and returns both.
+fn start_run_with_child(tmp: &Path, scenarios: &[&str]) -> (std::process::Child, u32) {
+    let mut args = vec!["run"];
+    args.extend_from_slice(scenarios);
+    let scenarios_dir = tmp.join("scenarios");
+    let out = tmp.join("run");
+    args.extend([
+        "--scenarios-dir",
+        scenarios_dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let parent = Command::new(env!("CARGO_BIN_EXE_flowbench"))
+        .args(&args)
+        .current_dir(tmp)
+        .env_remove("FLOWBENCH_SCENARIOS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let children = format!("/proc/{0}/task/{0}/children", parent.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let child = loop {
+        let listed = std::fs::read_to_string(&children).unwrap_or_default();
+        if let Some(pid) = listed.split_whitespace().next() {
+            break pid.parse::<u32>().unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no child process within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // Let it get into its runs.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    (parent, child)
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+/// Each scenario runs in a child process; an interrupt sent to `flowbench run` alone (as a
+/// CI runner sends it, not a terminal's Ctrl-C to the whole group) reaches the child, which
+/// stops at its next run boundary: the scenario is recorded as interrupted, the rest as
+/// skipped, and the results are still written, with exit 130.
+#[test]
+fn an_interrupt_reaches_the_scenario_process_and_results_are_written() {
+    let tmp = long_foreach(100);
+    let (parent, child) = start_run_with_child(tmp.path(), &["foreach"]);
+    signal(parent.id(), "-INT");
+    let o = parent.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(
+        !Path::new(&format!("/proc/{child}")).exists()
+            || std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
+        "the child process ended with its parent"
+    );
+    let results = Results::load(&tmp.path().join("run/results.json")).unwrap();
+    assert_eq!(results.scenarios.len(), 1);
+    match &results.scenarios[0].status {
+        Status::Failed { error } => assert!(error.contains("interrupted"), "{error}"),
+        other => panic!("expected an interrupted scenario, got {other:?}"),
+    }
+}
+
+/// A scenario process that dies (here killed with SIGKILL, as the OOM killer would) fails
+/// that scenario only: the run goes on to the next one, writes `results.json` and exits 4.
+#[test]
+fn a_killed_scenario_process_fails_that_scenario_only() {
+    let tmp = long_foreach(100);
+    // A second scenario, database-free and short, that must still run.
+    let serde = tmp.path().join("scenarios/serde");
+    std::fs::create_dir_all(&serde).unwrap();
+    for entry in std::fs::read_dir(scenarios_dir().join("serde")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), serde.join(entry.file_name())).unwrap();
+        }
+    }
+    let (parent, child) = start_run_with_child(tmp.path(), &["foreach", "serde", "--quick"]);
+    signal(child, "-KILL");
+    let o = parent.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let results = Results::load(&tmp.path().join("run/results.json")).unwrap();
+    assert_eq!(results.scenarios.len(), 2, "{}", text(&o));
+    match &results.scenarios[0].status {
+        Status::Failed { error } => assert!(
+            error.contains("without writing a result") && error.contains("signal: 9"),
+            "{error}"
+        ),
+        other => panic!("expected the killed foreach to fail, got {other:?}"),
+    }
+    assert_eq!(results.scenarios[1].status, Status::Ok, "{}", text(&o));
+}

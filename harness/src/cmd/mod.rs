@@ -35,6 +35,9 @@ enum Command {
     Compare(compare::Args),
     /// Render a results file as HTML, Markdown, charts and Bencher JSON.
     Report(report::Args),
+    /// One scenario on one database, as `run` starts it in a process of its own.
+    #[command(hide = true)]
+    RunOne(run::OneArgs),
 }
 
 pub fn dispatch(cli: Cli, alloc: Option<&'static CountingAllocator>) -> anyhow::Result<ExitCode> {
@@ -43,6 +46,9 @@ pub fn dispatch(cli: Cli, alloc: Option<&'static CountingAllocator>) -> anyhow::
         Command::Run(args) => run::run(args, &load_scenarios(cli.scenarios_dir.as_deref())?, alloc),
         Command::Compare(args) => compare::run(args, load_scenarios(cli.scenarios_dir.as_deref())),
         Command::Report(args) => report::run(args),
+        Command::RunOne(args) => {
+            run::run_one(args, &load_scenarios(cli.scenarios_dir.as_deref())?, alloc)
+        }
     }
 }
 

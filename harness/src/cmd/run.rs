@@ -5,6 +5,12 @@
 //! next run boundary: the scenario in progress is recorded as interrupted, the rest as
 //! skipped, and the file is still written (exit 130).
 //!
+//! Each (scenario, database) runs in a process of its own (`flowbench run-one`, hidden), so
+//! that a process-wide reading such as the peak RSS measures that scenario and not what the
+//! scenarios before it left in the allocator, and so that a crash fails one scenario
+//! rather than the whole run. `--in-process` (implied by `--heap-profile`, which profiles
+//! one process) runs them all in this one.
+//!
 //! | exit | meaning |
 //! |---|---|
 //! | 0 | every scenario ran, or was skipped as not applicable (a backend it does not support, a database that does not answer) |
@@ -58,6 +64,29 @@ pub struct Args {
     /// `--features orchestrator/containers`).
     #[arg(long, value_enum, value_name = "HOW")]
     provision: Option<orchestrator::provision::Provision>,
+    #[command(flatten)]
+    settings: Settings,
+    /// Output folder; by default `target/flowbench/<run-id>/`, and
+    /// `target/flowbench/latest` then points to it.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Append this run's medians to a history file (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Write a dhat heap profile of the whole run (needs `--features dhat-heap`); implies
+    /// `--in-process`.
+    #[arg(long, value_name = "FILE")]
+    heap_profile: Option<PathBuf>,
+    /// Run every scenario inside this process instead of one child process per scenario
+    /// and database. Process-wide readings (peak RSS) then include what earlier scenarios
+    /// left behind.
+    #[arg(long)]
+    in_process: bool,
+}
+
+/// How the scenarios run, the same in `run` and in each `run-one` it starts.
+#[derive(clap::Args)]
+struct Settings {
     /// Each scenario's `[quick]` settings: small sizes, few repetitions.
     #[arg(long)]
     quick: bool,
@@ -67,16 +96,26 @@ pub struct Args {
     /// Set a knob for every variant that does not set it: `--set worker.threads=16`.
     #[arg(long = "set", value_name = "KNOB=VALUE")]
     set: Vec<String>,
-    /// Output folder; by default `target/flowbench/<run-id>/`, and
-    /// `target/flowbench/latest` then points to it.
+}
+
+/// `flowbench run-one` (hidden): what `run` starts once per scenario and database. Runs one
+/// scenario on one database, writes its result as JSON to `--result`, and reports progress
+/// on stdout, one line an event, for the parent's progress bars.
+#[derive(clap::Args)]
+pub struct OneArgs {
+    /// The scenario id.
+    scenario: String,
+    /// The database, already resolved and provisioned; none for a database-free scenario.
+    #[arg(long = "db", value_name = "URL")]
+    db: Option<String>,
+    #[command(flatten)]
+    settings: Settings,
+    /// The scenario's scratch folder, made by the parent.
     #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// Append this run's medians to a history file (JSON Lines).
+    scratch: PathBuf,
+    /// Where to write the scenario's result (JSON).
     #[arg(long, value_name = "FILE")]
-    history: Option<PathBuf>,
-    /// Write a dhat heap profile of the whole run (needs `--features dhat-heap`).
-    #[arg(long, value_name = "FILE")]
-    heap_profile: Option<PathBuf>,
+    result: PathBuf,
 }
 
 pub fn run(
@@ -86,13 +125,13 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let selected = select(all, &args.scenarios)?;
     for s in &selected {
-        for note in s.repetition_notes(args.quick) {
+        for note in s.repetition_notes(args.settings.quick) {
             eprintln!("note: {note}");
         }
     }
     let mut knobs = Knobs::default();
-    knobs.apply(&args.set)?;
-    if let Some(t) = &args.threads {
+    knobs.apply(&args.settings.set)?;
+    if let Some(t) = &args.settings.threads {
         anyhow::ensure!(
             !t.is_empty() && t.iter().all(|n| *n > 0),
             "--threads takes positive counts, e.g. 1,2,8"
@@ -159,7 +198,7 @@ pub fn run(
             host: suite::host(),
             backend_versions,
             knobs: knobs.to_map(),
-            quick: args.quick,
+            quick: args.settings.quick,
             database_urls: dbs.iter().map(|d| redact_url(&d.url)).collect(),
         },
         scenarios,
@@ -308,10 +347,13 @@ async fn run_all(
             .progress_chars("=> "),
     );
     overall.set_prefix("scenarios");
-    let policy = GatePolicy::default();
     let mut results = Vec::new();
     for (s, db_index) in plan {
-        let scenario = if args.quick { s.quick() } else { s.clone() };
+        let scenario = if args.settings.quick {
+            s.quick()
+        } else {
+            s.clone()
+        };
         let db = db_index.map_or_else(
             || Database::parse("sqlite").expect("sqlite is a database"),
             |i| dbs[i].clone(),
@@ -354,36 +396,44 @@ async fn run_all(
                     .progress_chars("=> "),
             );
             bar.set_prefix(s.id.clone());
-            let progress = Bar(bar.clone());
             let dir = scratch.path().join(format!("{}-{backend}", s.id));
             std::fs::create_dir_all(&dir).context("creating a scratch folder")?;
-            let server_dbs = workload::ServerDatabases::new(&db.url, db.backend);
-            let env = Env {
-                scenario: &scenario,
-                server_dbs,
-                db,
-                base_knobs: knobs.clone(),
-                threads: args.threads.clone(),
-                alloc,
-                progress: &progress,
-                cancel: cancel.clone(),
-                scratch: dir.clone(),
-                quick: args.quick,
+            let result = if args.in_process || args.heap_profile.is_some() {
+                let (result, warning) = run_here(
+                    &scenario,
+                    db,
+                    backend,
+                    knobs.clone(),
+                    args.settings.threads.clone(),
+                    alloc,
+                    &Bar(bar.clone()),
+                    cancel.clone(),
+                    dir.clone(),
+                    args.settings.quick,
+                )
+                .await;
+                if let Some(w) = warning {
+                    overall.suspend(|| eprintln!("warning: {w}"));
+                }
+                result
+            } else {
+                let db = db_index.map(|_| &db);
+                run_in_child(s, db, args, &dir, &bar, &cancel)
+                    .await
+                    .unwrap_or_else(|e| {
+                        suite::without_numbers(
+                            &scenario,
+                            backend,
+                            Status::Failed {
+                                error: format!("{e:#}"),
+                            },
+                        )
+                    })
             };
-            let outcome = workload::run(&env).await;
-            if let Some(dbs) = &env.server_dbs
-                && let Err(e) = dbs.drop_all().await
-            {
-                // A database left behind is worth knowing about, but the numbers stand.
-                overall.suspend(|| eprintln!("warning: {e}"));
-            }
             bar.finish_and_clear();
             // Database files can be large; free the space before the next scenario.
             let _ = std::fs::remove_dir_all(&dir);
-            match outcome {
-                Ok(rec) => suite::analyse(&scenario, backend, &rec, &policy),
-                Err(e) => suite::without_numbers(&scenario, backend, suite::status_of(&e)),
-            }
+            result
         };
         overall.suspend(|| eprintln!("{}", one_line(&result)));
         overall.inc(1);
@@ -391,6 +441,233 @@ async fn run_all(
     }
     overall.finish_and_clear();
     Ok((results, versions))
+}
+
+/// Runs one scenario on one database in this process: the body of both `--in-process` runs
+/// and `flowbench run-one`. Returns the result and, when a server database it created could
+/// not be dropped, a warning (the numbers still stand).
+#[allow(clippy::too_many_arguments)]
+async fn run_here(
+    scenario: &Scenario,
+    db: Database,
+    backend: &str,
+    base_knobs: Knobs,
+    threads: Option<Vec<usize>>,
+    alloc: Option<&'static CountingAllocator>,
+    progress: &dyn Progress,
+    cancel: CancellationToken,
+    scratch: PathBuf,
+    quick: bool,
+) -> (ScenarioResult, Option<String>) {
+    let server_dbs = workload::ServerDatabases::new(&db.url, db.backend);
+    let env = Env {
+        scenario,
+        server_dbs,
+        db,
+        base_knobs,
+        threads,
+        alloc,
+        progress,
+        cancel,
+        scratch,
+        quick,
+    };
+    let outcome = workload::run(&env).await;
+    let warning = match &env.server_dbs {
+        Some(dbs) => dbs.drop_all().await.err().map(|e| e.to_string()),
+        None => None,
+    };
+    let result = match outcome {
+        Ok(rec) => suite::analyse(scenario, backend, &rec, &GatePolicy::default()),
+        Err(e) => suite::without_numbers(scenario, backend, suite::status_of(&e)),
+    };
+    (result, warning)
+}
+
+/// Runs one scenario on one database in a child `flowbench run-one`, showing its progress
+/// on `bar`; on Ctrl-C (`cancel`) the child is interrupted too, and ends the way an
+/// in-process run does. A child that dies without writing its result (a crash, a kill) fails
+/// this scenario only.
+async fn run_in_child(
+    s: &Scenario,
+    db: Option<&Database>,
+    args: &Args,
+    scratch: &Path,
+    bar: &ProgressBar,
+    cancel: &CancellationToken,
+) -> anyhow::Result<ScenarioResult> {
+    use tokio::io::AsyncBufReadExt;
+
+    let exe = std::env::current_exe().context("finding the flowbench binary to run")?;
+    let result_file = scratch.join("result.json");
+    let mut cmd = tokio::process::Command::new(exe);
+    if let Some(dir) = s.dir.parent() {
+        cmd.arg("--scenarios-dir").arg(dir);
+    }
+    cmd.arg("run-one")
+        .arg(&s.id)
+        .arg("--scratch")
+        .arg(scratch)
+        .arg("--result")
+        .arg(&result_file);
+    if let Some(db) = db {
+        cmd.arg("--db").arg(&db.url);
+    }
+    if args.settings.quick {
+        cmd.arg("--quick");
+    }
+    if let Some(t) = &args.settings.threads {
+        let list: Vec<String> = t.iter().map(usize::to_string).collect();
+        cmd.arg("--threads").arg(list.join(","));
+    }
+    for set in &args.settings.set {
+        cmd.arg("--set").arg(set);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting the process for scenario `{}`", s.id))?;
+    let stdout = child.stdout.take().context("the child's stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line.context("reading the child's progress")? {
+                Some(line) => ChildProgress::apply(&line, bar),
+                None => break,
+            },
+            () = cancel.cancelled(), if !interrupted => {
+                interrupted = true;
+                if let Some(pid) = child.id() {
+                    interrupt(pid);
+                }
+            }
+        }
+    }
+    let status = child.wait().await.context("waiting for the child")?;
+    match std::fs::read(&result_file) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading {}", result_file.display())),
+        Err(_) => bail!(
+            "its process ({}) ended with {status} without writing a result; its error, if any, is printed above",
+            s.id
+        ),
+    }
+}
+
+/// Sends SIGINT to a child, as Ctrl-C in a terminal would.
+#[allow(unsafe_code)]
+fn interrupt(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+    }
+}
+
+/// `flowbench run-one`: one scenario on one database in this process, its result written to
+/// `--result`, its progress to stdout.
+pub fn run_one(
+    args: OneArgs,
+    all: &[Scenario],
+    alloc: Option<&'static CountingAllocator>,
+) -> anyhow::Result<ExitCode> {
+    let s = select(all, std::slice::from_ref(&args.scenario))?.remove(0);
+    let scenario = if args.settings.quick { s.quick() } else { s };
+    let mut knobs = Knobs::default();
+    knobs.apply(&args.settings.set)?;
+    let (db, backend) = match &args.db {
+        Some(url) => {
+            let db = Database::parse(url)
+                .with_context(|| format!("`{}` names no database", redact_url(url)))?;
+            let backend = db.backend_name();
+            (db, backend)
+        }
+        None => (
+            Database::parse("sqlite").expect("sqlite is a database"),
+            "none",
+        ),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let cancel = CancellationToken::new();
+    let (result, warning) = runtime.block_on(async {
+        {
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    cancel.cancel();
+                }
+            });
+        }
+        run_here(
+            &scenario,
+            db,
+            backend,
+            knobs,
+            args.settings.threads,
+            alloc,
+            &ChildProgress,
+            cancel.clone(),
+            args.scratch,
+            args.settings.quick,
+        )
+        .await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    let json = serde_json::to_vec(&result).context("encoding the result")?;
+    std::fs::write(&args.result, json)
+        .with_context(|| format!("writing {}", args.result.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Progress of a `run-one` child: one line an event on stdout, which the parent reads back
+/// onto its bar (`runs\tN`, `run\tVARIANT\tLABEL`, `done`).
+struct ChildProgress;
+
+impl ChildProgress {
+    fn emit(line: std::fmt::Arguments<'_>) {
+        use std::io::Write;
+        // A parent that went away stops reading; the run still finishes and writes its file.
+        let _ = writeln!(std::io::stdout(), "{line}");
+    }
+
+    /// Applies one line a child printed to the parent's bar; other lines are ignored.
+    fn apply(line: &str, bar: &ProgressBar) {
+        let mut parts = line.splitn(3, '\t');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("runs"), Some(n), None) => {
+                if let Ok(n) = n.parse() {
+                    Bar(bar.clone()).runs(n);
+                }
+            }
+            (Some("run"), Some(variant), Some(label)) => Bar(bar.clone()).run(variant, label),
+            (Some("done"), None, None) => Bar(bar.clone()).done(),
+            _ => {}
+        }
+    }
+}
+
+impl Progress for ChildProgress {
+    fn runs(&self, total: u64) {
+        Self::emit(format_args!("runs\t{total}"));
+    }
+    fn run(&self, variant: &str, label: &str) {
+        // Tabs and newlines would break the line protocol; labels are short prose.
+        let clean = |t: &str| t.replace(['\t', '\n'], " ");
+        Self::emit(format_args!("run\t{}\t{}", clean(variant), clean(label)));
+    }
+    fn done(&self) {
+        Self::emit(format_args!("done"));
+    }
 }
 
 /// Progress through an indicatif bar.
@@ -467,4 +744,26 @@ fn print_summary(results: &Results) -> usize {
         );
     }
     failed.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a `run-one` child prints is what the parent's bar shows.
+    #[test]
+    fn child_progress_lines_drive_the_parent_bar() {
+        let bar = ProgressBar::hidden();
+        ChildProgress::apply("runs\t6", &bar);
+        assert_eq!(bar.length(), Some(6));
+        ChildProgress::apply("run\tbefore\trepetition 1/5", &bar);
+        assert_eq!(bar.message(), "before · repetition 1/5");
+        ChildProgress::apply("done", &bar);
+        ChildProgress::apply("done", &bar);
+        assert_eq!(bar.position(), 2);
+        // Anything else (a stray print) leaves the bar alone.
+        ChildProgress::apply("runs\tmany", &bar);
+        ChildProgress::apply("hello", &bar);
+        assert_eq!((bar.length(), bar.position()), (Some(6), 2));
+    }
 }
