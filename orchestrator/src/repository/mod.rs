@@ -303,6 +303,13 @@ pub trait Store: Send + Sync + 'static {
         namespace: &str,
         flow_id: &str,
     ) -> Result<PopPlan>;
+
+    /// How many rows of `queues` the database itself counts as read by one [`Tx::poll`] of
+    /// these kinds, which is then rolled back: PostgreSQL's per-transaction
+    /// `pg_stat_xact_user_tables` (`seq_tup_read + idx_tup_fetch`), MySQL/MariaDB's session
+    /// `Handler_read_*` counters. `None` where the database keeps no such counter (SQLite,
+    /// SQL Server). A poll must cost O(unconsumed rows), whatever the queue's history.
+    async fn poll_rows_read(&self, kinds: &[QueueType], limit: usize) -> Result<Option<u64>>;
 }
 
 /// One transaction. Dropping it without `commit` rolls back.

@@ -488,6 +488,33 @@ impl Store for PostgresStore {
             plan: plan_text(&rows)?,
         })
     }
+
+    async fn poll_rows_read(&self, kinds: &[QueueType], limit: usize) -> Result<Option<u64>> {
+        let mut ptx = PostgresTx {
+            tx: self.pool.begin().await.map_err(q("begin"))?,
+            mapping: self.mapping,
+            queued_index: self.queued_index,
+            channels: self.channels.clone(),
+        };
+        let before = queue_rows_read(&mut ptx.tx).await?;
+        ptx.poll(kinds, limit).await?;
+        let after = queue_rows_read(&mut ptx.tx).await?;
+        ptx.tx.rollback().await.map_err(q("rollback"))?;
+        Ok(Some(after.saturating_sub(before)))
+    }
+}
+
+/// The rows of `queues` this transaction has read so far, by PostgreSQL's own
+/// per-transaction counters.
+async fn queue_rows_read(tx: &mut Transaction<'static, Postgres>) -> Result<u64> {
+    let read: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(seq_tup_read + idx_tup_fetch), 0)::bigint
+         FROM pg_stat_xact_user_tables WHERE relname = 'queues'",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(q("read pg_stat_xact_user_tables"))?;
+    Ok(read.max(0) as u64)
 }
 
 /// One plan line per row of `EXPLAIN`'s output.
