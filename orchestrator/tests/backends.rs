@@ -78,6 +78,7 @@ on_every_backend!(
     a_tenants_executions_queue_and_release_in_that_tenant,
     migration_0002_keeps_queued_executions,
     a_poll_reads_the_backlog_not_the_history,
+    a_result_that_does_not_decode_does_not_block_the_executor,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -109,6 +110,11 @@ async fn run(
     let done = o.wait_terminal(&exec.id, WAIT).await.expect("terminal");
     o.wait_idle(WAIT).await.expect("idle");
     done
+}
+
+/// [`run`] of a flow file of the repository, with no inputs and no labels.
+async fn run_file(o: &Orchestrator, path: &str) -> Execution {
+    run(o, &scenario(path), Map::new(), vec![]).await
 }
 
 async fn started(backend: Backend, set: &[&str]) -> Option<(TestDb, Orchestrator)> {
@@ -346,13 +352,7 @@ async fn json_mappings_read_the_same_execution(backend: Backend) {
     };
     let o = db.orchestrator(knobs(&["jdbc.json-mapping=direct"])).await;
     o.start(Components::ALL);
-    let exec = run(
-        &o,
-        &scenario("scenarios/e2e-webhook/benchmark02.yaml"),
-        Map::new(),
-        vec![],
-    )
-    .await;
+    let exec = run_file(&o, "scenarios/e2e-webhook/benchmark02.yaml").await;
     o.shutdown().await;
     let direct = o.execution(&exec.id).await.unwrap();
     let normalize = db
@@ -944,4 +944,45 @@ async fn analyze_queues(db: &TestDb) {
         }
         _ => {}
     }
+}
+
+/// A worker task result that does not decode is logged and dropped, as Kestra's consumers
+/// skip a message they cannot deserialize: the executor's batch that holds it still commits,
+/// so the execution it names runs to its end rather than its batch being received again
+/// forever. The bad result is keyed by the execution, so that it lands in that execution's
+/// group, where a merge that failed the batch would stop it.
+async fn a_result_that_does_not_decode_does_not_block_the_executor(backend: Backend) {
+    use orchestrator::repository::{Message, QueueType};
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let o = db.orchestrator(knobs(&[])).await;
+    let flow = o
+        .deploy(
+            &scenario("scenarios/e2e-webhook/benchmark01.yaml"),
+            "test.yaml",
+        )
+        .await
+        .expect("deploy");
+    let exec = o
+        .create_execution(&flow.namespace, &flow.id, Map::new(), vec![], None)
+        .await
+        .expect("create execution");
+    let mut tx = o.store().begin().await.unwrap();
+    tx.push(&[Message {
+        kind: QueueType::WorkerTaskResult,
+        key: exec.id.clone(),
+        value: r#"{"taskRun": "not a task run"}"#.into(),
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    o.start(Components::ALL);
+    let done = o
+        .wait_terminal(&exec.id, Duration::from_secs(30))
+        .await
+        .expect("the execution ends although a bad result came with it");
+    assert_eq!(done.state.current, StateType::Success);
+    o.wait_idle(WAIT).await.expect("idle");
+    assert_eq!(o.store().counts().await.unwrap().pending_messages, 0);
 }

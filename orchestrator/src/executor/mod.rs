@@ -19,7 +19,7 @@ use crate::expression::Renderer;
 use crate::flow::{ConcurrencyBehavior, Flow, FlowCache};
 use crate::knobs::{Knobs, LogIndexing};
 use crate::model::{Execution, LogEntry, StateType, WorkerTaskResult};
-use crate::repository::{ExecutionQueued, Message, Polled, QueueType, Store, Tx};
+use crate::repository::{ExecutionQueued, Message, QueueType, Store, Tx};
 use crate::run_context::VarsBase;
 use crate::worker::{RunContext, WorkerTask};
 
@@ -149,35 +149,43 @@ impl Executor {
         }
         let n = polled.len();
         // Group by execution, keeping order, so each execution is loaded and saved once.
+        // Each result is decoded once, here. One that does not decode can never be merged:
+        // it is logged and dropped with its batch's commit, as Kestra's consumers log and
+        // skip a message they cannot deserialize, rather than failing the batch and
+        // receiving it again forever.
         let mut order: Vec<String> = Vec::new();
-        let mut groups: HashMap<String, Vec<Polled>> = HashMap::new();
+        let mut groups: HashMap<String, Vec<WorkerTaskResult>> = HashMap::new();
         for p in polled {
-            let id = match p.kind {
-                QueueType::WorkerTaskResult => serde_json::from_str::<WorkerTaskResult>(&p.value)
-                    .map(|r| r.task_run.execution_id)
-                    .unwrap_or_else(|_| p.key.clone()),
-                _ => p.key.clone(),
-            };
-            match groups.get_mut(&id) {
-                Some(list) => list.push(p),
-                None => {
-                    order.push(id.clone());
-                    groups.insert(id, vec![p]);
+            let (id, result) = match p.kind {
+                QueueType::WorkerTaskResult => {
+                    match serde_json::from_str::<WorkerTaskResult>(&p.value) {
+                        Ok(r) => (r.task_run.execution_id.clone(), Some(r)),
+                        Err(e) => {
+                            tracing::error!(
+                                "executor: worker_task_result message at offset {} (key {}) does not decode, dropped: {e}",
+                                p.offset,
+                                p.key
+                            );
+                            continue;
+                        }
+                    }
                 }
+                _ => (p.key, None),
+            };
+            if !groups.contains_key(&id) {
+                order.push(id.clone());
             }
+            groups.entry(id).or_default().extend(result);
         }
         let mut effects = Effects::default();
         for id in order {
-            let msgs = groups.remove(&id).unwrap_or_default();
+            let results = groups.remove(&id).unwrap_or_default();
             let Some(mut exec) = tx.load_execution(&id).await? else {
                 tracing::warn!("executor: message for unknown execution {id} dropped");
                 continue;
             };
-            for m in msgs {
-                if m.kind == QueueType::WorkerTaskResult {
-                    let result: WorkerTaskResult = serde_json::from_str(&m.value)?;
-                    merge_result(&mut exec, result);
-                }
+            for result in results {
+                merge_result(&mut exec, result);
             }
             self.process(tx.as_mut(), exec, &mut effects).await?;
         }
