@@ -47,6 +47,23 @@ async fn creates_and_drops(backend: Backend, admin: &str) {
     for url in [&a, &b] {
         assert!(!can_connect(backend, url).await, "{url} was dropped");
     }
+
+    // A process killed mid-scenario never calls drop_all: its databases are left, and
+    // `flowbench run` drops them by the process's id (here this test's own).
+    let killed = ServerDatabases::new(admin, backend).expect("a server backend");
+    let left = [
+        killed.create().await.unwrap(),
+        killed.create().await.unwrap(),
+    ];
+    drop(killed);
+    let parent = ServerDatabases::new(admin, backend).expect("a server backend");
+    parent.drop_left_by(std::process::id()).await.unwrap();
+    for url in &left {
+        assert!(
+            !can_connect(backend, url).await,
+            "{url} left by a killed run was dropped"
+        );
+    }
 }
 
 #[tokio::test]

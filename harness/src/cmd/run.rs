@@ -529,6 +529,7 @@ async fn run_in_child(
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting the process for scenario `{}`", s.id))?;
+    let pid = child.id();
     let stdout = child.stdout.take().context("the child's stdout")?;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut interrupted = false;
@@ -550,10 +551,19 @@ async fn run_in_child(
     match std::fs::read(&result_file) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .with_context(|| format!("reading {}", result_file.display())),
-        Err(_) => bail!(
-            "its process ({}) ended with {status} without writing a result; its error, if any, is printed above",
-            s.id
-        ),
+        Err(_) => {
+            // A killed child could not drop the server databases it made; drop them here.
+            if let (Some(db), Some(pid)) = (db, pid)
+                && let Some(server) = workload::ServerDatabases::new(&db.url, db.backend)
+                && let Err(e) = server.drop_left_by(pid).await
+            {
+                eprintln!("warning: {e}");
+            }
+            bail!(
+                "its process ({}) ended with {status} without writing a result; its error, if any, is printed above",
+                s.id
+            )
+        }
     }
 }
 

@@ -71,6 +71,53 @@ impl ServerDatabases {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Drops the databases that the `flowbench` process `pid` created on this server and
+    /// could not drop itself, because it was killed: every `flowbench_<pid>_<n>`. `run`
+    /// calls it for a scenario process that ended without its result.
+    pub async fn drop_left_by(&self, pid: u32) -> Result<()> {
+        let pattern = format!("flowbench\\_{pid}\\_%");
+        let fail = |e: sqlx::Error| {
+            WorkloadError::Failed(format!(
+                "listing the databases of process {pid} on {}: {e}",
+                orchestrator::repository::redact(&self.admin_url)
+            ))
+        };
+        let names: Vec<String> = match self.backend {
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.admin_url)
+                    .await
+                    .map_err(fail)?;
+                sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE $1")
+                    .bind(&pattern)
+                    .fetch_all(&mut c)
+                    .await
+                    .map_err(fail)?
+            }
+            _ => {
+                let mut c = sqlx::MySqlConnection::connect(&self.admin_url)
+                    .await
+                    .map_err(fail)?;
+                sqlx::query_scalar(
+                    "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?",
+                )
+                .bind(&pattern)
+                .fetch_all(&mut c)
+                .await
+                .map_err(fail)?
+            }
+        };
+        // Only names of the exact form this module makes are spliced into DDL.
+        let ours = |n: &String| {
+            n.strip_prefix(&format!("flowbench_{pid}_"))
+                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+        };
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(names.into_iter().filter(ours));
+        self.drop_all().await
+    }
+
     async fn execute(&self, sql: &str) -> Result<()> {
         let fail = |e: sqlx::Error| {
             WorkloadError::Failed(format!(
