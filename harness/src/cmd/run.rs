@@ -541,7 +541,7 @@ async fn run_in_child(
             },
             () = cancel.cancelled(), if !interrupted => {
                 interrupted = true;
-                if let Some(pid) = child.id() {
+                if let Some(pid) = pid {
                     interrupt(pid);
                 }
             }

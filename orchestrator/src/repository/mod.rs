@@ -309,7 +309,9 @@ pub trait Store: Send + Sync + 'static {
     /// `pg_stat_xact_user_tables` (`seq_tup_read + idx_tup_fetch`), MySQL/MariaDB's session
     /// `Handler_read_*` counters. `None` where the database keeps no such counter (SQLite,
     /// SQL Server). A poll must cost O(unconsumed rows), whatever the queue's history.
-    async fn poll_rows_read(&self, kinds: &[QueueType], limit: usize) -> Result<Option<u64>>;
+    async fn poll_rows_read(&self, _kinds: &[QueueType], _limit: usize) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// One transaction. Dropping it without `commit` rolls back.

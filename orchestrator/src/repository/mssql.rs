@@ -450,12 +450,6 @@ impl Store for MssqlStore {
             plan: lines.join("\n"),
         })
     }
-
-    /// SQL Server's row counts per statement (`sys.dm_exec_query_stats`) are server-wide and
-    /// cached by plan, not per transaction; no reading is given.
-    async fn poll_rows_read(&self, _kinds: &[QueueType], _limit: usize) -> Result<Option<u64>> {
-        Ok(None)
-    }
 }
 
 struct MssqlTx {

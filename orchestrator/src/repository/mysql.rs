@@ -44,6 +44,15 @@ fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
 }
 
 impl MysqlStore {
+    /// A transaction with this store's settings: what [`Store::begin`] boxes.
+    async fn transaction(&self) -> Result<MysqlTx> {
+        Ok(MysqlTx {
+            tx: self.pool.begin().await.map_err(q("begin"))?,
+            mapping: self.mapping,
+            queued_index: self.queued_index,
+        })
+    }
+
     /// Connects to a `mysql://` (or `mariadb://`) URL and migrates the database it names.
     pub async fn connect(url: &str, knobs: &Knobs) -> Result<Self> {
         let target = super::redact(url);
@@ -284,12 +293,7 @@ impl Store for MysqlStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        let tx = self.pool.begin().await.map_err(q("begin"))?;
-        Ok(Box::new(MysqlTx {
-            tx,
-            mapping: self.mapping,
-            queued_index: self.queued_index,
-        }))
+        Ok(Box::new(self.transaction().await?))
     }
 
     async fn execution(&self, id: &str) -> Result<Option<Execution>> {
@@ -405,11 +409,7 @@ impl Store for MysqlStore {
     }
 
     async fn poll_rows_read(&self, kinds: &[QueueType], limit: usize) -> Result<Option<u64>> {
-        let mut mtx = MysqlTx {
-            tx: self.pool.begin().await.map_err(q("begin"))?,
-            mapping: self.mapping,
-            queued_index: self.queued_index,
-        };
+        let mut mtx = self.transaction().await?;
         // Reading the counters reads rows too (the status table); a read between two
         // readings measures that, and is taken off.
         let first = handler_reads(&mut mtx.tx).await?;

@@ -109,6 +109,16 @@ pub(crate) fn valid_identifier(name: &str) -> Result<(), String> {
 }
 
 impl PostgresStore {
+    /// A transaction with this store's settings: what [`Store::begin`] boxes.
+    async fn transaction(&self) -> Result<PostgresTx> {
+        Ok(PostgresTx {
+            tx: self.pool.begin().await.map_err(q("begin"))?,
+            mapping: self.mapping,
+            queued_index: self.queued_index,
+            channels: self.channels.clone(),
+        })
+    }
+
     /// Connects to a `postgres://` URL, creates the `flowbench_schema` schema if one is named,
     /// migrates, and starts relaying notifications.
     pub async fn connect(url: &str, knobs: &Knobs) -> Result<Self> {
@@ -363,13 +373,7 @@ impl Store for PostgresStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        let tx = self.pool.begin().await.map_err(q("begin"))?;
-        Ok(Box::new(PostgresTx {
-            tx,
-            mapping: self.mapping,
-            queued_index: self.queued_index,
-            channels: self.channels.clone(),
-        }))
+        Ok(Box::new(self.transaction().await?))
     }
 
     async fn execution(&self, id: &str) -> Result<Option<Execution>> {
@@ -490,12 +494,7 @@ impl Store for PostgresStore {
     }
 
     async fn poll_rows_read(&self, kinds: &[QueueType], limit: usize) -> Result<Option<u64>> {
-        let mut ptx = PostgresTx {
-            tx: self.pool.begin().await.map_err(q("begin"))?,
-            mapping: self.mapping,
-            queued_index: self.queued_index,
-            channels: self.channels.clone(),
-        };
+        let mut ptx = self.transaction().await?;
         let before = queue_rows_read(&mut ptx.tx).await?;
         ptx.poll(kinds, limit).await?;
         let after = queue_rows_read(&mut ptx.tx).await?;

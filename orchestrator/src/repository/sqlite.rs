@@ -242,11 +242,6 @@ impl Store for SqliteStore {
                 .join("\n"),
         })
     }
-
-    /// SQLite keeps no per-statement row counter that sqlx can read.
-    async fn poll_rows_read(&self, _kinds: &[QueueType], _limit: usize) -> Result<Option<u64>> {
-        Ok(None)
-    }
 }
 
 fn decode_execution(mapping: JsonMapping, key: &str, text: &str) -> Result<Execution> {
