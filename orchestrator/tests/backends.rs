@@ -6,6 +6,7 @@
 //! `mssql::` tests also need the `mssql` feature and `FLOWBENCH_MSSQL_URL`, and are skipped
 //! without them even under `CI=true`: the project's machines have no SQL Server.
 
+#[macro_use]
 mod backend_common;
 #[path = "backends/faithful.rs"]
 mod faithful;
@@ -23,43 +24,6 @@ use orchestrator::service::{Components, Orchestrator};
 use serde_json::{Map, Value, json};
 
 const WAIT: Duration = Duration::from_secs(120);
-
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Backend::Postgres).await
-                }
-            )*
-        }
-        mod mysql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Backend::Mysql).await
-                }
-            )*
-        }
-        mod mssql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Backend::Mssql).await
-                }
-            )*
-        }
-    };
-}
 
 on_every_backend!(
     b1_simple_flow_runs_2_task_runs,

@@ -20,6 +20,29 @@ use orchestrator::knobs::Knobs;
 use orchestrator::service::{Config, Orchestrator};
 use sqlx::Connection as _;
 
+/// Turns each `async fn case(backend: Backend)` of the test file into one test per backend,
+/// `sqlite::case`, `postgres::case`, `mysql::case` and `mssql::case`. The file names
+/// `Backend` and the cases at its root; `#[macro_use] mod backend_common;` brings the macro in.
+#[allow(unused_macros)] // backends_connect.rs and multiprocess.rs do not use it
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        on_every_backend!(@module sqlite, Sqlite, $($case),*);
+        on_every_backend!(@module postgres, Postgres, $($case),*);
+        on_every_backend!(@module mysql, Mysql, $($case),*);
+        on_every_backend!(@module mssql, Mssql, $($case),*);
+    };
+    (@module $module:ident, $backend:ident, $($case:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Backend::$backend).await
+                }
+            )*
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
