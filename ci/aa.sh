@@ -27,7 +27,7 @@ fi
 
 # shellcheck source=confirm.sh
 source "$root/ci/confirm.sh"
-cargo build --release -p harness --bin flowbench
+cargo build --release -p harness --bin flowbench -p orchestrator --bin orchestrator
 flowbench="$root/target/release/flowbench"
 rm -rf "$out"
 mkdir -p "$out/runs"

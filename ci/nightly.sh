@@ -27,7 +27,7 @@ mkdir -p "$run_dir"
 
 # shellcheck source=confirm.sh
 source "$root/ci/confirm.sh"
-cargo build --release -p harness --bin flowbench
+cargo build --release -p harness --bin flowbench -p orchestrator --bin orchestrator
 flowbench="$root/target/release/flowbench"
 
 # SQLite always; PostgreSQL and MariaDB/MySQL from the environment, else the project

@@ -127,6 +127,30 @@ pub const KNOWN_METRICS: &[(&str, &str)] = &[
         "first offered rate at which the system saturated",
     ),
     (
+        "executions_lost",
+        "accepted requests whose execution did not end SUCCESS with all its log lines",
+    ),
+    (
+        "db_commits_per_execution",
+        "database commits per execution (PostgreSQL xact_commit, MySQL Com_commit)",
+    ),
+    (
+        "db_rollbacks_per_execution",
+        "database rollbacks per execution (PostgreSQL xact_rollback, MySQL Com_rollback)",
+    ),
+    (
+        "db_tuples_fetched_per_execution",
+        "PostgreSQL tup_fetched per execution",
+    ),
+    (
+        "db_tuples_returned_per_execution",
+        "PostgreSQL tup_returned per execution",
+    ),
+    (
+        "db_rows_read_per_execution",
+        "MySQL Handler_read_* per execution",
+    ),
+    (
         "pop_latency_p50_us",
         "median pop latency of the execution_queued table",
     ),

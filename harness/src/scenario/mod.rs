@@ -235,6 +235,20 @@ pub struct Variant {
     pub knobs: BTreeMap<String, String>,
     /// A flow file for this variant, relative to the scenario folder.
     pub flow: Option<PathBuf>,
+    /// What generates the load (`e2e-webhook` only): flowbench's own generator, or an
+    /// outside tool that checks it.
+    pub load: LoadTool,
+}
+
+/// The load generator of an `e2e-webhook` variant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadTool {
+    /// [`crate::loadgen`], open loop.
+    #[default]
+    Flowbench,
+    /// `hey -c 1 -q RATE` (Debian's `hey`): one connection, one request every 1/RATE s.
+    Hey,
 }
 
 /// A declared metric.

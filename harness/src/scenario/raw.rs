@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::catalogue::{KNOBS, KnobValues, is_known_metric, knob};
 use super::{
-    Backend, Claim, ExpectedChange, Metric, ParamValue, Quick, RepetitionFloor, Scenario,
+    Backend, Claim, ExpectedChange, LoadTool, Metric, ParamValue, Quick, RepetitionFloor, Scenario,
     ScenarioError, Variant, Workload,
 };
 use crate::gate::{Direction, GateOverride, GatePolicy, MetricKind};
@@ -67,6 +67,7 @@ struct RawVariant {
     #[serde(default)]
     knobs: BTreeMap<String, Spanned<toml::Value>>,
     flow: Option<Spanned<PathBuf>>,
+    load: Option<Spanned<LoadTool>>,
 }
 
 #[derive(Deserialize)]
@@ -160,7 +161,7 @@ impl RawScenario {
                 format!("`{dup:?}` is listed twice"),
             ));
         }
-        let variants = validate_variants(self.variants, ctx)?;
+        let variants = validate_variants(self.variants, self.workload, ctx)?;
         let metrics = validate_metrics(self.metrics, ctx)?;
         let claim = validate_claim(self.claim, &metrics, ctx)?;
         for (axis, values) in &self.sweep {
@@ -230,6 +231,7 @@ fn first_duplicate<T: Ord + Clone>(items: impl Iterator<Item = T>) -> Option<T> 
 
 fn validate_variants(
     raw: Spanned<Vec<RawVariant>>,
+    workload: Workload,
     ctx: &Ctx<'_>,
 ) -> Result<Vec<Variant>, ScenarioError> {
     let span = raw.span();
@@ -300,10 +302,22 @@ fn validate_variants(
             }
             None => None,
         };
+        let load = match v.load {
+            Some(load) if workload != Workload::E2eWebhook => {
+                return Err(ctx.invalid(
+                    format!("variant[{i}].load"),
+                    load.span(),
+                    "only the `e2e-webhook` workload generates load; remove `load`".into(),
+                ));
+            }
+            Some(load) => load.into_inner(),
+            None => LoadTool::default(),
+        };
         variants.push(Variant {
             name: v.name.into_inner(),
             knobs,
             flow,
+            load,
         });
     }
     Ok(variants)

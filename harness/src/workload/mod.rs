@@ -19,6 +19,7 @@
 //! a backend that is not reachable, a module not built), [`WorkloadError::Failed`] (it
 //! tried and broke), or [`WorkloadError::Interrupted`] (Ctrl-C). It never invents a figure.
 
+pub mod db_read;
 pub mod driver;
 mod e2e_webhook;
 mod flows;
@@ -29,6 +30,7 @@ mod probe;
 mod queued_index;
 mod serde;
 mod server_db;
+pub mod server_process;
 mod worker_mutation;
 mod worker_threads;
 

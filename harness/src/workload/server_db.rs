@@ -36,6 +36,11 @@ impl ServerDatabases {
         })
     }
 
+    /// The URL the user gave, which names the database the others are created from.
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
     /// Creates an empty database and returns the URL that names it.
     pub async fn create(&self) -> Result<String> {
         let name = format!(

@@ -81,6 +81,7 @@ pub async fn run(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
             name: format!("{n} threads"),
             knobs: [("worker.threads".to_string(), n.to_string())].into(),
             flow: None,
+            load: Default::default(),
         })
         .collect();
     for task in &tasks {
@@ -224,6 +225,7 @@ pub mod idle {
                 name: format!("idle, {n} threads"),
                 knobs: Default::default(),
                 flow: None,
+                load: Default::default(),
             })
             .collect();
         let mut small_run = None;
