@@ -34,6 +34,7 @@ pub fn claim(s: &Scenario, backend: &str) -> Claim {
             .map(|b| b.name().to_string())
             .collect(),
         kestra_counterpart: s.claim.has_kestra_counterpart(backend),
+        published: s.claim.published.clone(),
     }
 }
 

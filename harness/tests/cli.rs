@@ -167,6 +167,7 @@ fn results(scenario: &str, samples: &[f64]) -> Results {
                 before: None,
                 kestra_backends: vec![],
                 kestra_counterpart: true,
+                published: Vec::new(),
             },
             status: Status::Ok,
             backend: "sqlite".into(),

@@ -1,8 +1,9 @@
 //! Each chart renders to SVG holding its series names and to a real PNG with text.
 
 use reports::charts::{
-    self, ForestChart, ForestRow, Line, RateChart, RatePoint, RateSeries, Saturation, ScalingChart,
-    ScalingPoint, ScalingSeries, SweepChart, SweepPanel, TrendChart, TrendPoint,
+    self, ForestChart, ForestRow, Line, PublishedLine, RateChart, RatePoint, RateSeries,
+    Saturation, ScalingChart, ScalingPoint, ScalingSeries, SweepChart, SweepPanel, TrendChart,
+    TrendPoint,
 };
 
 fn forest(title: &str) -> ForestChart {
@@ -103,6 +104,11 @@ fn rate() -> RateChart {
         saturation: vec![Saturation {
             rate: 1500.0,
             label: "B1".into(),
+        }],
+        published: vec![PublishedLine {
+            label: "Kestra OSS 0.23.4, average (published)".into(),
+            points: vec![(250.0, 0.31), (500.0, 0.35), (1000.0, 0.47)],
+            ceiling: Some(4000.0),
         }],
     }
 }

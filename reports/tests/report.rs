@@ -457,3 +457,62 @@ fn queued_without_plans(results: &mut Results) {
         s.plans.clear();
     }
 }
+
+/// Kestra's published figures reach the rate chart whose x axis and unit they share, in
+/// the chart's scale, and nowhere else.
+#[test]
+fn published_figures_are_drawn_on_the_matching_rate_chart() {
+    use reports::report::FigureChart;
+    use reports::results::PublishedSeries;
+    let (mut results, _) = fixture();
+    let e2e = results
+        .scenarios
+        .iter_mut()
+        .find(|s| s.id == "e2e-webhook")
+        .unwrap();
+    // The fixture's latencies are in seconds.
+    let unit = e2e
+        .metrics
+        .iter()
+        .find(|m| m.latency.is_some())
+        .map(|m| m.unit.clone())
+        .unwrap();
+    assert_eq!(unit, "s");
+    let series = |label: &str, x: &str, unit: &str| PublishedSeries {
+        label: label.into(),
+        x: x.into(),
+        unit: unit.into(),
+        points: vec![[250.0, 0.31], [1500.0, 0.9]],
+        ceiling: Some(4000.0),
+    };
+    e2e.claim.published = vec![
+        series("Kestra OSS 0.23.4", "rate_per_min", "s"),
+        series("another unit", "rate_per_min", "ms"),
+        series("another axis", "threads", "s"),
+    ];
+    let figures = figures(&results, None);
+    let rate = figures
+        .iter()
+        .find_map(|f| match &f.chart {
+            FigureChart::Rate(r) => Some(r),
+            _ => None,
+        })
+        .expect("the fixture has a rate chart");
+    assert_eq!(rate.published.len(), 1, "{:?}", rate.published);
+    let drawn = &rate.published[0];
+    assert_eq!(drawn.label, "Kestra OSS 0.23.4");
+    assert_eq!(drawn.ceiling, Some(4000.0));
+    // In the chart's own unit: 0.31 s is 310 on a milliseconds axis.
+    let factor = if rate.y_label.contains("(ms)") {
+        1000.0
+    } else {
+        1.0
+    };
+    assert_eq!(
+        drawn.points,
+        vec![(250.0, 0.31 * factor), (1500.0, 0.9 * factor)]
+    );
+    // And the chart renders with them.
+    let out = tempfile::tempdir().unwrap();
+    write_report(&results, None, out.path()).unwrap();
+}

@@ -41,6 +41,7 @@ fn scenario(status: Status, metrics: Vec<MetricResult>) -> ScenarioResult {
             before: None,
             kestra_backends: vec![],
             kestra_counterpart: true,
+            published: Vec::new(),
         },
         status,
         backend: "sqlite".into(),

@@ -203,6 +203,9 @@ pub struct Claim {
     /// reproduce: `jdbc.json-mapping` changed PostgreSQL only, as MySQL and H2 read a
     /// plain string before and after.
     pub kestra_backends: Vec<Backend>,
+    /// Kestra's published figures for the same measurement (`[[claim.published]]`),
+    /// which reports draw beside the run's own.
+    pub published: Vec<reports::results::PublishedSeries>,
 }
 
 impl Claim {

@@ -50,6 +50,20 @@ struct RawClaim {
     kestra_commit: Option<Spanned<OneOrMany>>,
     before: Option<String>,
     kestra_backends: Option<Spanned<Vec<Backend>>>,
+    #[serde(default)]
+    published: Vec<Spanned<RawPublished>>,
+}
+
+/// `[[claim.published]]`: one series of Kestra's published figures.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublished {
+    label: String,
+    x: String,
+    unit: String,
+    #[serde(default)]
+    points: Vec<[f64; 2]>,
+    ceiling: Option<f64>,
 }
 
 /// `kestra_commit = "84d845cde"` or `kestra_commit = ["9b8a1c482", "plugin-serdes 7c4a3a3"]`.
@@ -442,6 +456,31 @@ fn validate_claim(
             b.into_inner()
         }
     };
+    let mut published = Vec::with_capacity(raw.published.len());
+    for (i, p) in raw.published.into_iter().enumerate() {
+        let span = p.span();
+        let p = p.into_inner();
+        let finite = p
+            .points
+            .iter()
+            .flatten()
+            .chain(&p.ceiling)
+            .all(|v| v.is_finite());
+        if (p.points.is_empty() && p.ceiling.is_none()) || !finite {
+            return Err(ctx.invalid(
+                format!("claim.published[{i}]"),
+                span,
+                "give finite `points = [[x, y], …]`, a `ceiling`, or both".into(),
+            ));
+        }
+        published.push(reports::results::PublishedSeries {
+            label: p.label,
+            x: p.x,
+            unit: p.unit,
+            points: p.points,
+            ceiling: p.ceiling,
+        });
+    }
     Ok(Claim {
         text: raw.text,
         kestra_figure: raw.kestra_figure,
@@ -451,6 +490,7 @@ fn validate_claim(
         kestra_commits,
         before: raw.before,
         kestra_backends,
+        published,
     })
 }
 

@@ -508,3 +508,32 @@ fn shipped_scenarios_reach_alpha_without_raising() {
         assert!(s.quick().repetitions >= s.floor.min, "{}", s.id);
     }
 }
+
+#[test]
+fn a_variant_load_tool_is_only_for_the_e2e_webhook_workload() {
+    let err = parse_with(
+        "knobs = { \"serde.mode\" = \"batched\" }",
+        "knobs = { \"serde.mode\" = \"batched\" }\nload = \"hey\"",
+    )
+    .unwrap_err();
+    assert_invalid(
+        err,
+        "variant[1].load",
+        22,
+        "only the `e2e-webhook` workload generates load",
+    );
+    let e2e = |load: &str| {
+        VALID
+            .replacen("workload = \"serde\"", "workload = \"e2e-webhook\"", 1)
+            .replacen(
+                "knobs = { \"serde.mode\" = \"batched\" }",
+                &format!("knobs = {{ \"serde.mode\" = \"batched\" }}\nload = \"{load}\""),
+                1,
+            )
+    };
+    let s = parse(&e2e("hey"), Path::new(PATH)).unwrap();
+    assert_eq!(s.variants[0].load, LoadTool::Flowbench);
+    assert_eq!(s.variants[1].load, LoadTool::Hey);
+    let err = parse(&e2e("wrk"), Path::new(PATH)).unwrap_err();
+    assert!(err.to_string().contains("variant[1].load"), "{err}");
+}

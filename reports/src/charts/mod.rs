@@ -33,7 +33,7 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 
 pub use forest::{ForestChart, ForestRow};
-pub use rate::{RateChart, RatePoint, RateSeries, Saturation};
+pub use rate::{PublishedLine, RateChart, RatePoint, RateSeries, Saturation};
 pub use scaling::{ScalingChart, ScalingPoint, ScalingSeries};
 pub use sweep::{SweepChart, SweepPanel};
 pub use trend::{TrendChart, TrendPoint};

@@ -18,6 +18,17 @@ pub struct RateChart {
     pub series: Vec<RateSeries>,
     /// Saturation points found, at most one per series.
     pub saturation: Vec<Saturation>,
+    /// Published figures drawn beside the run's (Kestra's own benchmark results), in the
+    /// chart's units.
+    pub published: Vec<PublishedLine>,
+}
+
+/// A published series: points, a ceiling, or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedLine {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub ceiling: Option<f64>,
 }
 
 /// One variant or flow's percentiles at each offered rate.
@@ -43,6 +54,9 @@ pub struct Saturation {
     /// The series it belongs to.
     pub label: String,
 }
+
+/// Published figures are drawn in grey, apart from the run's colours.
+const PUBLISHED: RGBColor = RGBColor(90, 90, 90);
 
 impl Chart for RateChart {
     fn title(&self) -> &str {
@@ -80,6 +94,15 @@ impl Chart for RateChart {
                 });
             }
         }
+        for p in self.published.iter().filter(|p| !p.points.is_empty()) {
+            lines.push(StyledLine {
+                name: p.label.clone(),
+                points: &p.points,
+                color: PUBLISHED,
+                dash: Dash::Dotted,
+                marker: Marker::Cross,
+            });
+        }
         let marks = self
             .saturation
             .iter()
@@ -88,6 +111,13 @@ impl Chart for RateChart {
                 label: format!("{}: saturates at {}", s.label, format_number(s.rate)),
                 color: RGBColor(200, 30, 30),
             })
+            .chain(self.published.iter().filter_map(|p| {
+                p.ceiling.map(|x| VerticalMark {
+                    x,
+                    label: format!("{}: {}", p.label, format_number(x)),
+                    color: PUBLISHED,
+                })
+            }))
             .collect();
         draw_panel(
             &area,

@@ -17,8 +17,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::charts::{
-    self, ForestChart, ForestRow, Line, RateChart, RatePoint, RateSeries, Saturation, ScalingChart,
-    ScalingPoint, ScalingSeries, SweepChart, SweepPanel, TrendChart, TrendPoint,
+    self, ForestChart, ForestRow, Line, PublishedLine, RateChart, RatePoint, RateSeries,
+    Saturation, ScalingChart, ScalingPoint, ScalingSeries, SweepChart, SweepPanel, TrendChart,
+    TrendPoint,
 };
 use crate::error::Result;
 use crate::results::{
@@ -375,22 +376,57 @@ fn rate_chart(
                 .collect(),
         })
         .collect();
-    let saturation: Vec<Saturation> = series
+    // The run's own saturation points where it recorded them (e2e-webhook: the first
+    // step past its p99 limit or below 90% of the offered rate); else the knee of p99.
+    let recorded: Vec<Saturation> = scenario
+        .metrics
         .iter()
-        .filter_map(|s| {
-            saturation_rate(&s.points).map(|rate| Saturation {
-                rate,
-                label: s.name.clone(),
-            })
+        .filter(|m| m.metric == "saturation_rate_per_min")
+        .map(|m| Saturation {
+            rate: m.summary.median,
+            label: m.variant.clone(),
         })
         .collect();
-    let caption = if saturation.is_empty() {
-        "no saturation within the offered rates".to_string()
-    } else {
-        format!(
-            "saturation: highest rate whose p99 stayed within {SATURATION_FACTOR}× the p99 at the lowest rate"
+    let (saturation, caption) = if !recorded.is_empty() {
+        (
+            recorded,
+            "saturation: the first offered rate the run recorded as saturated (median of its repetitions)"
+                .to_string(),
         )
+    } else {
+        let knees: Vec<Saturation> = series
+            .iter()
+            .filter_map(|s| {
+                saturation_rate(&s.points).map(|rate| Saturation {
+                    rate,
+                    label: s.name.clone(),
+                })
+            })
+            .collect();
+        let caption = if knees.is_empty() {
+            "no saturation within the offered rates".to_string()
+        } else {
+            format!(
+                "saturation: highest rate whose p99 stayed within {SATURATION_FACTOR}× the p99 at the lowest rate"
+            )
+        };
+        (knees, caption)
     };
+    let published = scenario
+        .claim
+        .published
+        .iter()
+        .filter(|p| p.x == key && &p.unit == unit)
+        .map(|p| PublishedLine {
+            label: p.label.clone(),
+            points: p
+                .points
+                .iter()
+                .map(|[x, y]| (*x, y * scale.factor))
+                .collect(),
+            ceiling: p.ceiling,
+        })
+        .collect();
     RateChart {
         title: format!(
             "{}: {} against {}",
@@ -403,6 +439,7 @@ fn rate_chart(
         y_label: format!("{} ({})", words(metric), scale.unit),
         series,
         saturation,
+        published,
     }
 }
 

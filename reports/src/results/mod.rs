@@ -208,6 +208,28 @@ pub struct Claim {
     /// comparison's `reproduced` says. [`ScenarioResult::claim_outcome`] applies this.
     #[serde(default = "counterpart_by_default")]
     pub kestra_counterpart: bool,
+    /// Kestra's published results for the same measurement, drawn beside the run's own
+    /// on the charts whose x axis is the same sweep parameter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<PublishedSeries>,
+}
+
+/// One series of published figures, e.g. Kestra OSS 0.23.4's B1 latency at each rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedSeries {
+    /// Who published it and what it is: "Kestra OSS 0.23.4, average latency".
+    pub label: String,
+    /// The sweep parameter its x values are in, e.g. `rate_per_min`.
+    pub x: String,
+    /// The unit of its y values, e.g. `ms`; it is drawn only on charts in that unit.
+    pub unit: String,
+    /// `[x, y]` pairs as published.
+    #[serde(default)]
+    pub points: Vec<[f64; 2]>,
+    /// A published ceiling on x with no y (a highest sustained rate), drawn as a
+    /// vertical line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<f64>,
 }
 
 /// Files written before `kestra_counterpart` existed judged every backend.
@@ -547,6 +569,7 @@ pub(crate) mod tests {
                         before: Some("a fresh serializer per record".into()),
                         kestra_backends: vec![],
                         kestra_counterpart: true,
+                        published: Vec::new(),
                     },
                     status: Status::Ok,
                     backend: "none".into(),
@@ -606,6 +629,7 @@ pub(crate) mod tests {
                         before: None,
                         kestra_backends: vec![],
                         kestra_counterpart: true,
+                        published: Vec::new(),
                     },
                     status: Status::Skipped {
                         reason: "no postgres".into(),
