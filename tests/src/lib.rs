@@ -1,8 +1,8 @@
 //! Helpers for the end-to-end suite, which runs the workspace's binaries together with
 //! what sits outside them: a load tool, PostgreSQL and MariaDB.
 //!
-//! * [`bin`] builds `orchestrator` and `flowbench` for the test's own profile once per
-//!   test process, so a test never runs a stale binary, and returns one's path.
+//! * [`bin`] returns the path of `orchestrator` or `flowbench` for the test's own
+//!   profile, building them first when they are missing or older than their sources.
 //! * What a test needs from outside ([`tool`], [`server_url`]) is skipped with a printed
 //!   reason when it is missing, and fails the test under `CI=true`, whose machines have
 //!   it.
@@ -42,11 +42,24 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The path of the workspace binary `name` (`orchestrator` or `flowbench`), built first
-/// for this test's profile.
+/// The path of the workspace binary `name` (`orchestrator` or `flowbench`) for this
+/// test's profile. `cargo test --workspace` has built both; when either is missing or
+/// older than a source file it is built from, `cargo build` runs first, so a test never
+/// runs a stale binary. (Building unconditionally would build the workspace a second
+/// time in CI: without the dev-dependencies' features, `cargo build` hashes differently.)
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
+    let path = |name: &str| profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     BUILT.get_or_init(|| {
+        let newest_source = newest_source();
+        let stale = ["orchestrator", "flowbench"].iter().any(|n| {
+            std::fs::metadata(path(n))
+                .and_then(|m| m.modified())
+                .map_or(true, |built| built < newest_source)
+        });
+        if !stale {
+            return;
+        }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--bins", "-p", "orchestrator", "-p", "harness"])
@@ -57,9 +70,47 @@ pub fn bin(name: &str) -> PathBuf {
         let status = cmd.status().expect("cargo runs");
         assert!(status.success(), "building the workspace's binaries failed");
     });
-    let path = profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let path = path(name);
     assert!(path.is_file(), "{} was not built", path.display());
     path
+}
+
+/// The modification time of the newest file the binaries are built from.
+fn newest_source() -> std::time::SystemTime {
+    fn walk(dir: &Path, newest: &mut std::time::SystemTime) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                *newest = (*newest).max(modified);
+            }
+        }
+    }
+    let root = workspace_root();
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for dir in [
+        "orchestrator/src",
+        "orchestrator/migrations",
+        "harness/src",
+        "reports/src",
+    ] {
+        walk(&root.join(dir), &mut newest);
+    }
+    for file in [
+        "Cargo.lock",
+        "orchestrator/Cargo.toml",
+        "harness/Cargo.toml",
+        "reports/Cargo.toml",
+    ] {
+        if let Ok(modified) = std::fs::metadata(root.join(file)).and_then(|m| m.modified()) {
+            newest = newest.max(modified);
+        }
+    }
+    newest
 }
 
 /// The path of an outside program on `PATH`, or `None` after [`skip_or_fail`].
