@@ -1,30 +1,41 @@
 //! The harness's `e2e-webhook` figures agree with an outside constant-rate load tool.
 //!
-//! One `flowbench run` of the project's `e2e-webhook` scenario with two variants of
-//! Kestra's benchmark B1: `flowbench`, fired by the harness's own open-loop generator, and
-//! `hey`, fired by Debian's `hey -c 1 -q RATE` (`load = "hey"`). Both hit the real
-//! `orchestrator server standalone`, each step on a new SQLite database with a new server,
-//! at two rates well below saturation, and both read latency as Kestra's benchmark does:
-//! `avg(state_duration)` from the executions table. The runs are paired and interleaved
-//! (flowbench, hey, flowbench, hey, …), so a host whose speed drifts moves both alike.
-//! The medians must agree within 15% on the average latency and on the achieved rate.
+//! One `flowbench run` of the project's `e2e-webhook` scenario on PostgreSQL with two
+//! variants of Kestra's benchmark B1: `flowbench`, fired by the harness's own open-loop
+//! generator, and `hey`, fired by Debian's `hey -c 1 -q RATE` (`load = "hey"`). Both hit
+//! the real `orchestrator server standalone`, each step on a new database with a new
+//! server, at two rates well below saturation, and both read latency as Kestra's benchmark
+//! does, from `state_duration` in the executions table. The runs are paired and
+//! interleaved (flowbench, hey, flowbench, hey, …), so a host whose speed drifts moves both
+//! alike.
 //!
-//! The test takes about five minutes. Without `hey` on PATH it is skipped, saying why;
-//! with `CI=true` it fails instead (`.ci/run` installs hey).
+//! The medians of the steps' p50 latency and achieved rate must agree within 15%. The
+//! steps' average latency is printed beside them but not asserted: a single stall of the
+//! disk or the host (a step at 6× its neighbours' average was seen in CI) decides a step's
+//! average, and it lands on whichever tool's step it falls in, so six steps a side cannot
+//! tell the generators apart by it. PostgreSQL, because its `state_duration` keeps
+//! microseconds; SQLite's is whole milliseconds, a 15% step at these latencies.
+//!
+//! The test takes about six minutes. Without `hey` on PATH or `FLOWBENCH_POSTGRES_URL` it
+//! is skipped, saying why; with `CI=true` it fails instead (`.ci/run` installs hey and
+//! sets the URL).
 
 use std::path::Path;
 use std::process::Command;
 
-use flowbench_tests::{bin, describe, tool, workspace_root};
+use flowbench_tests::{bin, describe, server_url, tool, workspace_root};
 
 /// Executions per minute, both well below saturation even for a debug build.
 const RATES: [i64; 2] = [600, 1500];
-const STEP_SECONDS: i64 = 15;
-const REPETITIONS: i64 = 4;
+const STEP_SECONDS: i64 = 10;
+const REPETITIONS: i64 = 6;
 const TOLERANCE: f64 = 0.15;
 
 #[test]
 fn e2e_webhook_figures_agree_with_hey_below_saturation() {
+    let Some(pg) = server_url("FLOWBENCH_POSTGRES_URL") else {
+        return;
+    };
     if tool("hey", "apt-get install hey").is_none() {
         return;
     }
@@ -35,7 +46,7 @@ fn e2e_webhook_figures_agree_with_hey_below_saturation() {
     write_scenario(&scenarios.join("e2e-webhook"));
     let out = dir.path().join("out");
     let o = Command::new(&flowbench)
-        .args(["run", "e2e-webhook", "--scenarios-dir"])
+        .args(["run", "e2e-webhook", "--db", &pg, "--scenarios-dir"])
         .arg(&scenarios)
         .arg("--out")
         .arg(&out)
@@ -65,14 +76,18 @@ fn e2e_webhook_figures_agree_with_hey_below_saturation() {
     };
     let mut failures = Vec::new();
     for rate in RATES {
-        for metric in ["latency_avg_ms", "achieved_rate_per_s"] {
+        for (metric, asserted) in [
+            ("latency_p50_ms", true),
+            ("achieved_rate_per_s", true),
+            ("latency_avg_ms", false),
+        ] {
             let ours = samples("flowbench", metric, rate);
             let theirs = samples("hey", metric, rate);
             let ratio = median(&ours) / median(&theirs);
             eprintln!(
                 "{rate}/min {metric}: flowbench {ours:.2?}, hey {theirs:.2?}, ratio of medians {ratio:.3}"
             );
-            if (ratio - 1.0).abs() > TOLERANCE {
+            if asserted && (ratio - 1.0).abs() > TOLERANCE {
                 failures.push(format!("{rate}/min {metric}: {ratio:.3}"));
             }
         }
