@@ -138,6 +138,23 @@ pub fn server_url(var: &str) -> Option<String> {
     }
 }
 
+/// Runs `flowbench run ARGS… --scenarios-dir SCENARIOS --out OUT`, requires it to succeed,
+/// and returns its `results.json`.
+pub fn flowbench_run(args: &[&str], scenarios: &Path, out: &Path) -> serde_json::Value {
+    let o = Command::new(bin("flowbench"))
+        .arg("run")
+        .args(args)
+        .arg("--scenarios-dir")
+        .arg(scenarios)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("flowbench runs");
+    assert!(o.status.success(), "{}", describe(&o));
+    let text = std::fs::read(out.join("results.json")).expect("flowbench wrote results.json");
+    serde_json::from_slice(&text).expect("results.json is JSON")
+}
+
 /// A command's status and output, for assertion messages.
 pub fn describe(o: &std::process::Output) -> String {
     format!(

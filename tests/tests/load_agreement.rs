@@ -21,9 +21,8 @@
 //! sets the URL).
 
 use std::path::Path;
-use std::process::Command;
 
-use flowbench_tests::{bin, describe, server_url, tool, workspace_root};
+use flowbench_tests::{bin, flowbench_run, server_url, tool, workspace_root};
 
 /// Executions per minute, both well below saturation even for a debug build.
 const RATES: [i64; 2] = [600, 1500];
@@ -39,23 +38,15 @@ fn e2e_webhook_figures_agree_with_hey_below_saturation() {
     if tool("hey", "apt-get install hey").is_none() {
         return;
     }
-    let flowbench = bin("flowbench");
     bin("orchestrator");
     let dir = tempfile::tempdir().unwrap();
     let scenarios = dir.path().join("scenarios");
     write_scenario(&scenarios.join("e2e-webhook"));
-    let out = dir.path().join("out");
-    let o = Command::new(&flowbench)
-        .args(["run", "e2e-webhook", "--db", &pg, "--scenarios-dir"])
-        .arg(&scenarios)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", describe(&o));
-
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let results = flowbench_run(
+        &["e2e-webhook", "--db", &pg],
+        &scenarios,
+        &dir.path().join("out"),
+    );
     let samples = |variant: &str, metric: &str, rate: i64| -> Vec<f64> {
         results["scenarios"][0]["metrics"]
             .as_array()

@@ -5,9 +5,7 @@
 //! Needs `FLOWBENCH_POSTGRES_URL` and `FLOWBENCH_MYSQL_URL` (`.ci/run` sets both); without
 //! them it is skipped, saying why, and with `CI=true` it fails instead.
 
-use std::process::Command;
-
-use flowbench_tests::{bin, describe, server_url, workspace_root};
+use flowbench_tests::{bin, flowbench_run, server_url, workspace_root};
 use sqlx::Connection;
 
 #[test]
@@ -18,15 +16,12 @@ fn the_quick_suite_runs_on_postgres_and_mariadb_and_leaves_no_database_behind() 
     ) else {
         return;
     };
-    let flowbench = bin("flowbench");
     bin("orchestrator");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let before = runtime.block_on(run_databases(&pg, &my));
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let o = Command::new(&flowbench)
-        .args([
-            "run",
+    let results = flowbench_run(
+        &[
             "foreach",
             "e2e-webhook",
             "--quick",
@@ -34,16 +29,10 @@ fn the_quick_suite_runs_on_postgres_and_mariadb_and_leaves_no_database_behind() 
             &pg,
             "--db",
             &my,
-        ])
-        .arg("--scenarios-dir")
-        .arg(workspace_root().join("scenarios"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", describe(&o));
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+        ],
+        &workspace_root().join("scenarios"),
+        &dir.path().join("out"),
+    );
     let scenarios = results["scenarios"].as_array().unwrap();
     let ran: Vec<(String, String, String)> = scenarios
         .iter()
