@@ -37,7 +37,7 @@ use super::driver::{LatencyUnit, Observed, drive};
 use super::server_process::{ServerProcess, ServerSpec};
 use super::{Env, Result, WorkloadError, flows};
 use crate::latency::LatencyHistogram;
-use crate::loadgen::{LoadConfig, run_step};
+use crate::loadgen::{DEFAULT_MIN_ACHIEVED_FRACTION, LoadConfig, run_step};
 use crate::scenario::LoadTool;
 
 const DEFAULT_FLOW: &str = "benchmark01.yaml";
@@ -48,8 +48,6 @@ const KEY: &str = "benchmark";
 const DEFAULT_SATURATION_P99_MS: i64 = 1000;
 /// How long the backlog may stay the same size after the load before the run fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
-/// The share of the offered rate below which a step is saturated.
-const MIN_ACHIEVED_FRACTION: f64 = 0.9;
 
 pub async fn run(env: &Env<'_>, rec: &mut super::Recorder) -> Result<()> {
     let rates = env.int_sweep("rate_per_min")?;
@@ -154,7 +152,8 @@ pub async fn run(env: &Env<'_>, rec: &mut super::Recorder) -> Result<()> {
                 seen.latency(&p, "latency_p50_ms", outcome.latency, LatencyUnit::Millis);
             }
             let offered = rate as f64 / 60.0;
-            let saturated = if report.achieved_rate_per_s < MIN_ACHIEVED_FRACTION * offered {
+            let saturated = if report.achieved_rate_per_s < DEFAULT_MIN_ACHIEVED_FRACTION * offered
+            {
                 Some(format!(
                     "{:.1} requests/s achieved of {offered:.1} offered",
                     report.achieved_rate_per_s
