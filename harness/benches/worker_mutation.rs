@@ -11,9 +11,9 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use orchestrator::knobs::Knobs;
+use orchestrator::queue::WorkerTask;
 use orchestrator::repository::QueueType;
 use orchestrator::service::{Components, Config, Orchestrator};
-use orchestrator::worker::WorkerTask;
 use orchestrator::worker::bench::TaskHandler;
 
 /// An orchestrator with these knobs, on a fresh SQLite file; no component started.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::Timing;
 use crate::model::LogEntry;
+use crate::queue::Timing;
 use crate::repository::{QueueType, Store};
 
 const POLL_SIZE: usize = 500;
@@ -48,18 +48,14 @@ impl Indexer {
     /// Indexes one batch; returns how many lines it wrote.
     pub async fn step(&self) -> anyhow::Result<usize> {
         let mut tx = self.store.begin().await?;
-        let polled = tx.poll(&[QueueType::Log], POLL_SIZE).await?;
-        if polled.is_empty() {
+        let logs: Vec<LogEntry> = tx
+            .receive::<LogEntry>(POLL_SIZE)
+            .await?
+            .into_iter()
+            .map(|r| r.message)
+            .collect();
+        if tx.taken() == 0 {
             return Ok(0);
-        }
-        let mut logs = Vec::with_capacity(polled.len());
-        for p in &polled {
-            match serde_json::from_str::<LogEntry>(&p.value) {
-                Ok(l) => logs.push(l),
-                // A line that cannot decode is reported, not retried forever: it would
-                // otherwise block every line queued after it.
-                Err(e) => tracing::error!("indexer: log message {} does not decode: {e}", p.key),
-            }
         }
         tx.insert_logs(&logs).await?;
         tx.commit().await?;

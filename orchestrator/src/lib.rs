@@ -58,6 +58,7 @@ pub mod indexer;
 pub mod knobs;
 pub mod model;
 pub mod provision;
+pub mod queue;
 pub mod repository;
 pub mod run_context;
 pub mod service;

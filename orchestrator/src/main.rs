@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use orchestrator::executor::Timing;
 use orchestrator::knobs::Knobs;
 use orchestrator::model::StateType;
 use orchestrator::provision::{Provision, Provisioned};
+use orchestrator::queue::Timing;
 use orchestrator::service::{Components, Config, Orchestrator};
 
 #[derive(Parser)]

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::executor::{Executor, Timing};
+use crate::executor::Executor;
 use crate::expression::Renderer;
 use crate::flow::{
     Flow, FlowCache, FlowError, FlowLookupError, InputError, parse_flow, resolve_inputs,
@@ -19,7 +19,8 @@ use crate::flow::{
 use crate::indexer::Indexer;
 use crate::knobs::Knobs;
 use crate::model::{Execution, ExecutionTrigger, Label, LogEntry, State, new_id, now};
-use crate::repository::{self, Message, QueueType, Store};
+use crate::queue::{ExecutionEvent, Timing};
+use crate::repository::{self, Store};
 use crate::storage::Storage;
 use crate::worker::Worker;
 
@@ -240,14 +241,8 @@ impl Orchestrator {
         };
         let mut tx = self.store.begin().await?;
         tx.save_execution(&execution).await?;
-        tx.push(&[Message {
-            kind: QueueType::Execution,
-            key: execution.id.clone(),
-            value: serde_json::json!({ "executionId": execution.id }).to_string(),
-        }])
-        .await?;
+        tx.send(&[ExecutionEvent::new(&execution.id)]).await?;
         tx.commit().await?;
-        self.store.notifier().notify(QueueType::Execution);
         Ok(execution)
     }
 

@@ -10,6 +10,9 @@
 //! * `a_commit_wakes_consumers_of_another_store`: on PostgreSQL the commit of a push wakes
 //!   the [`Notifier`] of a store connected separately (LISTEN/NOTIFY). The other backends
 //!   have no cross-store wake-up: their consumers find the message on their next poll.
+//! * `a_commit_wakes_its_own_stores_consumers_of_what_it_pushed`: in one process, the
+//!   commit itself wakes the consumers of the queues it pushed to, and only those; a
+//!   transaction dropped without commit wakes nobody.
 //! * `a_consumer_killed_mid_batch_loses_nothing`: a batch polled by a consumer that dies
 //!   before committing goes, whole, to the next consumer.
 
@@ -28,6 +31,7 @@ on_every_backend!(
     two_consumers_never_receive_the_same_message,
     each_keys_messages_arrive_in_push_order,
     a_commit_wakes_consumers_of_another_store,
+    a_commit_wakes_its_own_stores_consumers_of_what_it_pushed,
     a_consumer_killed_mid_batch_loses_nothing,
 );
 
@@ -233,6 +237,48 @@ async fn each_keys_messages_arrive_in_push_order(backend: Backend) {
 /// calls), so a consumer of another store finds the message on its next poll, within the
 /// poll back-off (`Timing::max_poll`). What is checked there is exactly that: the other
 /// store's notifier stays quiet, and its poll receives the message.
+async fn a_commit_wakes_its_own_stores_consumers_of_what_it_pushed(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = open(&db).await;
+    let notifier = store.notifier();
+    if backend == Backend::Postgres {
+        // The store's listener wakes every kind once it LISTENs: let it, then wait for quiet.
+        woken(notifier, KIND, Duration::from_secs(10)).await;
+        for kind in QueueType::ALL {
+            while woken(notifier, kind, Duration::from_millis(200)).await {}
+        }
+    }
+    let mut tx = store.begin().await.unwrap();
+    tx.push(&[message("dropped", 0)]).await.unwrap();
+    drop(tx);
+    assert!(
+        !woken(notifier, KIND, Duration::from_millis(300)).await,
+        "{backend:?}: a transaction dropped without commit woke the consumers"
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.push(&[message("k", 1)]).await.unwrap();
+    assert!(
+        !woken(notifier, KIND, Duration::from_millis(300)).await,
+        "{backend:?}: woken before the push committed"
+    );
+    tx.commit().await.unwrap();
+    assert!(
+        woken(notifier, KIND, Duration::from_secs(2)).await,
+        "{backend:?}: the commit did not wake its own store's consumers"
+    );
+    assert!(
+        !woken(notifier, QueueType::Log, Duration::from_millis(300)).await,
+        "{backend:?}: a push of {KIND:?} woke the consumers of logs"
+    );
+    assert_eq!(
+        identities(&poll_committed(&*store, 10).await),
+        [("k".to_string(), 1)],
+        "{backend:?}: only the committed message is there"
+    );
+}
+
 async fn a_commit_wakes_consumers_of_another_store(backend: Backend) {
     let Some(db) = TestDb::create(backend).await else {
         return;
@@ -314,7 +360,8 @@ async fn a_consumer_killed_mid_batch_loses_nothing(backend: Backend) {
         Backend::Postgres => open_url(&db, &format!("{}&application_name={tag}", db.url)).await,
         _ => open(&db).await,
     };
-    let mut tx = dying.begin().await.unwrap();
+    // The dialect's own transaction, which does not borrow its store: both are held on.
+    let mut tx = dying.begin_tx().await.unwrap();
     let held = identities(&tx.poll(&[KIND], BATCH).await.unwrap());
     assert_eq!(
         held,

@@ -39,8 +39,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orchestrator::executor::Timing;
 use orchestrator::knobs::Knobs;
+use orchestrator::queue::Timing;
 use orchestrator::service::{Components, Config, Orchestrator};
 use reports::results::{Params, Percentiles, VariantResult};
 use tokio_util::sync::CancellationToken;

@@ -19,35 +19,14 @@ use crate::expression::Renderer;
 use crate::flow::{ConcurrencyBehavior, Flow, FlowCache};
 use crate::knobs::{Knobs, LogIndexing};
 use crate::model::{Execution, LogEntry, StateType, WorkerTaskResult};
+use crate::queue::{
+    self, ExecutionEvent, QueueMessage, RunContext, Timing, Transaction, WorkerTask,
+};
 use crate::repository::{ExecutionQueued, Message, QueueType, Store, Tx};
 use crate::run_context::VarsBase;
-use crate::worker::{RunContext, WorkerTask};
 
 /// How many messages one executor transaction takes.
 const POLL_SIZE: usize = 100;
-
-/// Liveness and polling settings shared by the components.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    /// How often a worker writes its heartbeat.
-    pub heartbeat: Duration,
-    /// A worker silent for this long is dead and its task runs are resubmitted.
-    pub liveness_timeout: Duration,
-    /// Poll interval bounds: idle pollers back off from `min_poll` to `max_poll`.
-    pub min_poll: Duration,
-    pub max_poll: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            heartbeat: Duration::from_secs(2),
-            liveness_timeout: Duration::from_secs(10),
-            min_poll: Duration::from_millis(25),
-            max_poll: Duration::from_millis(1000),
-        }
-    }
-}
 
 pub struct Executor {
     store: Arc<dyn Store>,
@@ -149,27 +128,18 @@ impl Executor {
         }
         let n = polled.len();
         // Group by execution, keeping order, so each execution is loaded and saved once.
-        // Each result is decoded once, here. One that does not decode can never be merged:
-        // it is logged and dropped with its batch's commit, as Kestra's consumers log and
-        // skip a message they cannot deserialize, rather than failing the batch and
-        // receiving it again forever.
+        // Each result is decoded once, here, under the queue's one policy for a message that
+        // does not decode (`queue::decode`).
         let mut order: Vec<String> = Vec::new();
         let mut groups: HashMap<String, Vec<WorkerTaskResult>> = HashMap::new();
         for p in polled {
+            // A result names its execution itself (rows queued before results were keyed by
+            // execution carry the task run id as their key).
             let (id, result) = match p.kind {
-                QueueType::WorkerTaskResult => {
-                    match serde_json::from_str::<WorkerTaskResult>(&p.value) {
-                        Ok(r) => (r.task_run.execution_id.clone(), Some(r)),
-                        Err(e) => {
-                            tracing::error!(
-                                "executor: worker_task_result message at offset {} (key {}) does not decode, dropped: {e}",
-                                p.offset,
-                                p.key
-                            );
-                            continue;
-                        }
-                    }
-                }
+                QueueType::WorkerTaskResult => match queue::decode::<WorkerTaskResult>(&p) {
+                    Some(r) => (r.task_run.execution_id.clone(), Some(r)),
+                    None => continue,
+                },
                 _ => (p.key, None),
             };
             if !groups.contains_key(&id) {
@@ -187,30 +157,26 @@ impl Executor {
             for result in results {
                 merge_result(&mut exec, result);
             }
-            self.process(tx.as_mut(), exec, &mut effects).await?;
+            self.process(&mut *tx, exec, &mut effects).await?;
         }
         self.flush(tx, effects).await?;
         Ok(n)
     }
 
-    async fn flush(&self, mut tx: Box<dyn Tx>, effects: Effects) -> anyhow::Result<()> {
+    async fn flush(&self, mut tx: Transaction<'_>, effects: Effects) -> anyhow::Result<()> {
         let mut messages = effects.messages;
         if !effects.logs.is_empty() {
             match self.knobs.logs_indexing {
                 LogIndexing::Sync => tx.insert_logs(&effects.logs).await?,
-                LogIndexing::Batched => messages.extend(effects.logs.iter().map(log_message)),
+                LogIndexing::Batched => {
+                    messages.extend(effects.logs.iter().map(QueueMessage::to_message))
+                }
             }
         }
         tx.push(&messages).await?;
         tx.commit().await?;
-        let notifier = self.store.notifier();
-        for kind in [QueueType::WorkerTask, QueueType::Log, QueueType::Execution] {
-            if messages.iter().any(|m| m.kind == kind) {
-                notifier.notify(kind);
-            }
-        }
         if effects.terminated {
-            notifier.terminated.notify_waiters();
+            self.store.notifier().terminated.notify_waiters();
         }
         for r in effects.releases {
             self.release_queued(&r).await?;
@@ -235,14 +201,8 @@ impl Executor {
             .state
             .transition(StateType::Running, crate::model::now());
         tx.save_execution(&queued).await?;
-        tx.push(&[Message {
-            kind: QueueType::Execution,
-            key: queued.id.clone(),
-            value: serde_json::json!({ "executionId": queued.id }).to_string(),
-        }])
-        .await?;
+        tx.send(&[ExecutionEvent::new(&queued.id)]).await?;
         tx.commit().await?;
-        self.store.notifier().notify(QueueType::Execution);
         Ok(())
     }
 
@@ -331,11 +291,7 @@ impl Executor {
                     variables: vars.for_task_run(exec, task_run, task),
                 },
             };
-            fx.messages.push(Message {
-                kind: QueueType::WorkerTask,
-                key: task_run.id.clone(),
-                value: serde_json::to_string(&worker_task).expect("a worker task serializes"),
-            });
+            fx.messages.push(worker_task.to_message());
         }
     }
 
@@ -360,9 +316,6 @@ impl Executor {
         }
         tx.push(&messages).await?;
         tx.commit().await?;
-        if !messages.is_empty() {
-            self.store.notifier().notify(QueueType::WorkerTask);
-        }
         Ok(messages.len())
     }
 }
@@ -374,13 +327,5 @@ fn merge_result(exec: &mut Execution, result: WorkerTaskResult) {
         && !tr.state.is_terminal()
     {
         *tr = result.task_run;
-    }
-}
-
-pub(crate) fn log_message(l: &LogEntry) -> Message {
-    Message {
-        kind: QueueType::Log,
-        key: l.id.clone(),
-        value: serde_json::to_string(l).expect("a log entry serializes"),
     }
 }

@@ -163,6 +163,29 @@ pub struct Polled {
     pub value: String,
 }
 
+impl Polled {
+    /// The rows a dialect's poll returned, `(offset, type, key, value)`, as messages in
+    /// offset order (`RETURNING` and `OUTPUT` return rows in no set order). Polls ask only
+    /// for known types, so every row parses.
+    pub(crate) fn in_offset_order<K: AsRef<str>>(
+        rows: impl IntoIterator<Item = (i64, K, String, String)>,
+    ) -> Vec<Polled> {
+        let mut out: Vec<Polled> = rows
+            .into_iter()
+            .filter_map(|(offset, kind, key, value)| {
+                Some(Polled {
+                    offset,
+                    kind: QueueType::parse(kind.as_ref())?,
+                    key,
+                    value,
+                })
+            })
+            .collect();
+        out.sort_by_key(|p| p.offset);
+        out
+    }
+}
+
 /// Wakes in-process consumers as soon as a producer commits, so that an idle poll loop does
 /// not add latency (the in-process twin of PostgreSQL's LISTEN/NOTIFY).
 #[derive(Debug, Default)]
@@ -277,7 +300,9 @@ pub trait Store: Send + Sync + 'static {
     /// `sqlite`, `postgres`, `mysql` or `mssql`.
     fn backend(&self) -> &'static str;
     fn notifier(&self) -> &Notifier;
-    async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// The dialect's transaction. Components open theirs with `store.begin()`
+    /// ([`crate::queue::Transaction`]), which also wakes consumers on commit.
+    async fn begin_tx(&self) -> Result<Box<dyn Tx>>;
 
     async fn execution(&self, id: &str) -> Result<Option<Execution>>;
     async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>>;
@@ -344,8 +369,31 @@ pub trait Tx: Send {
 
     /// One multi-row upsert keyed by the log id.
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()>;
-    /// Stores a flow; returns its revision (unchanged when the source is unchanged).
-    async fn save_flow(&mut self, namespace: &str, id: &str, source: &str) -> Result<i32>;
+    /// Stores a flow; returns its revision: 1 for a new flow, the same when the source is
+    /// unchanged, one more otherwise (Kestra's `FlowRepository#create`/`update`). Written
+    /// once over the dialects' [`Tx::lock_flow`] and [`Tx::put_flow`].
+    async fn save_flow(&mut self, namespace: &str, id: &str, source: &str) -> Result<i32> {
+        let key = crate::flow::flow_key(namespace, id);
+        let revision = match self.lock_flow(&key).await? {
+            Some((rev, old)) if old == source => return Ok(rev),
+            Some((rev, _)) => rev + 1,
+            None => 1,
+        };
+        self.put_flow(&key, namespace, id, revision, source).await?;
+        Ok(revision)
+    }
+    /// The `(revision, source)` of a stored flow, locked until the transaction ends, so
+    /// that two deployers of one flow take turns.
+    async fn lock_flow(&mut self, key: &str) -> Result<Option<(i32, String)>>;
+    /// Inserts or replaces a flow's row.
+    async fn put_flow(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        id: &str,
+        revision: i32,
+        source: &str,
+    ) -> Result<()>;
 
     async fn heartbeat(&mut self, instance: &str, kind: &str, now_ms: i64) -> Result<()>;
     async fn remove_instance(&mut self, instance: &str) -> Result<()>;

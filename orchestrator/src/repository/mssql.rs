@@ -283,7 +283,7 @@ impl Store for MssqlStore {
         &self.notifier
     }
 
-    async fn begin(&self) -> Result<Box<dyn Tx>> {
+    async fn begin_tx(&self) -> Result<Box<dyn Tx>> {
         let mut conn = self.pool.get_owned().await.map_err(checkout("begin"))?;
         // Set first: if BEGIN fails half-way, the connection is discarded.
         conn.in_tx = true;
@@ -505,20 +505,11 @@ impl Tx for MssqlTx {
         let mut params: Vec<&dyn ToSql> = vec![&limit];
         params.extend(names.iter().map(|n| n as &dyn ToSql));
         let rows = fetch(self.client(), &poll_sql(kinds.len()), &params, "poll queue").await?;
-        let mut polled = Vec::with_capacity(rows.len());
-        for r in &rows {
-            if let Some(kind) = QueueType::parse(&text(r, 1)?) {
-                polled.push(Polled {
-                    offset: column(r, 0)?,
-                    kind,
-                    key: text(r, 2)?,
-                    value: text(r, 3)?,
-                });
-            }
-        }
-        // OUTPUT returns rows in no set order.
-        polled.sort_by_key(|p| p.offset);
-        Ok(polled)
+        let rows = rows
+            .iter()
+            .map(|r| Ok((column(r, 0)?, text(r, 1)?, text(r, 2)?, text(r, 3)?)))
+            .collect::<Result<Vec<(i64, String, String, String)>>>()?;
+        Ok(Polled::in_offset_order(rows))
     }
 
     async fn push(&mut self, messages: &[Message]) -> Result<()> {
@@ -693,8 +684,7 @@ impl Tx for MssqlTx {
         Ok(())
     }
 
-    async fn save_flow(&mut self, namespace: &str, id: &str, source: &str) -> Result<i32> {
-        let key = crate::flow::flow_key(namespace, id);
+    async fn lock_flow(&mut self, key: &str) -> Result<Option<(i32, String)>> {
         // HOLDLOCK also locks the key's range when the flow is new, so two deployers of one
         // new flow queue up here instead of both inserting revision 1.
         let rows = fetch(
@@ -708,11 +698,17 @@ impl Tx for MssqlTx {
             .first()
             .map(|r| Ok::<_, Error>((column::<i32>(r, 0)?, text(r, 1)?)))
             .transpose()?;
-        let revision = match current {
-            Some((rev, old)) if old == source => return Ok(rev),
-            Some((rev, _)) => rev + 1,
-            None => 1,
-        };
+        Ok(current)
+    }
+
+    async fn put_flow(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        id: &str,
+        revision: i32,
+        source: &str,
+    ) -> Result<()> {
         execute(
             self.client(),
             "MERGE INTO flows WITH (HOLDLOCK) AS t
@@ -724,7 +720,7 @@ impl Tx for MssqlTx {
             "save flow",
         )
         .await?;
-        Ok(revision)
+        Ok(())
     }
 
     async fn heartbeat(&mut self, instance: &str, kind: &str, now_ms: i64) -> Result<()> {

@@ -292,7 +292,7 @@ impl Store for MysqlStore {
         &self.notifier
     }
 
-    async fn begin(&self) -> Result<Box<dyn Tx>> {
+    async fn begin_tx(&self) -> Result<Box<dyn Tx>> {
         Ok(Box::new(self.transaction().await?))
     }
 
@@ -467,17 +467,14 @@ impl Tx for MysqlTx {
             .fetch_all(&mut *self.tx)
             .await
             .map_err(q("poll queue"))?;
-        let polled: Vec<Polled> = rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(Polled {
-                    offset: r.get(0),
-                    kind: QueueType::parse(&r.get::<Text, _>(1).0)?,
-                    key: r.get::<Text, _>(2).0,
-                    value: r.get::<Text, _>(3).0,
-                })
-            })
-            .collect();
+        let polled = Polled::in_offset_order(rows.iter().map(|r| {
+            (
+                r.get(0),
+                r.get::<Text, _>(1).0,
+                r.get::<Text, _>(2).0,
+                r.get::<Text, _>(3).0,
+            )
+        }));
         if polled.is_empty() {
             return Ok(polled);
         }
@@ -631,24 +628,29 @@ impl Tx for MysqlTx {
         Ok(())
     }
 
-    async fn save_flow(&mut self, namespace: &str, id: &str, source: &str) -> Result<i32> {
-        let key = crate::flow::flow_key(namespace, id);
+    async fn lock_flow(&mut self, key: &str) -> Result<Option<(i32, String)>> {
         let current: Option<(i32, Text)> =
             sqlx::query_as("SELECT revision, source FROM flows WHERE `key` = ? FOR UPDATE")
-                .bind(&key)
+                .bind(key)
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(q("read flow"))?;
-        let revision = match current {
-            Some((rev, old)) if &*old == source => return Ok(rev),
-            Some((rev, _)) => rev + 1,
-            None => 1,
-        };
+        Ok(current.map(|(rev, source)| (rev, source.0)))
+    }
+
+    async fn put_flow(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        id: &str,
+        revision: i32,
+        source: &str,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO flows (`key`, namespace, id, revision, source) VALUES (?, ?, ?, ?, ?)
              ON DUPLICATE KEY UPDATE revision = VALUES(revision), source = VALUES(source)",
         )
-        .bind(&key)
+        .bind(key)
         .bind(namespace)
         .bind(id)
         .bind(revision)
@@ -656,7 +658,7 @@ impl Tx for MysqlTx {
         .execute(&mut *self.tx)
         .await
         .map_err(q("save flow"))?;
-        Ok(revision)
+        Ok(())
     }
 
     async fn heartbeat(&mut self, instance: &str, kind: &str, now_ms: i64) -> Result<()> {

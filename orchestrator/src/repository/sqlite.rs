@@ -117,7 +117,7 @@ impl Store for SqliteStore {
         &self.notifier
     }
 
-    async fn begin(&self) -> Result<Box<dyn Tx>> {
+    async fn begin_tx(&self) -> Result<Box<dyn Tx>> {
         let tx = self.write.begin().await.map_err(q("begin"))?;
         Ok(Box::new(SqliteTx {
             tx,
@@ -316,19 +316,9 @@ impl Tx for SqliteTx {
             .fetch_all(&mut *self.tx)
             .await
             .map_err(q("poll queue"))?;
-        let mut out: Vec<Polled> = rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(Polled {
-                    offset: r.get(0),
-                    kind: QueueType::parse(r.get::<&str, _>(1))?,
-                    key: r.get(2),
-                    value: r.get(3),
-                })
-            })
-            .collect();
-        out.sort_by_key(|p| p.offset);
-        Ok(out)
+        Ok(Polled::in_offset_order(rows.iter().map(|r| {
+            (r.get(0), r.get::<&str, _>(1), r.get(2), r.get(3))
+        })))
     }
 
     async fn push(&mut self, messages: &[Message]) -> Result<()> {
@@ -471,24 +461,29 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn save_flow(&mut self, namespace: &str, id: &str, source: &str) -> Result<i32> {
-        let key = crate::flow::flow_key(namespace, id);
+    async fn lock_flow(&mut self, key: &str) -> Result<Option<(i32, String)>> {
         let current: Option<(i32, String)> =
             sqlx::query_as(r#"SELECT revision, source FROM flows WHERE "key" = ?"#)
-                .bind(&key)
+                .bind(key)
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(q("read flow"))?;
-        let revision = match current {
-            Some((rev, old)) if old == source => return Ok(rev),
-            Some((rev, _)) => rev + 1,
-            None => 1,
-        };
+        Ok(current)
+    }
+
+    async fn put_flow(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        id: &str,
+        revision: i32,
+        source: &str,
+    ) -> Result<()> {
         sqlx::query(
             r#"INSERT INTO flows ("key", namespace, id, revision, source) VALUES (?, ?, ?, ?, ?)
                ON CONFLICT ("key") DO UPDATE SET revision = excluded.revision, source = excluded.source"#,
         )
-        .bind(&key)
+        .bind(key)
         .bind(namespace)
         .bind(id)
         .bind(revision)
@@ -496,7 +491,7 @@ impl Tx for SqliteTx {
         .execute(&mut *self.tx)
         .await
         .map_err(q("save flow"))?;
-        Ok(revision)
+        Ok(())
     }
 
     async fn heartbeat(&mut self, instance: &str, kind: &str, now_ms: i64) -> Result<()> {

@@ -29,8 +29,8 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::log_message;
 use crate::model::LogEntry;
+use crate::queue::QueueMessage;
 use crate::repository::Store;
 
 /// Hands lines to the pool; cloned into every attempt's logger.
@@ -103,7 +103,7 @@ impl EmitPool {
 /// One line, one transaction: the log upsert, then the queue insert (Kestra's `produce`).
 /// Retries while the database is away; gives up only when stopping, and says so.
 async fn emit(store: &dyn Store, line: &LogEntry, shutdown: &CancellationToken) {
-    let message = [log_message(line)];
+    let message = [line.to_message()];
     let mut failures = 0u32;
     loop {
         let attempt = async {

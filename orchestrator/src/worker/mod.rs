@@ -25,36 +25,19 @@ mod runner;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::{Timing, log_message};
 use crate::expression::Renderer;
-use crate::flow::Task;
 use crate::knobs::{Knobs, LogIndexing};
-use crate::model::{LogEntry, TaskRun, WorkerTaskResult};
-use crate::repository::{Message, QueueType, Store};
+use crate::model::{LogEntry, WorkerTaskResult};
+use crate::queue::{QueueMessage, Timing};
+use crate::queue::{RunContext, WorkerTask};
+use crate::repository::{QueueType, Store};
 use crate::storage::Storage;
 
 use emitter::LogEmitter;
 use runner::TaskRunner;
-
-/// What the executor sends a worker: Kestra's `WorkerTask`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkerTask {
-    pub task_run: TaskRun,
-    pub task: Task,
-    pub run_context: RunContext,
-}
-
-/// The rendered variables the task sees, computed by the executor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunContext {
-    pub variables: Value,
-}
 
 /// What task threads tell the writer.
 pub(crate) enum Event {
@@ -299,22 +282,12 @@ impl Worker {
 
     async fn poll(&self, limit: usize) -> anyhow::Result<Vec<WorkerTask>> {
         let mut tx = self.store.begin().await?;
-        let polled = tx.poll(&[QueueType::WorkerTask], limit).await?;
-        for p in &polled {
-            tx.job_started(&self.id, &p.key, &p.value).await?;
+        let received = tx.receive::<WorkerTask>(limit).await?;
+        for r in &received {
+            tx.job_started(&self.id, &r.row.key, &r.row.value).await?;
         }
         tx.commit().await?;
-        let mut jobs = Vec::with_capacity(polled.len());
-        for p in polled {
-            match serde_json::from_str::<WorkerTask>(&p.value) {
-                Ok(job) => jobs.push(job),
-                // Stays in worker_job_running, so it is visible and resubmitted, not lost.
-                Err(e) => {
-                    tracing::error!("worker {}: undecodable worker task {}: {e}", self.id, p.key)
-                }
-            }
-        }
-        Ok(jobs)
+        Ok(received.into_iter().map(|r| r.message).collect())
     }
 }
 
@@ -345,14 +318,10 @@ async fn write_events(
         let mut finished = Vec::new();
         for e in &batch {
             match e {
-                Event::Log(l) => messages.push(log_message(l)),
+                Event::Log(l) => messages.push(l.to_message()),
                 Event::Done(r) => {
                     finished.push(r.task_run.id.clone());
-                    messages.push(Message {
-                        kind: QueueType::WorkerTaskResult,
-                        key: r.task_run.id.clone(),
-                        value: serde_json::to_string(r).expect("a result serializes"),
-                    });
+                    messages.push(r.to_message());
                 }
             }
         }
@@ -381,10 +350,7 @@ async fn write_events(
                 }
             }
         }
-        let n = store.notifier();
-        n.notify(QueueType::Log);
         if !finished.is_empty() {
-            n.notify(QueueType::WorkerTaskResult);
             free.add_permits(finished.len());
         }
     }

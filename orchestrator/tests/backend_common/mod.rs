@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
-use orchestrator::executor::Timing;
 use orchestrator::knobs::Knobs;
+use orchestrator::queue::Timing;
 use orchestrator::service::{Config, Orchestrator};
 use sqlx::Connection as _;
 

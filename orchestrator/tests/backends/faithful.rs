@@ -166,7 +166,7 @@ pub(crate) async fn mutate_and_immutable_give_the_same_result_for_one_worker_tas
     assert_eq!(results[0], results[1]);
 }
 
-async fn first_worker_task(o: &Orchestrator) -> orchestrator::worker::WorkerTask {
+async fn first_worker_task(o: &Orchestrator) -> orchestrator::queue::WorkerTask {
     use orchestrator::repository::QueueType;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use orchestrator::executor::Timing;
 use orchestrator::knobs::Knobs;
 use orchestrator::model::{Execution, LogEntry};
+use orchestrator::queue::Timing;
 use orchestrator::service::{Components, Config, Orchestrator};
 use serde_json::{Map, Value};
 
