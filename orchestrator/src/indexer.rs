@@ -26,11 +26,14 @@ impl Indexer {
         let mut idle = self.timing.min_poll;
         loop {
             match self.step().await {
-                Ok(n) if n > 0 => {
+                // Only a full batch polls again at once; after a partial one the next push
+                // wakes this loop (as in the executor).
+                Ok(POLL_SIZE..) => {
                     idle = self.timing.min_poll;
                     continue;
                 }
-                Ok(_) => {}
+                Ok(1..) => idle = self.timing.min_poll,
+                Ok(0) => {}
                 Err(e) => {
                     tracing::warn!("indexer: {e:#}; retrying");
                     idle = self.timing.max_poll;
@@ -45,7 +48,8 @@ impl Indexer {
         }
     }
 
-    /// Indexes one batch; returns how many lines it wrote.
+    /// Indexes one batch; returns how many queue rows it consumed (a line that does not
+    /// decode is consumed and not written).
     pub async fn step(&self) -> anyhow::Result<usize> {
         let mut tx = self.store.begin().await?;
         let logs: Vec<LogEntry> = tx
@@ -54,12 +58,13 @@ impl Indexer {
             .into_iter()
             .map(|r| r.message)
             .collect();
-        if tx.taken() == 0 {
+        let taken = tx.taken();
+        if taken == 0 {
             return Ok(0);
         }
         tx.insert_logs(&logs).await?;
         tx.commit().await?;
         self.store.notifier().logs_indexed();
-        Ok(logs.len())
+        Ok(taken)
     }
 }

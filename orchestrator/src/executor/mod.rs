@@ -93,11 +93,15 @@ impl Executor {
                 }
             }
             match self.step().await {
-                Ok(n) if n > 0 => {
+                // A full batch: more may be waiting. A partial one drained the queue, and
+                // whatever is pushed from now on wakes this loop (see `queue::Transaction`),
+                // so it waits rather than poll again for nothing.
+                Ok(POLL_SIZE..) => {
                     idle = self.timing.min_poll;
                     continue;
                 }
-                Ok(_) => {}
+                Ok(1..) => idle = self.timing.min_poll,
+                Ok(0) => {}
                 Err(e) => {
                     tracing::warn!("executor: {e:#}; retrying");
                     idle = self.timing.max_poll;

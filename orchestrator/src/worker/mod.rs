@@ -254,7 +254,7 @@ impl Worker {
             match self.poll(taken).await {
                 Ok(batch) => {
                     free.add_permits(taken - batch.len());
-                    let got = !batch.is_empty();
+                    let (got, full) = (!batch.is_empty(), batch.len() == taken);
                     for job in batch {
                         if jobs.send_async(job).await.is_err() {
                             return;
@@ -262,6 +262,10 @@ impl Worker {
                     }
                     if got {
                         idle = self.timing.min_poll;
+                    }
+                    // Every free thread got a task: more may be waiting. Otherwise the
+                    // queue was drained, and the next push wakes this loop.
+                    if full {
                         continue;
                     }
                 }
