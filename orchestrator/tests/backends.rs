@@ -112,6 +112,73 @@ async fn b1_simple_flow_runs_2_task_runs(backend: Backend) {
     o.shutdown().await;
 }
 
+/// SQLite writes the executions table's indexed columns beside the document (migration
+/// 0003) instead of generating them from it: they hold exactly what 0001's generated
+/// columns computed from the same document, for a running and for an ended execution.
+#[tokio::test]
+async fn sqlite_execution_columns_are_what_the_document_says() {
+    use sqlx::Connection as _;
+    let (db, o) = started(Backend::Sqlite, &[])
+        .await
+        .expect("SQLite always runs");
+    let ended = run(
+        &o,
+        &scenario("scenarios/e2e-webhook/benchmark01.yaml"),
+        Map::new(),
+        vec![],
+    )
+    .await;
+    o.shutdown().await;
+    let mut running = ended.clone();
+    running.id = "still-running".into();
+    running.state = orchestrator::model::State::new(orchestrator::model::now());
+    running
+        .state
+        .transition(StateType::Running, orchestrator::model::now());
+    let mut tx = o.store().begin().await.unwrap();
+    tx.save_execution(&running).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    let rows: Vec<(
+        String,
+        bool,
+        bool,
+        bool,
+        bool,
+        bool,
+        Option<f64>,
+        Option<f64>,
+    )> = sqlx::query_as(
+        r#"SELECT "key",
+                  namespace IS json_extract(value, '$.namespace'),
+                  flow_id IS json_extract(value, '$.flowId'),
+                  state_current IS json_extract(value, '$.state.current'),
+                  start_date IS json_extract(value, '$.state.startDate'),
+                  end_date IS json_extract(value, '$.state.endDate'),
+                  state_duration,
+                  (julianday(json_extract(value, '$.state.endDate'))
+                   - julianday(json_extract(value, '$.state.startDate'))) * 86400000.0
+               FROM executions ORDER BY "key""#,
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    for (key, ns, flow, state, start, end, written, generated) in rows {
+        assert!(
+            ns && flow && state && start && end,
+            "{key}: a column differs"
+        );
+        match (written, generated) {
+            (None, None) => assert_eq!(key, "still-running"),
+            // julianday keeps about a millisecond.
+            (Some(w), Some(g)) => assert!((w - g).abs() < 2.0, "{key}: {w} ms vs {g} ms"),
+            other => panic!("{key}: state_duration {other:?}"),
+        }
+    }
+}
+
 async fn b2_complex_flow_runs_10_task_runs(backend: Backend) {
     let Some((_db, o)) = started(backend, &[]).await else {
         return;
@@ -822,6 +889,20 @@ async fn migration_0002_keeps_queued_executions(backend: Backend) {
         Backend::Mssql => unreachable!(),
     }
     let store = queued_store(&db, "flow-date").await;
+    if backend == Backend::Sqlite {
+        // 0003 rebuilt the table: the row keeps the columns 0001 generated for it.
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        let (namespace, state): (String, String) =
+            sqlx::query_as(r#"SELECT namespace, state_current FROM executions WHERE "key" = ?"#)
+                .bind(id)
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(
+            (namespace.as_str(), state.as_str()),
+            (ns, exec.state.current.as_str())
+        );
+    }
     assert!(
         pop_all(&*store, Some(""), "f").await.is_empty(),
         "'' is no tenant any more"

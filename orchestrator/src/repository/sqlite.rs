@@ -369,12 +369,27 @@ impl Tx for SqliteTx {
 
     async fn save_execution(&mut self, execution: &Execution) -> Result<()> {
         let value = serde_json::to_string(execution).expect("an execution always serializes");
+        // The indexed columns are written beside the document (migration 0003), in the
+        // document's own spelling, rather than extracted from it by SQLite on every save.
+        let state = &execution.state;
+        let end = state.end_date();
         sqlx::query(
-            r#"INSERT INTO executions ("key", value) VALUES (?, ?)
-               ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#,
+            r#"INSERT INTO executions ("key", value, namespace, flow_id, state_current,
+                                       start_date, end_date, state_duration)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT ("key") DO UPDATE SET value = excluded.value,
+                   namespace = excluded.namespace, flow_id = excluded.flow_id,
+                   state_current = excluded.state_current, start_date = excluded.start_date,
+                   end_date = excluded.end_date, state_duration = excluded.state_duration"#,
         )
         .bind(&execution.id)
         .bind(value)
+        .bind(&execution.namespace)
+        .bind(&execution.flow_id)
+        .bind(state.current.as_str())
+        .bind(state.start_date().to_string())
+        .bind(end.map(|e| e.to_string()))
+        .bind(end.map(|e| e.duration_since(state.start_date()).as_secs_f64() * 1000.0))
         .execute(&mut *self.tx)
         .await
         .map_err(q("save execution"))?;
