@@ -110,10 +110,19 @@ fn bench(c: &mut Criterion) {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
                             let e = o
-                                .create_execution(&flow.namespace, &flow.id, Default::default(), vec![], None)
+                                .create_execution(
+                                    &flow.namespace,
+                                    &flow.id,
+                                    Default::default(),
+                                    vec![],
+                                    None,
+                                )
                                 .await
                                 .unwrap();
-                            let done = o.wait_terminal(&e.id, Duration::from_secs(1800)).await.unwrap();
+                            let done = o
+                                .wait_terminal(&e.id, Duration::from_secs(1800))
+                                .await
+                                .unwrap();
                             assert_eq!(done.state.current, StateType::Success, "{backend} {shape}");
                             total += done.state.duration().unsigned_abs();
                         }

@@ -140,7 +140,8 @@ async fn sqlite_execution_columns_are_what_the_document_says() {
     tx.commit().await.unwrap();
 
     let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-    let rows: Vec<(
+    // key; namespace, flow, state, start and end equal; state_duration written, generated
+    type Row = (
         String,
         bool,
         bool,
@@ -149,7 +150,8 @@ async fn sqlite_execution_columns_are_what_the_document_says() {
         bool,
         Option<f64>,
         Option<f64>,
-    )> = sqlx::query_as(
+    );
+    let rows: Vec<Row> = sqlx::query_as(
         r#"SELECT "key",
                   namespace IS json_extract(value, '$.namespace'),
                   flow_id IS json_extract(value, '$.flowId'),
