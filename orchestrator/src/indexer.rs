@@ -60,6 +60,8 @@ impl Indexer {
             .collect();
         let taken = tx.taken();
         if taken == 0 {
+            // Ended, not rolled back, as the executor's empty poll.
+            tx.commit().await?;
             return Ok(0);
         }
         tx.insert_logs(&logs).await?;

@@ -128,6 +128,9 @@ impl Executor {
             )
             .await?;
         if polled.is_empty() {
+            // Ended, not rolled back: it wrote nothing, and the database then counts no
+            // rollback for a poll that merely found the queue empty.
+            tx.commit().await?;
             return Ok(0);
         }
         let n = polled.len();
