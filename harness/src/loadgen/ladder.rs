@@ -75,18 +75,52 @@ pub fn kestra_ladder(steps: usize) -> Vec<f64> {
     per_min.into_iter().map(|r| r / 60.0).collect()
 }
 
-/// Whether `report` shows saturation under `limits`.
+/// Whether `report` shows saturation under `limits`, judged on the requests' own latency.
 pub fn saturation(report: &StepReport, limits: &SaturationLimits) -> Option<SaturationReason> {
-    if report.achieved_rate_per_s < limits.min_achieved_fraction * report.offered_rate_per_s {
-        return Some(SaturationReason::ThroughputBelowOffered {
-            achieved_per_s: report.achieved_rate_per_s,
-            offered_per_s: report.offered_rate_per_s,
-        });
+    limits.judge(
+        report.achieved_rate_per_s,
+        report.offered_rate_per_s,
+        Duration::from_micros(report.latency.value_at_quantile(0.99)),
+    )
+}
+
+impl SaturationLimits {
+    /// The saturation rule, for any latency a caller measures (a request's, or an
+    /// execution's as `e2e-webhook` reads it): achieved below `min_achieved_fraction` of
+    /// offered, or `p99` above `max_p99`.
+    pub fn judge(
+        &self,
+        achieved_per_s: f64,
+        offered_per_s: f64,
+        p99: Duration,
+    ) -> Option<SaturationReason> {
+        if achieved_per_s < self.min_achieved_fraction * offered_per_s {
+            return Some(SaturationReason::ThroughputBelowOffered {
+                achieved_per_s,
+                offered_per_s,
+            });
+        }
+        match self.max_p99 {
+            Some(limit) if p99 > limit => Some(SaturationReason::P99AboveLimit { p99, limit }),
+            _ => None,
+        }
     }
-    let p99 = Duration::from_micros(report.latency.value_at_quantile(0.99));
-    match limits.max_p99 {
-        Some(limit) if p99 > limit => Some(SaturationReason::P99AboveLimit { p99, limit }),
-        _ => None,
+}
+
+impl Display for SaturationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaturationReason::ThroughputBelowOffered {
+                achieved_per_s,
+                offered_per_s,
+            } => write!(
+                f,
+                "{achieved_per_s:.1} requests/s achieved of {offered_per_s:.1} offered"
+            ),
+            SaturationReason::P99AboveLimit { p99, limit } => {
+                write!(f, "p99 {p99:?} above {limit:?}")
+            }
+        }
     }
 }
 

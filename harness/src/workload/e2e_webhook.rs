@@ -37,7 +37,7 @@ use super::driver::{LatencyUnit, Observed, drive};
 use super::server_process::{ServerProcess, ServerSpec};
 use super::{Env, Result, WorkloadError, flows};
 use crate::latency::LatencyHistogram;
-use crate::loadgen::{DEFAULT_MIN_ACHIEVED_FRACTION, LoadConfig, run_step};
+use crate::loadgen::{LoadConfig, SaturationLimits, run_step};
 use crate::scenario::LoadTool;
 
 const DEFAULT_FLOW: &str = "benchmark01.yaml";
@@ -57,7 +57,11 @@ pub async fn run(env: &Env<'_>, rec: &mut super::Recorder) -> Result<()> {
         Some(_) => env.int_param("saturation_p99_ms")?,
         None => DEFAULT_SATURATION_P99_MS,
     };
-    let p99_limit = Duration::from_millis(p99_limit.max(1) as u64);
+    // One rule with the load generator's (`loadgen::saturation`), on the executions' p99.
+    let limits = SaturationLimits {
+        max_p99: Some(Duration::from_millis(p99_limit.max(1) as u64)),
+        ..SaturationLimits::default()
+    };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .no_proxy()
@@ -151,18 +155,7 @@ pub async fn run(env: &Env<'_>, rec: &mut super::Recorder) -> Result<()> {
                 seen.record_all(&p, &outcome.latency.summary().metrics_ms());
                 seen.latency(&p, "latency_p50_ms", outcome.latency, LatencyUnit::Millis);
             }
-            let offered = rate as f64 / 60.0;
-            let saturated = if report.achieved_rate_per_s < DEFAULT_MIN_ACHIEVED_FRACTION * offered
-            {
-                Some(format!(
-                    "{:.1} requests/s achieved of {offered:.1} offered",
-                    report.achieved_rate_per_s
-                ))
-            } else if p99 > p99_limit {
-                Some(format!("p99 {p99:?} above {p99_limit:?}"))
-            } else {
-                None
-            };
+            let saturated = limits.judge(report.achieved_rate_per_s, rate as f64 / 60.0, p99);
             if let Some(reason) = saturated {
                 tracing::info!("{} saturated at {rate}/min: {reason}", variant.name);
                 seen.record(&Params::new(), "saturation_rate_per_min", rate as f64);
