@@ -398,13 +398,29 @@ pub trait Tx: Send {
     async fn heartbeat(&mut self, instance: &str, kind: &str, now_ms: i64) -> Result<()>;
     async fn remove_instance(&mut self, instance: &str) -> Result<()>;
     async fn dead_instances(&mut self, kind: &str, older_than_ms: i64) -> Result<Vec<String>>;
-    async fn job_started(&mut self, worker: &str, key: &str, value: &str) -> Result<()>;
+    /// Records the `(key, value)` of jobs a worker took, in one statement where the dialect
+    /// can (a key given twice keeps its last value).
+    async fn jobs_started(&mut self, worker: &str, jobs: &[(&str, &str)]) -> Result<()>;
     async fn jobs_finished(&mut self, keys: &[String]) -> Result<()>;
     /// Removes and returns the `(key, value)` of every job a worker held.
     async fn take_jobs(&mut self, worker: &str) -> Result<Vec<(String, String)>>;
 
     /// Commits; a successful commit counts in [`commits`].
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// `jobs` with each key once, its last value kept: one multi-row upsert may not touch a
+/// row twice.
+pub(crate) fn distinct_jobs<'a>(jobs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<(&str, &str)> = jobs
+        .iter()
+        .rev()
+        .filter(|(k, _)| seen.insert(*k))
+        .copied()
+        .collect();
+    out.reverse();
+    out
 }
 
 /// Transactions committed by this process, on every backend and store.
@@ -632,6 +648,15 @@ mod tests {
             redact("postgres://bob:p@ss/w@db/test?x=y@z"),
             "postgres://bob:***@db/test?x=y@z"
         );
+    }
+
+    #[test]
+    fn distinct_jobs_keep_each_keys_last_value_in_order() {
+        assert_eq!(
+            distinct_jobs(&[("a", "1"), ("b", "2"), ("a", "3")]),
+            [("b", "2"), ("a", "3")]
+        );
+        assert!(distinct_jobs(&[]).is_empty());
     }
 
     #[test]

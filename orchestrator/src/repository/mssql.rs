@@ -759,17 +759,20 @@ impl Tx for MssqlTx {
         rows.iter().map(|r| text(r, 0)).collect()
     }
 
-    async fn job_started(&mut self, worker: &str, key: &str, value: &str) -> Result<()> {
-        execute(
-            self.client(),
-            "MERGE INTO worker_job_running WITH (HOLDLOCK) AS t
-             USING (SELECT @P1 AS [key]) AS s ON t.[key] = s.[key]
-             WHEN MATCHED THEN UPDATE SET worker_id = @P2
-             WHEN NOT MATCHED THEN INSERT ([key], worker_id, [value]) VALUES (@P1, @P2, @P3);",
-            &[&key, &worker, &value],
-            "record running job",
-        )
-        .await?;
+    async fn jobs_started(&mut self, worker: &str, jobs: &[(&str, &str)]) -> Result<()> {
+        // One MERGE per job: a MERGE's source would need a table-valued parameter.
+        for (key, value) in super::distinct_jobs(jobs) {
+            execute(
+                self.client(),
+                "MERGE INTO worker_job_running WITH (HOLDLOCK) AS t
+                 USING (SELECT @P1 AS [key]) AS s ON t.[key] = s.[key]
+                 WHEN MATCHED THEN UPDATE SET worker_id = @P2
+                 WHEN NOT MATCHED THEN INSERT ([key], worker_id, [value]) VALUES (@P1, @P2, @P3);",
+                &[&key, &worker, &value],
+                "record running job",
+            )
+            .await?;
+        }
         Ok(())
     }
 

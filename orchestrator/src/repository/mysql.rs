@@ -695,17 +695,20 @@ impl Tx for MysqlTx {
         Ok(rows.into_iter().map(|(id,)| id.0).collect())
     }
 
-    async fn job_started(&mut self, worker: &str, key: &str, value: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO worker_job_running (`key`, worker_id, `value`) VALUES (?, ?, ?)
-             ON DUPLICATE KEY UPDATE worker_id = VALUES(worker_id)",
-        )
-        .bind(key)
-        .bind(worker)
-        .bind(value)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(q("record running job"))?;
+    async fn jobs_started(&mut self, worker: &str, jobs: &[(&str, &str)]) -> Result<()> {
+        for chunk in super::distinct_jobs(jobs).chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<MySql>::new(
+                "INSERT INTO worker_job_running (`key`, worker_id, `value`) ",
+            );
+            qb.push_values(chunk, |mut b, (key, value)| {
+                b.push_bind(*key).push_bind(worker).push_bind(*value);
+            });
+            qb.push(" ON DUPLICATE KEY UPDATE worker_id = VALUES(worker_id)");
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("record running jobs"))?;
+        }
         Ok(())
     }
 

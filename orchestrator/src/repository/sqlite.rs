@@ -543,17 +543,20 @@ impl Tx for SqliteTx {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    async fn job_started(&mut self, worker: &str, key: &str, value: &str) -> Result<()> {
-        sqlx::query(
-            r#"INSERT INTO worker_job_running ("key", worker_id, value) VALUES (?, ?, ?)
-               ON CONFLICT ("key") DO UPDATE SET worker_id = excluded.worker_id"#,
-        )
-        .bind(key)
-        .bind(worker)
-        .bind(value)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(q("record running job"))?;
+    async fn jobs_started(&mut self, worker: &str, jobs: &[(&str, &str)]) -> Result<()> {
+        for chunk in super::distinct_jobs(jobs).chunks(ROWS_PER_INSERT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                r#"INSERT INTO worker_job_running ("key", worker_id, value) "#,
+            );
+            qb.push_values(chunk, |mut b, (key, value)| {
+                b.push_bind(*key).push_bind(worker).push_bind(*value);
+            });
+            qb.push(r#" ON CONFLICT ("key") DO UPDATE SET worker_id = excluded.worker_id"#);
+            qb.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q("record running jobs"))?;
+        }
         Ok(())
     }
 

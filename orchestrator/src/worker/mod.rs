@@ -31,8 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::expression::Renderer;
 use crate::knobs::{Knobs, LogIndexing};
 use crate::model::{LogEntry, WorkerTaskResult};
-use crate::queue::{QueueMessage, Timing};
-use crate::queue::{RunContext, WorkerTask};
+use crate::queue::{QueueMessage, RunContext, Timing, WorkerTask};
 use crate::repository::{QueueType, Store};
 use crate::storage::Storage;
 
@@ -287,9 +286,11 @@ impl Worker {
     async fn poll(&self, limit: usize) -> anyhow::Result<Vec<WorkerTask>> {
         let mut tx = self.store.begin().await?;
         let received = tx.receive::<WorkerTask>(limit).await?;
-        for r in &received {
-            tx.job_started(&self.id, &r.row.key, &r.row.value).await?;
-        }
+        let started: Vec<(&str, &str)> = received
+            .iter()
+            .map(|r| (r.row.key.as_str(), r.row.value.as_str()))
+            .collect();
+        tx.jobs_started(&self.id, &started).await?;
         tx.commit().await?;
         Ok(received.into_iter().map(|r| r.message).collect())
     }
