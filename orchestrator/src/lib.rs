@@ -39,7 +39,8 @@
 //! - [`flow`]: the Kestra YAML model, its validating loader, and the flow cache.
 //! - [`tasks`]: one file per core task type.
 //! - [`expression`]: Pebble-style `{{ … }}` rendering with minijinja.
-//! - [`repository`]: the tables behind one interface, one dialect module per database.
+//! - [`repository`]: the tables behind one interface, written once over sqlx, with one
+//!   dialect module per database for its SQL text and capabilities.
 //! - [`executor`]: consumes executions and results; decides what runs next.
 //! - [`worker`]: the thread pool that runs task runs.
 //! - [`indexer`]: writes queued log lines in batches.

@@ -6,12 +6,14 @@
 //! killed mid-way loses nothing, because the transaction never committed and the message is
 //! polled again.
 
+mod dialect;
 #[cfg(feature = "mssql")]
 mod mssql;
 mod mysql;
 pub mod plan;
 mod postgres;
 mod sqlite;
+mod store;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +24,6 @@ use tokio::sync::Notify;
 
 #[cfg(feature = "mssql")]
 pub use mssql::MssqlStore;
-pub use mysql::MysqlStore;
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
 
 pub use plan::{PlanFacts, PopPlan};
 
@@ -462,13 +461,13 @@ pub async fn connect(url: &str, knobs: &Knobs) -> Result<Arc<dyn Store>> {
     let url = resolve_shorthand(url)?;
     let url = url.as_str();
     if url == "sqlite" || url.starts_with("sqlite:") {
-        return Ok(Arc::new(SqliteStore::connect(url, knobs).await?));
+        return Ok(Arc::new(sqlite::connect(url, knobs).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::connect(url, knobs).await?));
+        return Ok(Arc::new(postgres::connect(url, knobs).await?));
     }
     if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-        return Ok(Arc::new(MysqlStore::connect(url, knobs).await?));
+        return Ok(Arc::new(mysql::connect(url, knobs).await?));
     }
     if url.starts_with("mssql://") || url.starts_with("sqlserver://") {
         #[cfg(feature = "mssql")]

@@ -173,24 +173,22 @@ fn poll_sql(kinds: usize) -> String {
 ///
 /// The tenant condition is Kestra's `buildTenantCondition`: `tenant_id IS NULL` without a
 /// tenant (OSS), `tenant_id = @P1` with one. The row count is bound, as jOOQ binds the limit.
-fn queued_pop_sql(index: QueuedIndex, null_tenant: bool) -> &'static str {
-    match (index, null_tenant) {
-        (QueuedIndex::Flow, true) => {
-            "SELECT TOP (@P3) [key], [value] FROM execution_queued WITH (UPDLOCK, ROWLOCK)
+fn queued_pop_sql(index: QueuedIndex, null_tenant: bool) -> String {
+    let hints = if super::dialect::queued_pop(index).skip_locked {
+        "UPDLOCK, READPAST, ROWLOCK"
+    } else {
+        "UPDLOCK, ROWLOCK"
+    };
+    if null_tenant {
+        format!(
+            "SELECT TOP (@P3) [key], [value] FROM execution_queued WITH ({hints})
              WHERE tenant_id IS NULL AND namespace = @P1 AND flow_id = @P2 ORDER BY [date] ASC"
-        }
-        (QueuedIndex::Flow, false) => {
-            "SELECT TOP (@P4) [key], [value] FROM execution_queued WITH (UPDLOCK, ROWLOCK)
+        )
+    } else {
+        format!(
+            "SELECT TOP (@P4) [key], [value] FROM execution_queued WITH ({hints})
              WHERE tenant_id = @P1 AND namespace = @P2 AND flow_id = @P3 ORDER BY [date] ASC"
-        }
-        (QueuedIndex::FlowDate, true) => {
-            "SELECT TOP (@P3) [key], [value] FROM execution_queued WITH (UPDLOCK, READPAST, ROWLOCK)
-             WHERE tenant_id IS NULL AND namespace = @P1 AND flow_id = @P2 ORDER BY [date] ASC"
-        }
-        (QueuedIndex::FlowDate, false) => {
-            "SELECT TOP (@P4) [key], [value] FROM execution_queued WITH (UPDLOCK, READPAST, ROWLOCK)
-             WHERE tenant_id = @P1 AND namespace = @P2 AND flow_id = @P3 ORDER BY [date] ASC"
-        }
+        )
     }
 }
 
@@ -421,7 +419,7 @@ impl Store for MssqlStore {
         let result = async {
             conn.client
                 .query(
-                    statement,
+                    statement.as_str(),
                     &pop_params(&tenant, &namespace, &flow_id, &limit),
                 )
                 .await?
@@ -626,7 +624,7 @@ impl Tx for MssqlTx {
         let limit = 1_i64;
         let rows = fetch(
             self.client(),
-            sql,
+            &sql,
             &pop_params(&tenant, &namespace, &flow_id, &limit),
             "pop queued execution",
         )

@@ -30,10 +30,7 @@ pub struct PlanFacts {
 
 /// The index each `queued.index` setting builds.
 pub fn index_name(index: QueuedIndex) -> &'static str {
-    match index {
-        QueuedIndex::Flow => "ix_execution_queued_flow",
-        QueuedIndex::FlowDate => "ix_execution_queued_flow_date",
-    }
+    super::dialect::queued_pop(index).index
 }
 
 /// Reads a plan of `backend` (`sqlite`, `postgres`, `mysql`, `mssql`) for its use of

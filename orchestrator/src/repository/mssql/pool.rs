@@ -175,7 +175,7 @@ pub(crate) async fn migrate(
                 return Err((*description, e));
             }
         }
-        batch(client, queued_index_ddl(index))
+        batch(client, &queued_index_ddl(index))
             .await
             .map_err(|e| ("set the queued.index index", e))
     }
@@ -204,21 +204,18 @@ pub(crate) fn batches(script: &str) -> Vec<&str> {
 /// The `queued.index` knob picks the index `execution_queued` pops with: Kestra's old
 /// (namespace, flow_id) or the (namespace, flow_id, date) one its PR added. The other is
 /// dropped; both statements check the catalogue first, so a restart changes nothing.
-pub(crate) fn queued_index_ddl(index: QueuedIndex) -> &'static str {
-    match index {
-        QueuedIndex::Flow => {
-            "IF EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'ix_execution_queued_flow_date' AND object_id = OBJECT_ID(N'execution_queued'))
-                 DROP INDEX ix_execution_queued_flow_date ON execution_queued;
-             IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'ix_execution_queued_flow' AND object_id = OBJECT_ID(N'execution_queued'))
-                 CREATE INDEX ix_execution_queued_flow ON execution_queued (tenant_id, namespace, flow_id);"
-        }
-        QueuedIndex::FlowDate => {
-            "IF EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'ix_execution_queued_flow' AND object_id = OBJECT_ID(N'execution_queued'))
-                 DROP INDEX ix_execution_queued_flow ON execution_queued;
-             IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'ix_execution_queued_flow_date' AND object_id = OBJECT_ID(N'execution_queued'))
-                 CREATE INDEX ix_execution_queued_flow_date ON execution_queued (tenant_id, namespace, flow_id, [date]);"
-        }
-    }
+pub(crate) fn queued_index_ddl(index: QueuedIndex) -> String {
+    let pop = crate::repository::dialect::queued_pop(index);
+    let columns: Vec<String> = pop.columns.iter().map(|c| format!("[{c}]")).collect();
+    format!(
+        "IF EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'{dropped}' AND object_id = OBJECT_ID(N'execution_queued'))
+             DROP INDEX {dropped} ON execution_queued;
+         IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'{index}' AND object_id = OBJECT_ID(N'execution_queued'))
+             CREATE INDEX {index} ON execution_queued ({columns});",
+        dropped = pop.dropped,
+        index = pop.index,
+        columns = columns.join(", "),
+    )
 }
 
 #[cfg(test)]
@@ -276,10 +273,10 @@ mod tests {
         let flow = queued_index_ddl(QueuedIndex::Flow);
         assert!(flow.contains("DROP INDEX ix_execution_queued_flow_date"));
         assert!(flow.contains(
-            "CREATE INDEX ix_execution_queued_flow ON execution_queued (tenant_id, namespace, flow_id)"
+            "CREATE INDEX ix_execution_queued_flow ON execution_queued ([tenant_id], [namespace], [flow_id])"
         ));
         let date = queued_index_ddl(QueuedIndex::FlowDate);
         assert!(date.contains("DROP INDEX ix_execution_queued_flow ON"));
-        assert!(date.contains("(tenant_id, namespace, flow_id, [date])"));
+        assert!(date.contains("([tenant_id], [namespace], [flow_id], [date])"));
     }
 }
