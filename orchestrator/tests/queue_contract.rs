@@ -268,6 +268,12 @@ async fn a_commit_wakes_its_own_stores_consumers_of_what_it_pushed(backend: Back
         woken(notifier, KIND, Duration::from_secs(2)).await,
         "{backend:?}: the commit did not wake its own store's consumers"
     );
+    // Once: on PostgreSQL the store's listener skips its own NOTIFY, which would only make
+    // the consumers poll again and find nothing.
+    assert!(
+        !woken(notifier, KIND, Duration::from_millis(500)).await,
+        "{backend:?}: the commit woke its own store's consumers twice"
+    );
     assert!(
         !woken(notifier, QueueType::Log, Duration::from_millis(300)).await,
         "{backend:?}: a push of {KIND:?} woke the consumers of logs"

@@ -461,7 +461,5 @@ async fn create(
     }])
     .await
     .map_err(fail("creating an execution"))?;
-    tx.commit().await.map_err(fail("commit"))?;
-    store.notifier().notify(QueueType::Execution);
-    Ok(())
+    tx.commit().await.map_err(fail("commit"))
 }

@@ -31,6 +31,11 @@ pub(crate) struct PostgresDialect {
     sql: Sql,
     /// NOTIFY channel prefix: channels are database-wide, so it carries the schema.
     channels: Arc<Channels>,
+    /// This store's own id, sent as each NOTIFY's payload. Its listener skips the
+    /// notifications that carry it: the committing [`crate::queue::Transaction`] has
+    /// already woken this store's consumers, and a second wake-up would only make them poll
+    /// an empty queue.
+    origin: Arc<str>,
     /// Relays NOTIFYs from other processes to the store's notifier; stops with the store.
     _listener: AbortOnDropHandle<()>,
 }
@@ -153,14 +158,17 @@ pub(crate) async fn connect(url: &str, knobs: &Knobs) -> Result<SqlxStore<Postgr
         .max_lifetime(None)
         .idle_timeout(None)
         .connect_lazy_with(options);
+    let origin: Arc<str> = crate::model::new_id().into();
     let listener = tokio::spawn(relay_notifications(
         listen_pool,
         channels.clone(),
+        origin.clone(),
         notifier.clone(),
     ));
     let dialect = PostgresDialect {
         sql: sql(knobs.queued_index, knobs.json_mapping),
         channels,
+        origin,
         _listener: AbortOnDropHandle::new(listener),
     };
     Ok(SqlxStore::new(
@@ -356,12 +364,13 @@ impl Dialect for PostgresDialect {
         date.to_string()
     }
 
-    /// NOTIFY on each pushed kind's channel. Delivered when (and only if) the transaction
-    /// commits; PostgreSQL folds repeats.
+    /// NOTIFY on each pushed kind's channel, with this store's id as the payload.
+    /// Delivered when (and only if) the transaction commits; PostgreSQL folds repeats.
     async fn pushed(&self, tx: &mut PgConnection, kinds: &[QueueType]) -> Result<()> {
         let channels: Vec<&str> = kinds.iter().map(|k| self.channels.of(*k)).collect();
-        sqlx::query("SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c")
+        sqlx::query("SELECT pg_notify(c, $2) FROM unnest($1::text[]) AS c")
             .bind(&channels)
+            .bind(&*self.origin)
             .execute(tx)
             .await
             .map_err(q::<Self>("notify"))?;
@@ -396,10 +405,16 @@ impl Dialect for PostgresDialect {
     }
 }
 
-/// LISTENs on every queue channel and wakes the in-process pollers. When the connection
-/// drops (a server restart), it reconnects with backoff and wakes everyone, since
-/// notifications sent meanwhile are lost.
-async fn relay_notifications(pool: PgPool, channels: Arc<Channels>, notifier: Arc<Notifier>) {
+/// LISTENs on every queue channel and wakes the in-process pollers for what other stores
+/// (other processes) committed; notifications carrying this store's own `origin` are
+/// skipped. When the connection drops (a server restart), it reconnects with backoff and
+/// wakes everyone, since notifications sent meanwhile are lost.
+async fn relay_notifications(
+    pool: PgPool,
+    channels: Arc<Channels>,
+    origin: Arc<str>,
+    notifier: Arc<Notifier>,
+) {
     let wake_all = || {
         for k in QueueType::ALL {
             notifier.notify(k);
@@ -430,6 +445,9 @@ async fn relay_notifications(pool: PgPool, channels: Arc<Channels>, notifier: Ar
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => {
+                    if n.payload() == &*origin {
+                        continue;
+                    }
                     if let Some(kind) = channels.kind(n.channel()) {
                         notifier.notify(kind);
                     }
