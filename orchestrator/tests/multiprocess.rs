@@ -106,14 +106,30 @@ impl Processes {
         line
     }
 
-    fn kill(&mut self, name: &str) {
+    fn child(&mut self, name: &str) -> &mut Child {
         let (_, child) = self
             .0
             .iter_mut()
             .find(|(n, _)| n == name)
             .expect("known process");
+        child
+    }
+
+    fn kill(&mut self, name: &str) {
+        let child = self.child(name);
         child.kill().expect("SIGKILL");
         let _ = child.wait();
+    }
+
+    /// Sends SIGSTOP or SIGCONT with `kill(1)`: a stopped worker finishes nothing, so what it
+    /// holds while stopped is exactly what a SIGKILL then orphans.
+    fn signal(&mut self, name: &str, signal: &str) {
+        let pid = self.child(name).id().to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill {signal} {name}: {status}");
     }
 }
 
@@ -244,17 +260,27 @@ async fn workers_killed_mid_run_lose_nothing() {
     let Some(mut d) = deploy().await else { return };
     let total = 500;
     let worker_1 = worker_id(&d.db, "worker-1");
-    let mut ids = trigger(&d.base, total / 3, |_| {}).await;
-    // Kill the worker while it holds task runs (bounded wait for it to take some).
+    // Executions keep arriving while the test waits for worker-1 to hold task runs.
+    let sending = tokio::spawn({
+        let base = d.base.clone();
+        async move { trigger(&base, total, |_| {}).await }
+    });
+    // Freeze worker-1, count the task runs it holds, and kill it only if it holds some:
+    // stopped, it cannot finish them between the count and the kill.
     let mut conn = d.db.pg_connection().await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while jobs_held(&mut conn, &worker_1).await == 0 {
+    let orphaned = loop {
+        d.processes.signal("worker-1", "-STOP");
+        let held = jobs_held(&mut conn, &worker_1).await;
+        if held > 0 {
+            d.processes.kill("worker-1");
+            break held;
+        }
+        d.processes.signal("worker-1", "-CONT");
         assert!(Instant::now() < deadline, "worker-1 never took a task run");
         tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    d.processes.kill("worker-1");
-    let orphaned = jobs_held(&mut conn, &worker_1).await;
-    ids.extend(trigger(&d.base, total - ids.len(), |_| {}).await);
+    };
+    let ids = sending.await.expect("the trigger task");
     assert_eq!(ids.len(), total);
     wait_all_terminal(&d.observer, &ids, Duration::from_secs(240)).await;
 
@@ -276,9 +302,10 @@ async fn workers_killed_mid_run_lose_nothing() {
         total * LINES_PER_EXECUTION,
         "no line lost, none doubled"
     );
-    assert!(
-        orphaned > 0,
-        "the kill landed while worker-1 held task runs"
+    assert_eq!(
+        jobs_held(&mut conn, &worker_1).await,
+        0,
+        "the {orphaned} task runs worker-1 held when killed were taken over"
     );
     assert!(
         stderr_of(&d.db, "executor").contains(&format!("worker {worker_1} stopped heartbeating")),
