@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use resolve::{FlowableRun, Progress, Walker};
 pub use resolve::{Resolution, resolve};
 
 use crate::expression::Renderer;

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::expression::Renderer;
-use crate::flow::{Flow, Task, TaskKind};
+use crate::flow::{Flow, Task};
 use crate::model::{Execution, Level, LogEntry, State, StateType, TaskRun, new_id};
 use crate::run_context::VarsBase;
 
@@ -26,15 +26,29 @@ pub struct Resolution {
     pub done: Option<StateType>,
 }
 
+/// Whether a task run, or a list of them, is done.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Progress {
+pub(crate) enum Progress {
     Running,
     Done(StateType),
 }
 
 type Key = (String, Option<String>, Option<String>);
 
-struct Walker<'a> {
+/// The task run of a flowable being resolved.
+pub(crate) struct FlowableRun<'a> {
+    /// Its index in `taskRunList`.
+    index: usize,
+    task: &'a Task,
+    /// The task run's id: its children's parent.
+    pub id: &'a str,
+    /// The ForEach value it runs under, which its children inherit.
+    pub value: Option<&'a str>,
+}
+
+/// One pass over a flow against an execution (see [`resolve`]); flowable tasks drive it
+/// through [`crate::tasks::Flowable::resolve`].
+pub(crate) struct Walker<'a> {
     exec: &'a mut Execution,
     renderer: &'a Renderer,
     vars: VarsBase,
@@ -129,7 +143,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn sequential(
+    pub(crate) fn sequential(
         &mut self,
         tasks: &'a [Task],
         parent: Option<&str>,
@@ -149,7 +163,7 @@ impl<'a> Walker<'a> {
 
     /// Children started together, at most `limit` unfinished at once (0: no limit). After a
     /// failure no new child starts; the running ones finish first.
-    fn parallel(
+    pub(crate) fn parallel(
         &mut self,
         tasks: &'a [Task],
         parent: Option<&str>,
@@ -190,7 +204,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn for_each(
+    pub(crate) fn for_each(
         &mut self,
         tasks: &'a [Task],
         parent: &str,
@@ -249,61 +263,25 @@ impl<'a> Walker<'a> {
             }
             return Progress::Done(current);
         }
-        if !task.is_flowable() {
+        let Some(flowable) = task.flowable() else {
             if current == StateType::Created {
                 self.transition(i, StateType::Running);
                 self.out.dispatch.push(i);
             }
             return Progress::Running;
-        }
+        };
         if current == StateType::Created {
             self.transition(i, StateType::Running);
         }
-        let id = self.exec.task_run_list[i].id.clone();
-        let value = self.exec.task_run_list[i].value.clone();
-        let value = value.as_deref();
-        let progress = match &task.kind {
-            TaskKind::Sequential(s) => self.sequential(&s.tasks, Some(&id), value),
-            TaskKind::Parallel(p) => self.parallel(&p.tasks, Some(&id), value, p.concurrent),
-            TaskKind::If(t) => {
-                match self.eval(i, task, |r, vars| r.render_condition(&t.condition, vars)) {
-                    Ok(true) => self.sequential(&t.then, Some(&id), value),
-                    Ok(false) => self.sequential(&t.else_, Some(&id), value),
-                    Err(()) => Progress::Done(StateType::Failed),
-                }
-            }
-            TaskKind::Switch(s) => match self.eval(i, task, |r, vars| r.render(&s.value, vars)) {
-                Ok(rendered) => {
-                    let case = s.cases.iter().find(|(k, _)| *k == rendered);
-                    let mut outputs = Map::new();
-                    outputs.insert("value".into(), Value::String(rendered.clone()));
-                    outputs.insert("defaults".into(), Value::Bool(case.is_none()));
-                    self.exec.task_run_list[i].outputs = Some(outputs);
-                    let branch = case.map_or(&s.defaults, |(_, tasks)| tasks);
-                    self.sequential(branch, Some(&id), value)
-                }
-                Err(()) => Progress::Done(StateType::Failed),
-            },
-            TaskKind::ForEach(f) => {
-                match self.eval(i, task, |r, vars| r.render_list(&f.values, vars)) {
-                    Ok(values) => {
-                        // Kestra's ForEach runs each distinct value once, first seen first.
-                        let mut seen = std::collections::HashSet::new();
-                        let values: Vec<String> = values
-                            .into_iter()
-                            .map(|v| match v {
-                                Value::String(s) => s,
-                                other => other.to_string(),
-                            })
-                            .filter(|v| seen.insert(v.clone()))
-                            .collect();
-                        self.for_each(&f.tasks, &id, &values, f.concurrency_limit)
-                    }
-                    Err(()) => Progress::Done(StateType::Failed),
-                }
-            }
-            _ => unreachable!("only flowable kinds reach here"),
+        let tr = &self.exec.task_run_list[i];
+        let (id, value) = (tr.id.clone(), tr.value.clone());
+        let run = FlowableRun {
+            index: i,
+            task,
+            id: &id,
+            value: value.as_deref(),
         };
+        let progress = flowable.resolve(self, &run);
         match progress {
             Progress::Running => Progress::Running,
             Progress::Done(s) => {
@@ -319,16 +297,21 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Sets a flowable's task-run outputs (a Switch's `value` and `defaults`).
+    pub(crate) fn set_outputs(&mut self, run: &FlowableRun<'_>, outputs: Map<String, Value>) {
+        self.exec.task_run_list[run.index].outputs = Some(outputs);
+    }
+
     /// Renders a flowable's expression; on error, logs it as the task's own ERROR line.
-    fn eval<T>(
+    pub(crate) fn eval<T>(
         &mut self,
-        i: usize,
-        task: &Task,
+        run: &FlowableRun<'_>,
         f: impl FnOnce(&Renderer, &Value) -> Result<T, crate::expression::ExpressionError>,
     ) -> Result<T, ()> {
+        let i = run.index;
         let vars = self
             .vars
-            .for_task_run(self.exec, &self.exec.task_run_list[i], task);
+            .for_task_run(self.exec, &self.exec.task_run_list[i], run.task);
         f(self.renderer, &vars).map_err(|e| {
             let tr = &self.exec.task_run_list[i];
             self.out.logs.push(LogEntry {

@@ -5,6 +5,7 @@
 //! leaves anything half-written.
 
 mod cache;
+mod error;
 mod input;
 mod parse;
 mod task;
@@ -12,9 +13,12 @@ mod task;
 use serde_json::{Map, Value};
 
 pub use cache::{FlowCache, FlowLookupError};
+pub use error::FlowError;
 pub use input::{Input, InputError, resolve_inputs};
-pub use parse::{FlowError, parse_flow};
-pub use task::{Retry, Task, TaskKind, parse_duration as task_duration};
+pub use parse::parse_flow;
+pub use task::{Retry, Task, TaskProps, parse_duration as task_duration};
+
+pub use crate::tasks::TaskKind;
 
 use crate::model::Label;
 

@@ -1,42 +1,12 @@
 use std::collections::HashSet;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::task::{Retry, Task, TaskKind};
-use super::{Concurrency, Flow, Input, Trigger};
+use super::task::{Loader, TaskDefault};
+use super::{Concurrency, Flow, FlowError, Input, Trigger};
 use crate::expression::Renderer;
-use crate::model::{Label, Level};
-use crate::tasks;
-
-/// Why a flow could not be loaded. Every variant names where the problem is.
-#[derive(Debug, thiserror::Error)]
-pub enum FlowError {
-    /// The text is not valid YAML.
-    #[error("{origin}: invalid YAML{}: {message}", line.map(|l| format!(" at line {l}")).unwrap_or_default())]
-    Yaml {
-        origin: String,
-        line: Option<usize>,
-        message: String,
-    },
-    /// A flow-level property is missing or wrong.
-    #[error("{origin}: flow `{flow}`: {message}")]
-    Flow {
-        origin: String,
-        flow: String,
-        message: String,
-    },
-    /// A task is wrong: unknown type, missing or unknown property, bad expression…
-    #[error("{origin}: flow `{flow}`, task `{task}` ({kind}): {message}")]
-    Task {
-        origin: String,
-        flow: String,
-        task: String,
-        kind: String,
-        message: String,
-    },
-}
+use crate::model::Label;
 
 const TOP_LEVEL: &[&str] = &[
     "id",
@@ -56,90 +26,6 @@ const TOP_LEVEL: &[&str] = &[
     "tenantId",
     "deleted",
 ];
-
-const COMMON: &[&str] = &[
-    "id",
-    "type",
-    "description",
-    "disabled",
-    "allowFailure",
-    "retry",
-    "logLevel",
-    "logToFile",
-    "timeout",
-    "workerGroup",
-];
-
-/// Old (pre-0.17) Kestra type names that still appear in real flows.
-const ALIASES: &[(&str, &str)] = &[
-    ("io.kestra.core.tasks.log.Log", tasks::LOG),
-    ("io.kestra.core.tasks.debugs.Return", tasks::RETURN),
-    ("io.kestra.core.tasks.executions.Fail", tasks::FAIL),
-    ("io.kestra.core.tasks.flows.Sequential", tasks::SEQUENTIAL),
-    ("io.kestra.core.tasks.flows.Parallel", tasks::PARALLEL),
-    ("io.kestra.core.tasks.flows.If", tasks::IF),
-    ("io.kestra.core.tasks.flows.Switch", tasks::SWITCH),
-    ("io.kestra.core.tasks.flows.Pause", tasks::SLEEP),
-];
-
-const KNOWN_TYPES: &[&str] = &[
-    tasks::LOG,
-    tasks::RETURN,
-    tasks::OUTPUT_VALUES,
-    tasks::SLEEP,
-    tasks::FAIL,
-    tasks::SEQUENTIAL,
-    tasks::PARALLEL,
-    tasks::IF,
-    tasks::SWITCH,
-    tasks::FOR_EACH,
-    "io.kestra.plugin.serdes.csv.CsvToIon",
-    "io.kestra.plugin.serdes.csv.IonToCsv",
-    "io.kestra.plugin.serdes.json.JsonToIon",
-    "io.kestra.plugin.serdes.json.IonToJson",
-    "io.kestra.plugin.serdes.avro.AvroToIon",
-    "io.kestra.plugin.serdes.avro.IonToAvro",
-];
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TaskDefault {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    forced: bool,
-    #[serde(default)]
-    values: Map<String, Value>,
-}
-
-struct Ctx<'a> {
-    origin: &'a str,
-    flow: String,
-    defaults: Vec<TaskDefault>,
-    ids: HashSet<String>,
-    /// Set while loading a flow; a task re-read from the queue was validated already.
-    renderer: Option<&'a Renderer>,
-}
-
-impl Ctx<'_> {
-    fn flow_err(&self, message: impl Into<String>) -> FlowError {
-        FlowError::Flow {
-            origin: self.origin.to_string(),
-            flow: self.flow.clone(),
-            message: message.into(),
-        }
-    }
-
-    fn task_err(&self, task: &str, kind: &str, message: impl Into<String>) -> FlowError {
-        FlowError::Task {
-            origin: self.origin.to_string(),
-            flow: self.flow.clone(),
-            task: task.to_string(),
-            kind: kind.to_string(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Parses and validates a flow. `origin` names the source in errors (a path, or `api`).
 pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
@@ -166,13 +52,8 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
         }
     };
     let renderer = Renderer::new();
-    let mut ctx = Ctx {
-        origin,
-        flow: id.clone(),
-        defaults: Vec::new(),
-        ids: HashSet::new(),
-        renderer: Some(&renderer),
-    };
+    let mut ctx = Loader::new(origin, Some(&renderer));
+    ctx.flow = id.clone();
     if let Some(bad) = doc.keys().find(|k| !TOP_LEVEL.contains(&k.as_str())) {
         return Err(ctx.flow_err(format!("unknown property `{bad}`")));
     }
@@ -207,14 +88,14 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
     }
     let triggers = parse_triggers(&ctx, doc.remove("triggers"))?;
     let tasks = match doc.remove("tasks") {
-        Some(v) => parse_tasks(&mut ctx, v, "tasks")?,
+        Some(v) => ctx.tasks(v, "tasks")?,
         None => return Err(ctx.flow_err("missing required property `tasks`")),
     };
     if tasks.is_empty() {
         return Err(ctx.flow_err("`tasks` must hold at least one task"));
     }
     let errors = match doc.remove("errors") {
-        Some(v) => parse_tasks(&mut ctx, v, "errors")?,
+        Some(v) => ctx.tasks(v, "errors")?,
         None => Vec::new(),
     };
     Ok(Flow {
@@ -233,20 +114,8 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
     })
 }
 
-/// Re-reads a task carried by a `WorkerTask` (already validated when its flow was loaded).
-pub(crate) fn parse_task_value(raw: Value) -> Result<Task, FlowError> {
-    let mut ctx = Ctx {
-        origin: "worker task",
-        flow: "?".into(),
-        defaults: Vec::new(),
-        ids: HashSet::new(),
-        renderer: None,
-    };
-    parse_task(&mut ctx, raw)
-}
-
 fn prop<T: DeserializeOwned>(
-    ctx: &Ctx,
+    ctx: &Loader,
     doc: &mut Map<String, Value>,
     key: &str,
 ) -> Result<T, FlowError> {
@@ -275,7 +144,7 @@ pub(crate) fn parse_labels(v: Option<Value>) -> Result<Vec<Label>, String> {
     }
 }
 
-fn parse_triggers(ctx: &Ctx, v: Option<Value>) -> Result<Vec<Trigger>, FlowError> {
+fn parse_triggers(ctx: &Loader, v: Option<Value>) -> Result<Vec<Trigger>, FlowError> {
     let Some(v) = v else { return Ok(Vec::new()) };
     let Value::Array(list) = v else {
         return Err(ctx.flow_err("`triggers` must be a list"));
@@ -309,264 +178,12 @@ fn parse_triggers(ctx: &Ctx, v: Option<Value>) -> Result<Vec<Trigger>, FlowError
         .collect()
 }
 
-fn parse_tasks(ctx: &mut Ctx, v: Value, field: &str) -> Result<Vec<Task>, FlowError> {
-    match v {
-        Value::Array(list) => list.into_iter().map(|t| parse_task(ctx, t)).collect(),
-        Value::Null => Ok(Vec::new()),
-        _ => Err(ctx.flow_err(format!("`{field}` must be a list of tasks"))),
-    }
-}
-
-fn parse_task(ctx: &mut Ctx, v: Value) -> Result<Task, FlowError> {
-    let Value::Object(mut map) = v else {
-        return Err(ctx.flow_err("a task must be a map with `id` and `type`"));
-    };
-    let id = match map.get("id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ctx.flow_err("a task is missing required property `id`")),
-    };
-    let mut kind_name = match map.get("type") {
-        Some(Value::String(s)) => s.clone(),
-        _ => return Err(ctx.task_err(&id, "?", "missing required property `type`")),
-    };
-    if let Some((_, new)) = ALIASES.iter().find(|(old, _)| *old == kind_name) {
-        kind_name = new.to_string();
-    }
-    if !KNOWN_TYPES.contains(&kind_name.as_str()) {
-        return Err(ctx.task_err(
-            &id,
-            &kind_name,
-            format!("unknown task type (known: {})", KNOWN_TYPES.join(", ")),
-        ));
-    }
-    if ctx.renderer.is_some() && !ctx.ids.insert(id.clone()) {
-        return Err(ctx.task_err(&id, &kind_name, "duplicate task id"));
-    }
-    // taskDefaults: fill what the task leaves unset; `forced` values win over the task's.
-    for d in ctx.defaults.iter().filter(|d| d.kind == kind_name) {
-        for (k, v) in &d.values {
-            if d.forced || !map.contains_key(k) {
-                map.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    let raw = Value::Object(map.clone());
-    let err = |ctx: &Ctx, m: String| ctx.task_err(&id, &kind_name, m);
-
-    let disabled = take::<Option<bool>>(&mut map, "disabled").map_err(|m| err(ctx, m))?;
-    let allow_failure = take::<Option<bool>>(&mut map, "allowFailure").map_err(|m| err(ctx, m))?;
-    let retry = take::<Option<Retry>>(&mut map, "retry").map_err(|m| err(ctx, m))?;
-    let log_level = take::<Option<Level>>(&mut map, "logLevel").map_err(|m| err(ctx, m))?;
-    let log_to_file = take::<Option<bool>>(&mut map, "logToFile").map_err(|m| err(ctx, m))?;
-    for k in COMMON {
-        map.remove(*k);
-    }
-
-    if let Some(renderer) = ctx.renderer {
-        check_expressions(renderer, &kind_name, &map).map_err(|m| err(ctx, m))?;
-    }
-
-    let kind = match kind_name.as_str() {
-        tasks::LOG => TaskKind::Log(props(map).map_err(|m| err(ctx, m))?),
-        tasks::RETURN => TaskKind::Return(props(map).map_err(|m| err(ctx, m))?),
-        tasks::OUTPUT_VALUES => TaskKind::OutputValues(props(map).map_err(|m| err(ctx, m))?),
-        tasks::SLEEP => TaskKind::Sleep(props(map).map_err(|m| err(ctx, m))?),
-        tasks::FAIL => TaskKind::Fail(props(map).map_err(|m| err(ctx, m))?),
-        tasks::SEQUENTIAL => {
-            let children = children(ctx, &mut map, "tasks", true, &id, &kind_name)?;
-            no_more(map).map_err(|m| err(ctx, m))?;
-            TaskKind::Sequential(tasks::Sequential { tasks: children })
-        }
-        tasks::PARALLEL => {
-            let children = children(ctx, &mut map, "tasks", true, &id, &kind_name)?;
-            let concurrent =
-                take::<Option<u32>>(&mut map, "concurrent").map_err(|m| err(ctx, m))?;
-            no_more(map).map_err(|m| err(ctx, m))?;
-            TaskKind::Parallel(tasks::Parallel {
-                tasks: children,
-                concurrent: concurrent.unwrap_or(0),
-            })
-        }
-        tasks::IF => {
-            let then = children(ctx, &mut map, "then", true, &id, &kind_name)?;
-            let else_ = children(ctx, &mut map, "else", false, &id, &kind_name)?;
-            let condition = required_string(&mut map, "condition").map_err(|m| err(ctx, m))?;
-            no_more(map).map_err(|m| err(ctx, m))?;
-            TaskKind::If(tasks::IfTask {
-                condition,
-                then,
-                else_,
-            })
-        }
-        tasks::SWITCH => {
-            let value = required_string(&mut map, "value").map_err(|m| err(ctx, m))?;
-            let mut cases = Vec::new();
-            match map.remove("cases") {
-                Some(Value::Object(c)) => {
-                    for (case, list) in c {
-                        cases.push((case, parse_tasks(ctx, list, "cases")?));
-                    }
-                }
-                None | Some(Value::Null) => {}
-                Some(_) => return Err(err(ctx, "`cases` must be a map of lists of tasks".into())),
-            }
-            let defaults = children(ctx, &mut map, "defaults", false, &id, &kind_name)?;
-            no_more(map).map_err(|m| err(ctx, m))?;
-            TaskKind::Switch(tasks::Switch {
-                value,
-                cases,
-                defaults,
-            })
-        }
-        tasks::FOR_EACH => {
-            let children = children(ctx, &mut map, "tasks", true, &id, &kind_name)?;
-            let values = map
-                .remove("values")
-                .ok_or_else(|| err(ctx, "missing required property `values`".into()))?;
-            let limit =
-                take::<Option<u32>>(&mut map, "concurrencyLimit").map_err(|m| err(ctx, m))?;
-            no_more(map).map_err(|m| err(ctx, m))?;
-            TaskKind::ForEach(tasks::ForEach {
-                values,
-                concurrency_limit: limit.unwrap_or(1),
-                tasks: children,
-            })
-        }
-        other => match tasks::CONVERSIONS.iter().find(|(t, _, _)| *t == other) {
-            Some(&(_, input, output)) => {
-                let from = required_string(&mut map, "from").map_err(|m| err(ctx, m))?;
-                let options = conversion_options(input, output, map).map_err(|m| err(ctx, m))?;
-                TaskKind::Convert(tasks::Conversion {
-                    from,
-                    input,
-                    output,
-                    options,
-                })
-            }
-            None => unreachable!("type `{other}` passed KNOWN_TYPES but has no parser"),
-        },
-    };
-    Ok(Task {
-        id,
-        type_name: kind_name,
-        disabled: disabled.unwrap_or(false),
-        allow_failure: allow_failure.unwrap_or(false),
-        retry,
-        log_level,
-        log_to_file: log_to_file.unwrap_or(false),
-        kind,
-        raw,
-    })
-}
-
-fn children(
-    ctx: &mut Ctx,
-    map: &mut Map<String, Value>,
-    key: &str,
-    required: bool,
-    id: &str,
-    kind: &str,
-) -> Result<Vec<Task>, FlowError> {
-    match map.remove(key) {
-        Some(v @ Value::Array(_)) => parse_tasks(ctx, v, key),
-        None | Some(Value::Null) if !required => Ok(Vec::new()),
-        None | Some(Value::Null) => {
-            Err(ctx.task_err(id, kind, format!("missing required property `{key}`")))
-        }
-        Some(_) => Err(ctx.task_err(id, kind, format!("`{key}` must be a list of tasks"))),
-    }
-}
-
-fn take<T: DeserializeOwned>(map: &mut Map<String, Value>, key: &str) -> Result<T, String> {
-    serde_json::from_value(map.remove(key).unwrap_or(Value::Null))
-        .map_err(|e| format!("property `{key}`: {e}"))
-}
-
-fn required_string(map: &mut Map<String, Value>, key: &str) -> Result<String, String> {
-    match map.remove(key) {
-        Some(Value::String(s)) => Ok(s),
-        Some(Value::Bool(b)) => Ok(b.to_string()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        None | Some(Value::Null) => Err(format!("missing required property `{key}`")),
-        Some(_) => Err(format!("property `{key}` must be a string")),
-    }
-}
-
-fn no_more(map: Map<String, Value>) -> Result<(), String> {
-    match map.keys().next() {
-        Some(k) => Err(format!("unknown property `{k}`")),
-        None => Ok(()),
-    }
-}
-
-/// A serdes task's own properties (Kestra's names and defaults) for the formats it joins.
-fn conversion_options(
-    input: crate::fileserde::Format,
-    output: crate::fileserde::Format,
-    map: Map<String, Value>,
-) -> Result<crate::fileserde::ConvertOptions, String> {
-    use crate::fileserde::{ConvertOptions, Format};
-    let mut options = ConvertOptions::default();
-    let v = Value::Object(map);
-    for f in [input, output] {
-        match f {
-            Format::Csv => {
-                options.csv = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?
-            }
-            Format::Json => {
-                options.json = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?
-            }
-            Format::Avro => {
-                options.avro = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?
-            }
-            Format::Ion => {}
-        }
-    }
-    if output == Format::Avro && options.avro.schema.is_none() {
-        return Err("missing required property `schema`".into());
-    }
-    Ok(options)
-}
-
-fn props<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, String> {
-    serde_json::from_value(Value::Object(map)).map_err(|e| e.to_string())
-}
-
-/// Checks the syntax of every expression in a task's own properties, so that a malformed
-/// `{{ … }}` is reported when the flow is loaded, before anything runs.
-fn check_expressions(
-    renderer: &Renderer,
-    kind: &str,
-    map: &Map<String, Value>,
-) -> Result<(), String> {
-    fn walk(renderer: &Renderer, path: &str, v: &Value) -> Result<(), String> {
-        match v {
-            Value::String(s) => renderer
-                .check_syntax(s)
-                .map_err(|e| format!("property `{path}`: malformed expression: {e}")),
-            Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, v)| walk(renderer, &format!("{path}[{i}]"), v)),
-            Value::Object(m) => m
-                .iter()
-                .try_for_each(|(k, v)| walk(renderer, &format!("{path}.{k}"), v)),
-            _ => Ok(()),
-        }
-    }
-    for (k, v) in map {
-        // Child task lists were removed before this check; they are checked on their own.
-        if matches!(kind, tasks::SWITCH) && k == "cases" {
-            continue;
-        }
-        walk(renderer, k, v)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::Task;
+    use crate::model::Level;
+    use crate::tasks::TaskKind;
 
     fn err(yaml: &str) -> String {
         parse_flow(yaml, "bad.yaml").unwrap_err().to_string()
@@ -602,7 +219,7 @@ tasks:
         assert!(flow.tasks[0].is_flowable());
         assert_eq!(
             flow.find_task("hello-false-1").unwrap().type_name,
-            tasks::LOG
+            "io.kestra.plugin.core.log.Log"
         );
     }
 

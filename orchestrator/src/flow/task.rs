@@ -1,13 +1,14 @@
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
+use super::FlowError;
+use crate::expression::Renderer;
 use crate::model::Level;
-use crate::tasks::{
-    Conversion, DebugReturn, Fail, ForEach, IfTask, Log, OutputValues, Parallel, Sequential, Sleep,
-    Switch,
-};
+use crate::tasks::{Flowable, Role, TaskKind};
 
 /// One task of a flow: the properties every Kestra task has, and its kind.
 ///
@@ -27,51 +28,24 @@ pub struct Task {
     pub(crate) raw: Value,
 }
 
-/// The task types flowbench runs. Flowable kinds are resolved by the executor; the others
-/// run on a worker thread.
-#[derive(Debug, Clone)]
-pub enum TaskKind {
-    Log(Log),
-    Return(DebugReturn),
-    OutputValues(OutputValues),
-    Sleep(Sleep),
-    Fail(Fail),
-    Sequential(Sequential),
-    Parallel(Parallel),
-    If(IfTask),
-    Switch(Switch),
-    ForEach(ForEach),
-    /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
-    Convert(Conversion),
-}
-
 impl Task {
     pub fn is_flowable(&self) -> bool {
-        matches!(
-            self.kind,
-            TaskKind::Sequential(_)
-                | TaskKind::Parallel(_)
-                | TaskKind::If(_)
-                | TaskKind::Switch(_)
-                | TaskKind::ForEach(_)
-        )
+        self.flowable().is_some()
+    }
+
+    pub(crate) fn flowable(&self) -> Option<&dyn Flowable> {
+        match self.kind.role() {
+            Role::Flowable(f) => Some(f),
+            Role::Runnable(_) => None,
+        }
     }
 
     /// Every child list of a flowable task (both branches of an If, every Switch case).
     pub fn children(&self) -> impl Iterator<Item = &[Task]> {
-        let lists: Vec<&[Task]> = match &self.kind {
-            TaskKind::Sequential(t) => vec![&t.tasks],
-            TaskKind::Parallel(t) => vec![&t.tasks],
-            TaskKind::ForEach(t) => vec![&t.tasks],
-            TaskKind::If(t) => vec![&t.then, &t.else_],
-            TaskKind::Switch(t) => {
-                let mut v: Vec<&[Task]> = t.cases.iter().map(|(_, c)| c.as_slice()).collect();
-                v.push(&t.defaults);
-                v
-            }
-            _ => vec![],
-        };
-        lists.into_iter()
+        self.flowable()
+            .map(|f| f.children())
+            .unwrap_or_default()
+            .into_iter()
     }
 
     /// The Kestra map this task was parsed from.
@@ -87,9 +61,268 @@ impl serde::Serialize for Task {
 }
 
 impl<'de> Deserialize<'de> for Task {
+    /// Re-reads a task carried by a `WorkerTask` (validated when its flow was loaded).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Value::deserialize(d)?;
-        super::parse::parse_task_value(raw).map_err(serde::de::Error::custom)
+        Loader::new("worker task", None)
+            .task(raw)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The properties every task type takes, read before its own.
+const COMMON: &[&str] = &[
+    "id",
+    "type",
+    "description",
+    "disabled",
+    "allowFailure",
+    "retry",
+    "logLevel",
+    "logToFile",
+    "timeout",
+    "workerGroup",
+];
+
+/// A flow's `taskDefaults` / `pluginDefaults` entry.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskDefault {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    forced: bool,
+    #[serde(default)]
+    values: Map<String, Value>,
+}
+
+/// Reads the tasks of one flow: applies its task defaults, keeps task ids unique, and names
+/// the flow and the task in every error.
+pub(crate) struct Loader<'a> {
+    origin: &'a str,
+    pub(crate) flow: String,
+    pub(crate) defaults: Vec<TaskDefault>,
+    ids: HashSet<String>,
+    /// Set while loading a flow; a task re-read from the queue was validated already.
+    renderer: Option<&'a Renderer>,
+}
+
+impl<'a> Loader<'a> {
+    pub(crate) fn new(origin: &'a str, renderer: Option<&'a Renderer>) -> Self {
+        Loader {
+            origin,
+            flow: "?".into(),
+            defaults: Vec::new(),
+            ids: HashSet::new(),
+            renderer,
+        }
+    }
+
+    pub(crate) fn flow_err(&self, message: impl Into<String>) -> FlowError {
+        FlowError::Flow {
+            origin: self.origin.to_string(),
+            flow: self.flow.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn task_err(&self, task: &str, kind: &str, message: impl Into<String>) -> FlowError {
+        FlowError::Task {
+            origin: self.origin.to_string(),
+            flow: self.flow.clone(),
+            task: task.to_string(),
+            kind: kind.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A list of tasks (`tasks`, `errors`, a flowable's children).
+    pub(crate) fn tasks(&mut self, v: Value, field: &str) -> Result<Vec<Task>, FlowError> {
+        match v {
+            Value::Array(list) => list.into_iter().map(|t| self.task(t)).collect(),
+            Value::Null => Ok(Vec::new()),
+            _ => Err(self.flow_err(format!("`{field}` must be a list of tasks"))),
+        }
+    }
+
+    /// One task: its common properties here, its own in its type's `parse`.
+    pub(crate) fn task(&mut self, v: Value) -> Result<Task, FlowError> {
+        let Value::Object(mut map) = v else {
+            return Err(self.flow_err("a task must be a map with `id` and `type`"));
+        };
+        let id = match map.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => return Err(self.flow_err("a task is missing required property `id`")),
+        };
+        let written = match map.get("type") {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(self.task_err(&id, "?", "missing required property `type`")),
+        };
+        let Some(type_name) = TaskKind::type_named(&written) else {
+            let known: Vec<&str> = TaskKind::types().collect();
+            return Err(self.task_err(
+                &id,
+                &written,
+                format!("unknown task type (known: {})", known.join(", ")),
+            ));
+        };
+        if self.renderer.is_some() && !self.ids.insert(id.clone()) {
+            return Err(self.task_err(&id, type_name, "duplicate task id"));
+        }
+        // taskDefaults: fill what the task leaves unset; `forced` values win over the task's.
+        for d in self.defaults.iter().filter(|d| d.kind == type_name) {
+            for (k, v) in &d.values {
+                if d.forced || !map.contains_key(k) {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let raw = Value::Object(map.clone());
+        let mut props = TaskProps {
+            loader: self,
+            id: &id,
+            type_name,
+            map,
+        };
+        let disabled = props.take::<Option<bool>>("disabled")?;
+        let allow_failure = props.take::<Option<bool>>("allowFailure")?;
+        let retry = props.take::<Option<Retry>>("retry")?;
+        let log_level = props.take::<Option<Level>>("logLevel")?;
+        let log_to_file = props.take::<Option<bool>>("logToFile")?;
+        for k in COMMON {
+            props.map.remove(*k);
+        }
+        let kind = TaskKind::parse(props)?;
+        Ok(Task {
+            id,
+            type_name: type_name.to_string(),
+            disabled: disabled.unwrap_or(false),
+            allow_failure: allow_failure.unwrap_or(false),
+            retry,
+            log_level,
+            log_to_file: log_to_file.unwrap_or(false),
+            kind,
+            raw,
+        })
+    }
+}
+
+/// A task's own properties, as its type's `parse` reads them. Each property is taken once;
+/// [`TaskProps::finish`] refuses whatever the type did not take. Every error names the flow
+/// and the task, and every expression taken is checked for syntax while the flow loads.
+pub struct TaskProps<'l, 'a> {
+    loader: &'l mut Loader<'a>,
+    id: &'l str,
+    type_name: &'static str,
+    map: Map<String, Value>,
+}
+
+impl TaskProps<'_, '_> {
+    /// The task's Kestra type (an older alias already mapped to it).
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// An error about this task.
+    pub fn error(&self, message: impl Into<String>) -> FlowError {
+        self.loader.task_err(self.id, self.type_name, message)
+    }
+
+    /// Checks the syntax of every expression in a property value.
+    fn check(&self, path: &str, v: &Value) -> Result<(), FlowError> {
+        let Some(renderer) = self.loader.renderer else {
+            return Ok(());
+        };
+        match v {
+            Value::String(s) => renderer
+                .check_syntax(s)
+                .map_err(|e| self.error(format!("property `{path}`: malformed expression: {e}"))),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, v)| self.check(&format!("{path}[{i}]"), v)),
+            Value::Object(m) => m
+                .iter()
+                .try_for_each(|(k, v)| self.check(&format!("{path}.{k}"), v)),
+            _ => Ok(()),
+        }
+    }
+
+    /// An optional property, deserialized (`Option<T>` for one that may be absent).
+    pub fn take<T: DeserializeOwned>(&mut self, key: &str) -> Result<T, FlowError> {
+        let v = self.map.remove(key).unwrap_or(Value::Null);
+        self.check(key, &v)?;
+        serde_json::from_value(v).map_err(|e| self.error(format!("property `{key}`: {e}")))
+    }
+
+    /// A required property, as written.
+    pub fn required(&mut self, key: &str) -> Result<Value, FlowError> {
+        match self.map.remove(key) {
+            None | Some(Value::Null) => {
+                Err(self.error(format!("missing required property `{key}`")))
+            }
+            Some(v) => {
+                self.check(key, &v)?;
+                Ok(v)
+            }
+        }
+    }
+
+    /// A required string; a number or boolean is read as its text, as Kestra's YAML does.
+    pub fn required_string(&mut self, key: &str) -> Result<String, FlowError> {
+        match self.required(key)? {
+            Value::String(s) => Ok(s),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(self.error(format!("property `{key}` must be a string"))),
+        }
+    }
+
+    /// A list of child tasks.
+    pub fn tasks(&mut self, key: &str, required: bool) -> Result<Vec<Task>, FlowError> {
+        match self.map.remove(key) {
+            Some(v @ Value::Array(_)) => self.loader.tasks(v, key),
+            None | Some(Value::Null) if !required => Ok(Vec::new()),
+            None | Some(Value::Null) => {
+                Err(self.error(format!("missing required property `{key}`")))
+            }
+            Some(_) => Err(self.error(format!("`{key}` must be a list of tasks"))),
+        }
+    }
+
+    /// A map of named lists of child tasks (a Switch's `cases`), in YAML order.
+    pub fn task_lists(&mut self, key: &str) -> Result<Vec<(String, Vec<Task>)>, FlowError> {
+        match self.map.remove(key) {
+            Some(Value::Object(m)) => m
+                .into_iter()
+                .map(|(name, list)| Ok((name, self.loader.tasks(list, key)?)))
+                .collect(),
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(_) => Err(self.error(format!("`{key}` must be a map of lists of tasks"))),
+        }
+    }
+
+    /// Every property not taken yet, deserialized at once (a type whose properties are all
+    /// plain values; its `deny_unknown_fields` refuses the unknown ones).
+    pub fn rest<T: DeserializeOwned>(mut self) -> Result<T, FlowError> {
+        let v = Value::Object(self.remaining()?);
+        serde_json::from_value(v).map_err(|e| self.error(e.to_string()))
+    }
+
+    /// Takes every property not taken yet, checked for expression syntax.
+    pub fn remaining(&mut self) -> Result<Map<String, Value>, FlowError> {
+        for (k, v) in &self.map {
+            self.check(k, v)?;
+        }
+        Ok(std::mem::take(&mut self.map))
+    }
+
+    /// Refuses any property the type did not take.
+    pub fn finish(self) -> Result<(), FlowError> {
+        match self.map.keys().next() {
+            Some(k) => Err(self.error(format!("unknown property `{k}`"))),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Runnable, TaskContext, TaskError};
+use super::{Role, Runnable, TaskContext, TaskError, TaskType};
+use crate::flow::{FlowError, TaskProps};
 
 /// `io.kestra.plugin.core.debug.Return`: renders `format` into the output `value`.
 #[derive(Debug, Clone, Deserialize)]
@@ -9,6 +10,20 @@ use super::{Runnable, TaskContext, TaskError};
 pub struct DebugReturn {
     #[serde(default)]
     pub format: Option<String>,
+}
+
+impl TaskType for DebugReturn {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.debug.Return"];
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("io.kestra.core.tasks.debugs.Return", Self::TYPES[0])];
+
+    fn parse(props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        props.rest()
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Runnable(self)
+    }
 }
 
 impl Runnable for DebugReturn {

@@ -1,7 +1,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Runnable, TaskContext, TaskError};
+use super::{Role, Runnable, TaskContext, TaskError, TaskType};
+use crate::flow::{FlowError, TaskProps};
 
 /// `io.kestra.plugin.core.execution.Fail`: fails with `errorMessage`, or only when
 /// `condition` renders true.
@@ -16,6 +17,20 @@ pub struct Fail {
 
 fn default_message() -> String {
     "Task failure".into()
+}
+
+impl TaskType for Fail {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.execution.Fail"];
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("io.kestra.core.tasks.executions.Fail", Self::TYPES[0])];
+
+    fn parse(props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        props.rest()
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Runnable(self)
+    }
 }
 
 impl Runnable for Fail {

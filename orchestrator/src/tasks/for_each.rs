@@ -1,6 +1,11 @@
+use std::collections::HashSet;
+
 use serde_json::Value;
 
-use crate::flow::Task;
+use super::{Flowable, Role, TaskType};
+use crate::executor::{FlowableRun, Progress, Walker};
+use crate::flow::{FlowError, Task, TaskProps};
+use crate::model::StateType;
 
 /// `io.kestra.plugin.core.flow.ForEach`: runs `tasks` once per value, with `taskrun.value`
 /// set to it. `concurrencyLimit` values run at once (1, the default, is sequential; 0 is
@@ -11,4 +16,48 @@ pub struct ForEach {
     pub values: Value,
     pub concurrency_limit: u32,
     pub tasks: Vec<Task>,
+}
+
+impl TaskType for ForEach {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.flow.ForEach"];
+
+    fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        let tasks = props.tasks("tasks", true)?;
+        let values = props.required("values")?;
+        let limit = props.take::<Option<u32>>("concurrencyLimit")?;
+        props.finish()?;
+        Ok(ForEach {
+            values,
+            concurrency_limit: limit.unwrap_or(1),
+            tasks,
+        })
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Flowable(self)
+    }
+}
+
+impl Flowable for ForEach {
+    fn children(&self) -> Vec<&[Task]> {
+        vec![&self.tasks]
+    }
+
+    fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
+        let values = match walker.eval(run, |r, vars| r.render_list(&self.values, vars)) {
+            Ok(values) => values,
+            Err(()) => return Progress::Done(StateType::Failed),
+        };
+        // Kestra's ForEach runs each distinct value once, first seen first.
+        let mut seen = HashSet::new();
+        let values: Vec<String> = values
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .filter(|v| seen.insert(v.clone()))
+            .collect();
+        walker.for_each(&self.tasks, run.id, &values, self.concurrency_limit)
+    }
 }

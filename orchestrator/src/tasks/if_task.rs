@@ -1,4 +1,7 @@
-use crate::flow::Task;
+use super::{Flowable, Role, TaskType};
+use crate::executor::{FlowableRun, Progress, Walker};
+use crate::flow::{FlowError, Task, TaskProps};
+use crate::model::StateType;
 
 /// `io.kestra.plugin.core.flow.If`: runs `then` when `condition` renders true, else `else`.
 #[derive(Debug, Clone)]
@@ -6,4 +9,40 @@ pub struct IfTask {
     pub condition: String,
     pub then: Vec<Task>,
     pub else_: Vec<Task>,
+}
+
+impl TaskType for IfTask {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.flow.If"];
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("io.kestra.core.tasks.flows.If", Self::TYPES[0])];
+
+    fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        let then = props.tasks("then", true)?;
+        let else_ = props.tasks("else", false)?;
+        let condition = props.required_string("condition")?;
+        props.finish()?;
+        Ok(IfTask {
+            condition,
+            then,
+            else_,
+        })
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Flowable(self)
+    }
+}
+
+impl Flowable for IfTask {
+    fn children(&self) -> Vec<&[Task]> {
+        vec![&self.then, &self.else_]
+    }
+
+    fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
+        match walker.eval(run, |r, vars| r.render_condition(&self.condition, vars)) {
+            Ok(true) => walker.sequential(&self.then, Some(run.id), run.value),
+            Ok(false) => walker.sequential(&self.else_, Some(run.id), run.value),
+            Err(()) => Progress::Done(StateType::Failed),
+        }
+    }
 }

@@ -1,7 +1,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Runnable, TaskContext, TaskError};
+use super::{Role, Runnable, TaskContext, TaskError, TaskType};
+use crate::flow::{FlowError, TaskProps};
 use crate::model::Level;
 
 /// `io.kestra.plugin.core.log.Log`: logs one message, or each of a list, at `level`.
@@ -15,6 +16,20 @@ pub struct Log {
 
 fn info() -> Level {
     Level::Info
+}
+
+impl TaskType for Log {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.log.Log"];
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("io.kestra.core.tasks.log.Log", Self::TYPES[0])];
+
+    fn parse(props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        props.rest()
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Runnable(self)
+    }
 }
 
 impl Runnable for Log {

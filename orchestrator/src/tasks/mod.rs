@@ -1,10 +1,13 @@
 //! The core Kestra tasks, one file per task type.
 //!
-//! Runnable tasks (`Log`, `Return`, `OutputValues`, `Sleep`, `Fail`, the serdes
-//! conversions) implement [`Runnable`]
-//! and run on a worker thread. Flowable tasks (`Sequential`, `Parallel`, `If`, `Switch`,
-//! `ForEach`) are plain data: the executor resolves their children (see
-//! `executor::resolve`), as Kestra's executor does with `FlowableTask`.
+//! Each file owns its task: its Kestra type names, its properties and their parsing
+//! ([`TaskType::parse`]), and what it does. A runnable task (`Log`, `Return`,
+//! `OutputValues`, `Sleep`, `Fail`, the serdes conversions) implements [`Runnable`] and runs
+//! on a worker thread. A flowable task (`Sequential`, `Parallel`, `If`, `Switch`,
+//! `ForEach`) implements [`Flowable`]: the executor asks it, on every pass, which of its
+//! children run next, as Kestra's executor does with `FlowableTask`.
+//!
+//! Adding a task means one new file and one line in the `task_kinds!` list below.
 
 mod debug_return;
 mod fail;
@@ -18,8 +21,6 @@ mod serdes;
 mod sleep;
 mod switch;
 
-use serde_json::{Map, Value};
-
 pub use debug_return::DebugReturn;
 pub use fail::Fail;
 pub use for_each::ForEach;
@@ -28,25 +29,107 @@ pub use log::Log;
 pub use output_values::OutputValues;
 pub use parallel::Parallel;
 pub use sequential::Sequential;
-pub use serdes::{CONVERSIONS, Conversion};
+pub use serdes::Conversion;
 pub use sleep::Sleep;
 pub use switch::Switch;
 
+use serde_json::{Map, Value};
+
+use crate::executor::{FlowableRun, Progress, Walker};
 use crate::expression::{ExpressionError, Renderer};
+use crate::flow::{FlowError, Task, TaskProps};
 use crate::knobs::SerdeMode;
 use crate::model::{Level, TaskRun};
 use crate::storage::Storage;
 
-pub const LOG: &str = "io.kestra.plugin.core.log.Log";
-pub const RETURN: &str = "io.kestra.plugin.core.debug.Return";
-pub const OUTPUT_VALUES: &str = "io.kestra.plugin.core.output.OutputValues";
-pub const SLEEP: &str = "io.kestra.plugin.core.flow.Sleep";
-pub const FAIL: &str = "io.kestra.plugin.core.execution.Fail";
-pub const SEQUENTIAL: &str = "io.kestra.plugin.core.flow.Sequential";
-pub const PARALLEL: &str = "io.kestra.plugin.core.flow.Parallel";
-pub const IF: &str = "io.kestra.plugin.core.flow.If";
-pub const SWITCH: &str = "io.kestra.plugin.core.flow.Switch";
-pub const FOR_EACH: &str = "io.kestra.plugin.core.flow.ForEach";
+/// A Kestra task type: the names it runs under, and how it reads its properties.
+pub(crate) trait TaskType: Sized {
+    /// The Kestra type names this task runs under.
+    const TYPES: &'static [&'static str];
+    /// Older names Kestra still runs it under: `(alias, type)`.
+    const ALIASES: &'static [(&'static str, &'static str)] = &[];
+
+    /// Reads the task's own properties (the common ones are read already) and validates
+    /// them, so that a bad task fails its flow at load.
+    fn parse(props: TaskProps<'_, '_>) -> Result<Self, FlowError>;
+
+    /// Whether it runs on a worker or is resolved by the executor.
+    fn role(&self) -> Role<'_>;
+}
+
+/// What a task is to the executor.
+pub(crate) enum Role<'a> {
+    Runnable(&'a dyn Runnable),
+    Flowable(&'a dyn Flowable),
+}
+
+/// Declares [`TaskKind`] from the list of task types, with its dispatch.
+macro_rules! task_kinds {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+        /// The task types flowbench runs.
+        #[derive(Debug, Clone)]
+        pub enum TaskKind {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        impl TaskKind {
+            /// Every Kestra type name a task can have (aliases excluded).
+            pub fn types() -> impl Iterator<Item = &'static str> {
+                [$(<$ty as TaskType>::TYPES),*].into_iter().flatten().copied()
+            }
+
+            /// The type a written `type` names, an alias mapped to its current name.
+            pub fn type_named(written: &str) -> Option<&'static str> {
+                Self::types().find(|t| *t == written).or_else(|| {
+                    [$(<$ty as TaskType>::ALIASES),*]
+                        .into_iter()
+                        .flatten()
+                        .find(|(alias, _)| *alias == written)
+                        .map(|(_, t)| *t)
+                })
+            }
+
+            pub(crate) fn parse(props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+                let name = props.type_name();
+                $(if <$ty as TaskType>::TYPES.contains(&name) {
+                    return <$ty as TaskType>::parse(props).map(TaskKind::$variant);
+                })*
+                unreachable!("`{name}` comes from TaskKind::type_named")
+            }
+
+            pub(crate) fn role(&self) -> Role<'_> {
+                match self {
+                    $(TaskKind::$variant(t) => t.role(),)*
+                }
+            }
+        }
+    };
+}
+
+task_kinds! {
+    Log(Log),
+    Return(DebugReturn),
+    OutputValues(OutputValues),
+    Sleep(Sleep),
+    Fail(Fail),
+    Sequential(Sequential),
+    Parallel(Parallel),
+    If(IfTask),
+    Switch(Switch),
+    ForEach(ForEach),
+    /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
+    Convert(Conversion),
+}
+
+/// A task whose children the executor runs: asked on every pass which of them run next.
+pub(crate) trait Flowable {
+    /// Every child list (both branches of an If, every Switch case).
+    fn children(&self) -> Vec<&[Task]>;
+
+    /// Creates and advances the task runs of the children that can run now, and reports
+    /// whether the flowable is done, and how.
+    fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress;
+}
 
 /// Where a running task writes its log lines. The worker decides where they go (the queue,
 /// the logs table directly, or a file in internal storage) and filters by `logLevel`.

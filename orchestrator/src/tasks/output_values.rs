@@ -1,7 +1,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Runnable, TaskContext, TaskError};
+use super::{Role, Runnable, TaskContext, TaskError, TaskType};
+use crate::flow::{FlowError, TaskProps};
 
 /// `io.kestra.plugin.core.output.OutputValues`: renders `values` into the output `values`.
 #[derive(Debug, Clone, Deserialize)]
@@ -9,6 +10,18 @@ use super::{Runnable, TaskContext, TaskError};
 pub struct OutputValues {
     #[serde(default)]
     pub values: Map<String, Value>,
+}
+
+impl TaskType for OutputValues {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.output.OutputValues"];
+
+    fn parse(props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        props.rest()
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Runnable(self)
+    }
 }
 
 impl Runnable for OutputValues {

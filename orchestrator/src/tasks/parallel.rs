@@ -1,4 +1,6 @@
-use crate::flow::Task;
+use super::{Flowable, Role, TaskType};
+use crate::executor::{FlowableRun, Progress, Walker};
+use crate::flow::{FlowError, Task, TaskProps};
 
 /// `io.kestra.plugin.core.flow.Parallel`: starts its children together, at most
 /// `concurrent` at once (0: no limit).
@@ -6,4 +8,34 @@ use crate::flow::Task;
 pub struct Parallel {
     pub tasks: Vec<Task>,
     pub concurrent: u32,
+}
+
+impl TaskType for Parallel {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.flow.Parallel"];
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("io.kestra.core.tasks.flows.Parallel", Self::TYPES[0])];
+
+    fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        let tasks = props.tasks("tasks", true)?;
+        let concurrent = props.take::<Option<u32>>("concurrent")?;
+        props.finish()?;
+        Ok(Parallel {
+            tasks,
+            concurrent: concurrent.unwrap_or(0),
+        })
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Flowable(self)
+    }
+}
+
+impl Flowable for Parallel {
+    fn children(&self) -> Vec<&[Task]> {
+        vec![&self.tasks]
+    }
+
+    fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
+        walker.parallel(&self.tasks, Some(run.id), run.value, self.concurrent)
+    }
 }

@@ -1,7 +1,35 @@
-use crate::flow::Task;
+use super::{Flowable, Role, TaskType};
+use crate::executor::{FlowableRun, Progress, Walker};
+use crate::flow::{FlowError, Task, TaskProps};
 
 /// `io.kestra.plugin.core.flow.Sequential`: runs its children one after the other.
 #[derive(Debug, Clone)]
 pub struct Sequential {
     pub tasks: Vec<Task>,
+}
+
+impl TaskType for Sequential {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.flow.Sequential"];
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("io.kestra.core.tasks.flows.Sequential", Self::TYPES[0])];
+
+    fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        let tasks = props.tasks("tasks", true)?;
+        props.finish()?;
+        Ok(Sequential { tasks })
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Flowable(self)
+    }
+}
+
+impl Flowable for Sequential {
+    fn children(&self) -> Vec<&[Task]> {
+        vec![&self.tasks]
+    }
+
+    fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
+        walker.sequential(&self.tasks, Some(run.id), run.value)
+    }
 }

@@ -1,18 +1,19 @@
 use serde_json::{Map, Value};
 
-use super::{Runnable, TaskContext, TaskError};
+use super::{Role, Runnable, TaskContext, TaskError, TaskType};
 use crate::fileserde::{self, ConvertOptions, Format};
+use crate::flow::{FlowError, TaskProps};
 use crate::storage::Storage;
 
-pub const CSV_TO_ION: &str = "io.kestra.plugin.serdes.csv.CsvToIon";
-pub const ION_TO_CSV: &str = "io.kestra.plugin.serdes.csv.IonToCsv";
-pub const JSON_TO_ION: &str = "io.kestra.plugin.serdes.json.JsonToIon";
-pub const ION_TO_JSON: &str = "io.kestra.plugin.serdes.json.IonToJson";
-pub const AVRO_TO_ION: &str = "io.kestra.plugin.serdes.avro.AvroToIon";
-pub const ION_TO_AVRO: &str = "io.kestra.plugin.serdes.avro.IonToAvro";
+const CSV_TO_ION: &str = "io.kestra.plugin.serdes.csv.CsvToIon";
+const ION_TO_CSV: &str = "io.kestra.plugin.serdes.csv.IonToCsv";
+const JSON_TO_ION: &str = "io.kestra.plugin.serdes.json.JsonToIon";
+const ION_TO_JSON: &str = "io.kestra.plugin.serdes.json.IonToJson";
+const AVRO_TO_ION: &str = "io.kestra.plugin.serdes.avro.AvroToIon";
+const ION_TO_AVRO: &str = "io.kestra.plugin.serdes.avro.IonToAvro";
 
 /// The Kestra serdes task types and the formats each converts between.
-pub const CONVERSIONS: &[(&str, Format, Format)] = &[
+const CONVERSIONS: &[(&str, Format, Format)] = &[
     (CSV_TO_ION, Format::Csv, Format::Ion),
     (ION_TO_CSV, Format::Ion, Format::Csv),
     (JSON_TO_ION, Format::Json, Format::Ion),
@@ -30,6 +31,60 @@ pub struct Conversion {
     pub input: Format,
     pub output: Format,
     pub options: ConvertOptions,
+}
+
+impl TaskType for Conversion {
+    const TYPES: &'static [&'static str] = &[
+        CSV_TO_ION,
+        ION_TO_CSV,
+        JSON_TO_ION,
+        ION_TO_JSON,
+        AVRO_TO_ION,
+        ION_TO_AVRO,
+    ];
+
+    fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        let &(_, input, output) = CONVERSIONS
+            .iter()
+            .find(|(t, _, _)| *t == props.type_name())
+            .expect("every type in TYPES is in CONVERSIONS");
+        let from = props.required_string("from")?;
+        let rest = Value::Object(props.remaining()?);
+        let options = options(input, output, rest).map_err(|m| props.error(m))?;
+        Ok(Conversion {
+            from,
+            input,
+            output,
+            options,
+        })
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Runnable(self)
+    }
+}
+
+/// A serdes task's own properties (Kestra's names and defaults) for the formats it joins.
+fn options(input: Format, output: Format, v: Value) -> Result<ConvertOptions, String> {
+    let mut options = ConvertOptions::default();
+    for f in [input, output] {
+        match f {
+            Format::Csv => {
+                options.csv = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?
+            }
+            Format::Json => {
+                options.json = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?
+            }
+            Format::Avro => {
+                options.avro = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?
+            }
+            Format::Ion => {}
+        }
+    }
+    if output == Format::Avro && options.avro.schema.is_none() {
+        return Err("missing required property `schema`".into());
+    }
+    Ok(options)
 }
 
 fn extension(f: Format) -> &'static str {

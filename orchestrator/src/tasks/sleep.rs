@@ -1,8 +1,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Runnable, TaskContext, TaskError};
-use crate::flow::task_duration;
+use super::{Role, Runnable, TaskContext, TaskError, TaskType};
+use crate::flow::{FlowError, TaskProps, task_duration};
 
 /// `io.kestra.plugin.core.flow.Sleep`: holds its worker thread for `duration`, as Kestra's
 /// thread-per-task worker does (this is what makes sleep-bound thread sweeps meaningful).
@@ -10,6 +10,18 @@ use crate::flow::task_duration;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Sleep {
     pub duration: String,
+}
+
+impl TaskType for Sleep {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.flow.Sleep"];
+
+    fn parse(props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        props.rest()
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Runnable(self)
+    }
 }
 
 impl Runnable for Sleep {

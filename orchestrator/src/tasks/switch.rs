@@ -1,4 +1,9 @@
-use crate::flow::Task;
+use serde_json::{Map, Value};
+
+use super::{Flowable, Role, TaskType};
+use crate::executor::{FlowableRun, Progress, Walker};
+use crate::flow::{FlowError, Task, TaskProps};
+use crate::model::StateType;
 
 /// `io.kestra.plugin.core.flow.Switch`: runs the case whose key equals the rendered
 /// `value`, else `defaults`. Cases keep their YAML order.
@@ -7,4 +12,48 @@ pub struct Switch {
     pub value: String,
     pub cases: Vec<(String, Vec<Task>)>,
     pub defaults: Vec<Task>,
+}
+
+impl TaskType for Switch {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.flow.Switch"];
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("io.kestra.core.tasks.flows.Switch", Self::TYPES[0])];
+
+    fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        let value = props.required_string("value")?;
+        let cases = props.task_lists("cases")?;
+        let defaults = props.tasks("defaults", false)?;
+        props.finish()?;
+        Ok(Switch {
+            value,
+            cases,
+            defaults,
+        })
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Flowable(self)
+    }
+}
+
+impl Flowable for Switch {
+    fn children(&self) -> Vec<&[Task]> {
+        let mut lists: Vec<&[Task]> = self.cases.iter().map(|(_, c)| c.as_slice()).collect();
+        lists.push(&self.defaults);
+        lists
+    }
+
+    fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
+        let rendered = match walker.eval(run, |r, vars| r.render(&self.value, vars)) {
+            Ok(rendered) => rendered,
+            Err(()) => return Progress::Done(StateType::Failed),
+        };
+        let case = self.cases.iter().find(|(k, _)| *k == rendered);
+        let mut outputs = Map::new();
+        outputs.insert("value".into(), Value::String(rendered.clone()));
+        outputs.insert("defaults".into(), Value::Bool(case.is_none()));
+        walker.set_outputs(run, outputs);
+        let branch = case.map_or(&self.defaults, |(_, tasks)| tasks);
+        walker.sequential(branch, Some(run.id), run.value)
+    }
 }

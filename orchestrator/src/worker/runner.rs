@@ -11,11 +11,11 @@ use super::logger::{AttemptLogger, LineStamp, Sink};
 use super::mutate::{self, Ran};
 use super::{Event, WorkerTask};
 use crate::expression::Renderer;
-use crate::flow::{Task, TaskKind};
+use crate::flow::Task;
 use crate::knobs::{Knobs, TaskHandling};
 use crate::model::{Level, State, StateType, TaskRun, TaskRunAttempt, WorkerTaskResult};
 use crate::storage::Storage;
-use crate::tasks::{Runnable, TaskContext};
+use crate::tasks::{Role, Runnable, TaskContext};
 
 /// Runs one task run on a worker thread.
 pub(crate) struct TaskRunner {
@@ -27,15 +27,10 @@ pub(crate) struct TaskRunner {
 }
 
 fn runnable(task: &Task) -> Option<&dyn Runnable> {
-    Some(match &task.kind {
-        TaskKind::Log(t) => t,
-        TaskKind::Return(t) => t,
-        TaskKind::OutputValues(t) => t,
-        TaskKind::Sleep(t) => t,
-        TaskKind::Fail(t) => t,
-        TaskKind::Convert(t) => t,
-        _ => return None,
-    })
+    match task.kind.role() {
+        Role::Runnable(r) => Some(r),
+        Role::Flowable(_) => None,
+    }
 }
 
 impl TaskRunner {
