@@ -1,4 +1,11 @@
-//! Pre-translation of Kestra's coalescing operators into minijinja syntax.
+//! Pre-translation of the Pebble operators minijinja lacks into minijinja syntax.
+//!
+//! Pebble has three that minijinja reads differently or not at all:
+//!
+//! * `c ? a : b`, its ternary (lowest precedence, right-associative), becomes
+//!   `(a if c else b)`;
+//! * `a equals b` becomes `a == b`;
+//! * `a contains b` (precedence between `and` and the comparisons) becomes `(b in a)`.
 //!
 //! Kestra adds two binary operators to Pebble (`io.kestra.core.runners.pebble.Extension`):
 //!
@@ -28,9 +35,9 @@ pub(crate) const NAV_FUNCTION: &str = "__kestra_nav";
 /// Test that is true when a value is neither undefined nor none (the `??` condition).
 pub(crate) const PRESENT_TEST: &str = "__kestra_present";
 
-/// Rewrites every `??` / `???` chain in `template`; returns it borrowed when there is none.
+/// Rewrites every Pebble-only operator in `template`; returns it borrowed when there is none.
 pub(crate) fn translate(template: &str) -> Cow<'_, str> {
-    if !template.contains("??") {
+    if !template.contains('?') && !template.contains("equals") && !template.contains("contains") {
         return Cow::Borrowed(template);
     }
     let mut out = String::with_capacity(template.len() + 32);
@@ -61,10 +68,13 @@ pub(crate) fn translate(template: &str) -> Cow<'_, str> {
                     i = find_endraw(template, end + 2).unwrap_or(bytes.len());
                     continue;
                 }
-                if inner.contains("??") {
-                    out.push_str(&template[copied..start]);
-                    out.push_str(&translate_expression(inner));
-                    copied = end;
+                if inner.contains('?') || inner.contains("equals") || inner.contains("contains") {
+                    let translated = translate_expression(inner);
+                    if translated.trim() != inner.trim() {
+                        out.push_str(&template[copied..start]);
+                        out.push_str(&translated);
+                        copied = end;
+                    }
                 }
                 i = end + 2;
             }
@@ -215,6 +225,16 @@ fn tokenize(src: &str) -> Vec<Token> {
                 i += 1;
                 Kind::Dot
             }
+            // Two-character operators stay one token, so that they are copied glued.
+            b'=' | b'!' | b'<' | b'>' | b'*' | b'/'
+                if matches!(
+                    &bytes[i..(i + 2).min(bytes.len())],
+                    b"==" | b"!=" | b"<=" | b">=" | b"**" | b"//"
+                ) =>
+            {
+                i += 2;
+                Kind::Other
+            }
             _ => {
                 i += 1;
                 Kind::Other
@@ -229,11 +249,24 @@ fn tokenize(src: &str) -> Vec<Token> {
     tokens
 }
 
-/// Words that are operators, not operands, in minijinja expressions and tags.
+/// Words that are operators, not operands, in Pebble and minijinja expressions and tags.
 fn is_keyword(word: &str) -> bool {
     matches!(
         word,
-        "and" | "or" | "not" | "is" | "in" | "if" | "else" | "elif" | "for" | "set" | "as" | "with"
+        "and"
+            | "or"
+            | "not"
+            | "is"
+            | "in"
+            | "if"
+            | "else"
+            | "elif"
+            | "for"
+            | "set"
+            | "as"
+            | "with"
+            | "equals"
+            | "contains"
     )
 }
 
@@ -304,8 +337,143 @@ impl Translator<'_> {
         &self.src[t.start..t.end]
     }
 
+    /// The tokens of `lo..hi` at its own bracket depth (a bracketed group is skipped).
+    fn top_level(&self, lo: usize, hi: usize) -> Vec<usize> {
+        let mut found = Vec::new();
+        let mut i = lo;
+        while i < hi {
+            found.push(i);
+            i = match self.tokens[i].kind {
+                Kind::Open(_) => self.closing[i] + 1,
+                _ => i + 1,
+            };
+        }
+        found
+    }
+
+    /// Whether token `idx` is the operator `op` (a word after a `.` is an attribute).
+    fn is_op(&self, idx: usize, op: &str) -> bool {
+        matches!(self.tokens[idx].kind, Kind::Other | Kind::Ident)
+            && self.text(idx) == op
+            && !(idx > 0 && self.tokens[idx - 1].kind == Kind::Dot)
+    }
+
     /// Translates tokens `lo..hi`, all at the same bracket depth.
     fn level(&self, lo: usize, hi: usize) -> String {
+        let top = self.top_level(lo, hi);
+        if top.iter().any(|&i| self.is_op(i, "?")) {
+            return self.ternaries(lo, hi, &top);
+        }
+        if top.iter().any(|&i| self.is_op(i, "contains")) {
+            return self.containment(&top, hi);
+        }
+        self.coalescing(lo, hi)
+    }
+
+    /// `c ? a : b` → `(a if c else b)`, in each comma-separated part of `lo..hi`. The
+    /// condition starts after the part's last `:` (a map key), `=` or tag keyword before the
+    /// `?`; nested ternaries in the branches are translated by recursion.
+    fn ternaries(&self, lo: usize, hi: usize, top: &[usize]) -> String {
+        let mut parts = Vec::new();
+        let mut start = lo;
+        for &i in top.iter().chain(std::iter::once(&hi)) {
+            if i == hi || self.is_op(i, ",") {
+                parts.push(self.ternary(start, i));
+                start = i + 1;
+            }
+        }
+        parts.join(", ")
+    }
+
+    fn ternary(&self, lo: usize, hi: usize) -> String {
+        let top = self.top_level(lo, hi);
+        let Some(q) = top.iter().position(|&i| self.is_op(i, "?")) else {
+            return self.level(lo, hi);
+        };
+        // The `:` that closes this `?`, counting nested ones.
+        let mut depth = 0;
+        let mut colon = None;
+        for &i in &top[q + 1..] {
+            if self.is_op(i, "?") {
+                depth += 1;
+            } else if self.is_op(i, ":") {
+                if depth == 0 {
+                    colon = Some(i);
+                    break;
+                }
+                depth -= 1;
+            }
+        }
+        let Some(colon) = colon else {
+            // No `:`: not a ternary; minijinja reports the stray `?`.
+            return self.coalescing(lo, hi);
+        };
+        let cond_start = top[..q]
+            .iter()
+            .rev()
+            .find(|&&i| {
+                self.is_op(i, ":")
+                    || self.is_op(i, "=")
+                    || matches!(self.text(i), "if" | "elif" | "set" | "in")
+            })
+            .map_or(lo, |&i| i + 1);
+        let prefix = if cond_start > lo {
+            format!("{} ", self.level(lo, cond_start))
+        } else {
+            String::new()
+        };
+        let q = top[q];
+        format!(
+            "{prefix}({} if {} else {})",
+            self.level(q + 1, colon),
+            self.level(cond_start, q),
+            self.ternary(colon + 1, hi)
+        )
+    }
+
+    /// `a contains b` → `(b in a)`, within each `and` / `or` operand; a leading `not` stays
+    /// outside, as Pebble's `not` binds looser than `contains`.
+    fn containment(&self, top: &[usize], hi: usize) -> String {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bounds: Vec<usize> = top
+            .iter()
+            .enumerate()
+            .filter(|&(_, &i)| self.is_op(i, "and") || self.is_op(i, "or"))
+            .map(|(k, _)| k)
+            .collect();
+        for end in bounds.iter().copied().chain(std::iter::once(top.len())) {
+            let part = &top[start..end];
+            let lo = part.first().copied().unwrap_or(hi);
+            let part_hi = top.get(end).copied().unwrap_or(hi);
+            match part.iter().position(|&i| self.is_op(i, "contains")) {
+                Some(c) => {
+                    let nots = part[..c]
+                        .iter()
+                        .take_while(|&&i| self.is_op(i, "not"))
+                        .count();
+                    let left_lo = part.get(nots).copied().unwrap_or(lo);
+                    let mut s = "not ".repeat(nots);
+                    s.push_str(&format!(
+                        "({} in {})",
+                        self.level(part[c] + 1, part_hi),
+                        self.level(left_lo, part[c])
+                    ));
+                    out.push(s);
+                }
+                None if lo < part_hi => out.push(self.level(lo, part_hi)),
+                None => {}
+            }
+            if let Some(&op) = top.get(end) {
+                out.push(self.text(op).to_owned());
+            }
+            start = end + 1;
+        }
+        out.join(" ")
+    }
+
+    /// `??` / `???` chains, and `equals`, in tokens `lo..hi` (no ternary, no `contains`).
+    fn coalescing(&self, lo: usize, hi: usize) -> String {
         enum Piece {
             Operand(Operand),
             Coalesce(bool),
@@ -346,7 +514,11 @@ impl Translator<'_> {
                         i = next;
                     }
                     None => {
-                        pieces.push(Piece::Raw(self.text(i).to_owned()));
+                        let text = match self.text(i) {
+                            "equals" => "==",
+                            other => other,
+                        };
+                        pieces.push(Piece::Raw(text.to_owned()));
                         i += 1;
                     }
                 },
@@ -519,5 +691,68 @@ mod tests {
         let t = translate("{{ {'a': {'b': x ?? 1}} }}");
         assert!(t.contains("__kestra_nav(x)"), "{t}");
         assert!(t.ends_with("}} }}"), "{t}");
+    }
+
+    #[test]
+    fn ternary_becomes_a_conditional() {
+        assert_eq!(
+            translate("{{ taskrun.attemptsCount == 1 ? 'first' : 'again' }}"),
+            "{{ ('first' if taskrun.attemptsCount == 1 else 'again') }}"
+        );
+    }
+
+    #[test]
+    fn nested_ternaries_associate_to_the_right() {
+        assert_eq!(
+            translate("{{ a ? b ? 1 : 2 : c ? 3 : 4 }}"),
+            "{{ ((1 if b else 2) if a else (3 if c else 4)) }}"
+        );
+    }
+
+    #[test]
+    fn ternaries_in_arguments_map_values_and_assignments() {
+        assert_eq!(
+            translate("{{ f(a ? 1 : 2, x) }}"),
+            "{{ f((1 if a else 2), x) }}"
+        );
+        assert_eq!(
+            translate("{{ {'k': a ? 1 : 2} }}"),
+            "{{ {'k' : (1 if a else 2)} }}"
+        );
+        assert_eq!(
+            translate("{% set v = a ? 1 : 2 %}"),
+            "{% set v = (1 if a else 2) %}"
+        );
+    }
+
+    #[test]
+    fn ternary_and_coalescing_together() {
+        assert_eq!(
+            translate("{{ inputs.x ?? false ? 'y' : 'n' }}"),
+            "{{ ('y' if (__kestra_nav(inputs, 'x') if __kestra_nav(inputs, 'x') is __kestra_present else false) else 'n') }}"
+        );
+    }
+
+    #[test]
+    fn equals_and_contains_become_minijinja_operators() {
+        assert_eq!(translate("{{ a equals 'b' }}"), "{{ a == 'b' }}");
+        assert_eq!(
+            translate("{{ inputs.list contains 'x' and not inputs.s contains 'y' }}"),
+            "{{ ('x' in inputs.list) and not ('y' in inputs.s) }}"
+        );
+    }
+
+    #[test]
+    fn operators_are_copied_glued() {
+        assert_eq!(
+            translate("{{ a >= 1 ? a ** 2 // 3 : a != 0 }}"),
+            "{{ (a ** 2 // 3 if a >= 1 else a != 0) }}"
+        );
+    }
+
+    #[test]
+    fn operator_words_in_strings_and_attributes_are_untouched() {
+        let t = "{{ 'a ? b : c contains equals' ~ x.contains }}";
+        assert_eq!(translate(t), t);
     }
 }

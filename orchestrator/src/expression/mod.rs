@@ -8,8 +8,9 @@
 //! * undefined variables and attributes are errors naming the missing variable
 //!   (Pebble `strictVariables(true)`), see [`ExpressionError::Undefined`];
 //! * maps and lists printed inside `{{ }}` are JSON, `null` prints nothing (Kestra `JsonWriter`);
-//! * `??` / `???` coalescing ([`coalesce`]), inclusive `range`, `json`/`toJson`, `fromJson`,
-//!   `jq`, `is json`, `date`, `now()` and the other Kestra filters ([`pebble`], [`jq`]).
+//! * `??` / `???` coalescing, and Pebble's ternary, `equals` and `contains` ([`coalesce`]);
+//! * inclusive `range`, `json`/`toJson`, `fromJson`, `jq`, `is json`, `date`, `now()` and the
+//!   other Kestra filters ([`pebble`], [`jq`]).
 //!
 //! # Primary type
 //!
@@ -561,6 +562,32 @@ mod tests {
             render_err("{{ missing ?? missing2 }}"),
             ExpressionError::Undefined { .. }
         ));
+    }
+
+    #[test]
+    fn pebble_operators() {
+        assert_eq!(
+            render("{{ taskrun.attemptsCount == 0 ? 'first' : 'retry' }}"),
+            "first"
+        );
+        assert_eq!(
+            render("{{ inputs.flag ? inputs.count ? 'both' : 'flag' : 'none' }}"),
+            "both"
+        );
+        assert_eq!(
+            render("{{ inputs.missing ?? false ? 'set' : 'unset' }}"),
+            "unset"
+        );
+        assert_eq!(render("{{ inputs.name equals 'World' }}"), "true");
+        assert_eq!(render("{{ inputs.name contains 'orl' }}"), "true");
+        assert_eq!(
+            render("{{ parents contains 'x' or not inputs.name contains 'z' }}"),
+            "true"
+        );
+        assert_eq!(render("{{ inputs.missing is defined }}"), "false");
+        assert_eq!(render("{{ inputs.nothing is null }}"), "true");
+        assert_eq!(render("{{ inputs.name ~ '!' ~ inputs.count }}"), "World!3");
+        assert_eq!(render("{{ 'a ? b : c' }}"), "a ? b : c");
     }
 
     #[test]
