@@ -256,12 +256,26 @@ impl<'a> Walker<'a> {
     fn advance(&mut self, i: usize, task: &'a Task) -> Progress {
         let current = self.exec.task_run_list[i].state.current;
         if current.is_terminal() {
-            // Kestra's `stateFailure`: a failure the task allows becomes a warning.
-            if current.is_failed() && task.allow_failure {
-                self.transition(i, StateType::Warning);
-                return Progress::Done(StateType::Warning);
+            let allowed = self.allowed(current, task);
+            if allowed != current {
+                self.transition(i, allowed);
             }
-            return Progress::Done(current);
+            return Progress::Done(allowed);
+        }
+        if current == StateType::Created
+            && let Some(condition) = &task.run_if
+        {
+            // Kestra's executor renders `runIf` as it sends the task run (JdbcExecutor, 0.20).
+            let ran = self.eval_at(i, task, |r, vars| r.render_condition(condition, vars));
+            let ended = match ran {
+                Ok(true) => None,
+                Ok(false) => Some(StateType::Skipped),
+                Err(()) => Some(StateType::Failed),
+            };
+            if let Some(state) = ended {
+                self.transition(i, state);
+                return self.advance(i, task);
+            }
         }
         let Some(flowable) = task.flowable() else {
             if current == StateType::Created {
@@ -281,19 +295,28 @@ impl<'a> Walker<'a> {
             id: &id,
             value: value.as_deref(),
         };
-        let progress = flowable.resolve(self, &run);
-        match progress {
+        match flowable.resolve(self, &run) {
             Progress::Running => Progress::Running,
             Progress::Done(s) => {
-                let s = if s.is_failed() && task.allow_failure {
+                let allowed = self.allowed(s, task);
+                if allowed != s && s.is_failed() {
+                    // The history keeps the failure the task allowed.
                     self.transition(i, StateType::Failed);
-                    StateType::Warning
-                } else {
-                    s
-                };
-                self.transition(i, s);
-                Progress::Done(s)
+                }
+                self.transition(i, allowed);
+                Progress::Done(allowed)
             }
+        }
+    }
+
+    /// Kestra's `allowFailure` and `allowWarning`: a failure the task allows becomes a
+    /// warning, and a warning it allows a success.
+    fn allowed(&self, state: StateType, task: &Task) -> StateType {
+        match state {
+            s if s.is_failed() && task.allow_failure && task.allow_warning => StateType::Success,
+            s if s.is_failed() && task.allow_failure => StateType::Warning,
+            StateType::Warning if task.allow_warning => StateType::Success,
+            s => s,
         }
     }
 
@@ -308,10 +331,18 @@ impl<'a> Walker<'a> {
         run: &FlowableRun<'_>,
         f: impl FnOnce(&Renderer, &Value) -> Result<T, crate::expression::ExpressionError>,
     ) -> Result<T, ()> {
-        let i = run.index;
+        self.eval_at(run.index, run.task, f)
+    }
+
+    fn eval_at<T>(
+        &mut self,
+        i: usize,
+        task: &Task,
+        f: impl FnOnce(&Renderer, &Value) -> Result<T, crate::expression::ExpressionError>,
+    ) -> Result<T, ()> {
         let vars = self
             .vars
-            .for_task_run(self.exec, &self.exec.task_run_list[i], run.task);
+            .for_task_run(self.exec, &self.exec.task_run_list[i], task);
         f(self.renderer, &vars).map_err(|e| {
             let tr = &self.exec.task_run_list[i];
             self.out.logs.push(LogEntry {

@@ -21,6 +21,12 @@ pub struct Task {
     pub type_name: String,
     pub disabled: bool,
     pub allow_failure: bool,
+    /// Kestra's `allowWarning` (0.20): a WARNING, or a failure `allowFailure` turned into
+    /// one, ends the task run SUCCESS instead.
+    pub allow_warning: bool,
+    /// Kestra's `runIf` (0.20): rendered when the task run would start; a false value ends it
+    /// SKIPPED. `None` is Kestra's default, `"true"`.
+    pub run_if: Option<String>,
     pub retry: Option<Retry>,
     pub log_level: Option<Level>,
     pub log_to_file: bool,
@@ -77,6 +83,8 @@ const COMMON: &[&str] = &[
     "description",
     "disabled",
     "allowFailure",
+    "allowWarning",
+    "runIf",
     "retry",
     "logLevel",
     "logToFile",
@@ -186,6 +194,13 @@ impl<'a> Loader<'a> {
         };
         let disabled = props.take::<Option<bool>>("disabled")?;
         let allow_failure = props.take::<Option<bool>>("allowFailure")?;
+        let allow_warning = props.take::<Option<bool>>("allowWarning")?;
+        let run_if = match props.take::<Option<Value>>("runIf")? {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(v @ Value::Bool(_)) => Some(v.to_string()),
+            Some(_) => return Err(props.error("property `runIf` must be a string or a boolean")),
+        };
         let retry = props.take::<Option<Retry>>("retry")?;
         let log_level = props.take::<Option<Level>>("logLevel")?;
         let log_to_file = props.take::<Option<bool>>("logToFile")?;
@@ -198,6 +213,8 @@ impl<'a> Loader<'a> {
             type_name: type_name.to_string(),
             disabled: disabled.unwrap_or(false),
             allow_failure: allow_failure.unwrap_or(false),
+            allow_warning: allow_warning.unwrap_or(false),
+            run_if,
             retry,
             log_level,
             log_to_file: log_to_file.unwrap_or(false),
