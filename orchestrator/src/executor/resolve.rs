@@ -39,11 +39,9 @@ type Key = (String, Option<String>, Option<String>);
 pub(crate) struct FlowableRun<'a> {
     /// Its index in `taskRunList`.
     index: usize,
-    task: &'a Task,
+    pub task: &'a Task,
     /// The task run's id: its children's parent.
     pub id: &'a str,
-    /// The ForEach value it runs under, which its children inherit.
-    pub value: Option<&'a str>,
 }
 
 /// One pass over a flow against an execution (see [`resolve`]); flowable tasks drive it
@@ -287,13 +285,11 @@ impl<'a> Walker<'a> {
         if current == StateType::Created {
             self.transition(i, StateType::Running);
         }
-        let tr = &self.exec.task_run_list[i];
-        let (id, value) = (tr.id.clone(), tr.value.clone());
+        let id = self.exec.task_run_list[i].id.clone();
         let run = FlowableRun {
             index: i,
             task,
             id: &id,
-            value: value.as_deref(),
         };
         match flowable.resolve(self, &run) {
             Progress::Running => Progress::Running,
@@ -343,21 +339,55 @@ impl<'a> Walker<'a> {
         let vars = self
             .vars
             .for_task_run(self.exec, &self.exec.task_run_list[i], task);
-        f(self.renderer, &vars).map_err(|e| {
-            let tr = &self.exec.task_run_list[i];
-            self.out.logs.push(LogEntry {
-                id: format!("{}:0:{}", tr.id, self.out.logs.len()),
-                namespace: tr.namespace.clone(),
-                flow_id: tr.flow_id.clone(),
-                task_id: Some(tr.task_id.clone()),
-                execution_id: tr.execution_id.clone(),
-                task_run_id: Some(tr.id.clone()),
-                attempt_number: None,
-                timestamp: self.now,
-                level: Level::Error,
-                thread: Some("executor".into()),
-                message: e.to_string(),
-            });
-        })
+        f(self.renderer, &vars).map_err(|e| self.log_at(i, Level::Error, e.to_string()))
+    }
+
+    /// A line in a flowable's task-run logs, written by the executor.
+    pub(crate) fn log(&mut self, run: &FlowableRun<'_>, level: Level, message: String) {
+        self.log_at(run.index, level, message);
+    }
+
+    fn log_at(&mut self, i: usize, level: Level, message: String) {
+        let tr = &self.exec.task_run_list[i];
+        self.out.logs.push(LogEntry {
+            id: format!("{}:0:{}", tr.id, self.out.logs.len()),
+            namespace: tr.namespace.clone(),
+            flow_id: tr.flow_id.clone(),
+            task_id: Some(tr.task_id.clone()),
+            execution_id: tr.execution_id.clone(),
+            task_run_id: Some(tr.id.clone()),
+            attempt_number: None,
+            timestamp: self.now,
+            level,
+            thread: Some("executor".into()),
+            message,
+        });
+    }
+
+    /// A flowable's `errors` branch, as Kestra's `FlowableUtils` runs it: once its children
+    /// have failed, the `errors` tasks run as its children, and the flowable then fails.
+    pub(crate) fn or_errors(
+        &mut self,
+        progress: Progress,
+        errors: &'a [Task],
+        run: &FlowableRun<'_>,
+    ) -> Progress {
+        match progress {
+            Progress::Done(s) if s.is_failed() && errors.iter().any(|t| !t.disabled) => {
+                match self.sequential(errors, Some(run.id), None) {
+                    Progress::Running => Progress::Running,
+                    Progress::Done(_) => Progress::Done(s),
+                }
+            }
+            p => p,
+        }
+    }
+
+    /// The execution's `namespace.flowId`, and its id, for messages.
+    pub(crate) fn execution_names(&self) -> (String, String) {
+        (
+            format!("{}.{}", self.exec.namespace, self.exec.flow_id),
+            self.exec.id.clone(),
+        )
     }
 }

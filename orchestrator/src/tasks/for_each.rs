@@ -16,6 +16,8 @@ pub struct ForEach {
     pub values: Value,
     pub concurrency_limit: u32,
     pub tasks: Vec<Task>,
+    /// Run once the children have failed; the task then fails.
+    pub errors: Vec<Task>,
 }
 
 impl TaskType for ForEach {
@@ -25,11 +27,13 @@ impl TaskType for ForEach {
         let tasks = props.tasks("tasks", true)?;
         let values = props.required("values")?;
         let limit = props.take::<Option<u32>>("concurrencyLimit")?;
+        let errors = props.tasks("errors", false)?;
         props.finish()?;
         Ok(ForEach {
             values,
             concurrency_limit: limit.unwrap_or(1),
             tasks,
+            errors,
         })
     }
 
@@ -40,7 +44,7 @@ impl TaskType for ForEach {
 
 impl Flowable for ForEach {
     fn children(&self) -> Vec<&[Task]> {
-        vec![&self.tasks]
+        vec![&self.tasks, &self.errors]
     }
 
     fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
@@ -58,6 +62,7 @@ impl Flowable for ForEach {
             })
             .filter(|v| seen.insert(v.clone()))
             .collect();
-        walker.for_each(&self.tasks, run.id, &values, self.concurrency_limit)
+        let progress = walker.for_each(&self.tasks, run.id, &values, self.concurrency_limit);
+        walker.or_errors(progress, &self.errors, run)
     }
 }

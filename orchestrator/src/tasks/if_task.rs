@@ -9,6 +9,8 @@ pub struct IfTask {
     pub condition: String,
     pub then: Vec<Task>,
     pub else_: Vec<Task>,
+    /// Run once the children have failed; the task then fails.
+    pub errors: Vec<Task>,
 }
 
 impl TaskType for IfTask {
@@ -20,11 +22,13 @@ impl TaskType for IfTask {
         let then = props.tasks("then", true)?;
         let else_ = props.tasks("else", false)?;
         let condition = props.required_string("condition")?;
+        let errors = props.tasks("errors", false)?;
         props.finish()?;
         Ok(IfTask {
             condition,
             then,
             else_,
+            errors,
         })
     }
 
@@ -35,14 +39,16 @@ impl TaskType for IfTask {
 
 impl Flowable for IfTask {
     fn children(&self) -> Vec<&[Task]> {
-        vec![&self.then, &self.else_]
+        vec![&self.then, &self.else_, &self.errors]
     }
 
     fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
-        match walker.eval(run, |r, vars| r.render_condition(&self.condition, vars)) {
-            Ok(true) => walker.sequential(&self.then, Some(run.id), run.value),
-            Ok(false) => walker.sequential(&self.else_, Some(run.id), run.value),
-            Err(()) => Progress::Done(StateType::Failed),
-        }
+        let branch = match walker.eval(run, |r, vars| r.render_condition(&self.condition, vars)) {
+            Ok(true) => &self.then,
+            Ok(false) => &self.else_,
+            Err(()) => return Progress::Done(StateType::Failed),
+        };
+        let progress = walker.sequential(branch, Some(run.id), None);
+        walker.or_errors(progress, &self.errors, run)
     }
 }

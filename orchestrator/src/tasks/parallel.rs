@@ -8,6 +8,8 @@ use crate::flow::{FlowError, Task, TaskProps};
 pub struct Parallel {
     pub tasks: Vec<Task>,
     pub concurrent: u32,
+    /// Run once the children have failed; the task then fails.
+    pub errors: Vec<Task>,
 }
 
 impl TaskType for Parallel {
@@ -18,10 +20,12 @@ impl TaskType for Parallel {
     fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
         let tasks = props.tasks("tasks", true)?;
         let concurrent = props.take::<Option<u32>>("concurrent")?;
+        let errors = props.tasks("errors", false)?;
         props.finish()?;
         Ok(Parallel {
             tasks,
             concurrent: concurrent.unwrap_or(0),
+            errors,
         })
     }
 
@@ -32,10 +36,11 @@ impl TaskType for Parallel {
 
 impl Flowable for Parallel {
     fn children(&self) -> Vec<&[Task]> {
-        vec![&self.tasks]
+        vec![&self.tasks, &self.errors]
     }
 
     fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
-        walker.parallel(&self.tasks, Some(run.id), run.value, self.concurrent)
+        let progress = walker.parallel(&self.tasks, Some(run.id), None, self.concurrent);
+        walker.or_errors(progress, &self.errors, run)
     }
 }

@@ -6,6 +6,8 @@ use crate::flow::{FlowError, Task, TaskProps};
 #[derive(Debug, Clone)]
 pub struct Sequential {
     pub tasks: Vec<Task>,
+    /// Run once the children have failed; the task then fails.
+    pub errors: Vec<Task>,
 }
 
 impl TaskType for Sequential {
@@ -15,8 +17,9 @@ impl TaskType for Sequential {
 
     fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
         let tasks = props.tasks("tasks", true)?;
+        let errors = props.tasks("errors", false)?;
         props.finish()?;
-        Ok(Sequential { tasks })
+        Ok(Sequential { tasks, errors })
     }
 
     fn role(&self) -> Role<'_> {
@@ -26,10 +29,12 @@ impl TaskType for Sequential {
 
 impl Flowable for Sequential {
     fn children(&self) -> Vec<&[Task]> {
-        vec![&self.tasks]
+        vec![&self.tasks, &self.errors]
     }
 
     fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
-        walker.sequential(&self.tasks, Some(run.id), run.value)
+        // Only a ForEach gives its children a value (Kestra's `FlowableUtils.resolveTasks`).
+        let progress = walker.sequential(&self.tasks, Some(run.id), None);
+        walker.or_errors(progress, &self.errors, run)
     }
 }

@@ -3,7 +3,7 @@ use serde_json::{Map, Value};
 use super::{Flowable, Role, TaskType};
 use crate::executor::{FlowableRun, Progress, Walker};
 use crate::flow::{FlowError, Task, TaskProps};
-use crate::model::StateType;
+use crate::model::{Level, StateType};
 
 /// `io.kestra.plugin.core.flow.Switch`: runs the case whose key equals the rendered
 /// `value`, else `defaults`. Cases keep their YAML order.
@@ -12,6 +12,8 @@ pub struct Switch {
     pub value: String,
     pub cases: Vec<(String, Vec<Task>)>,
     pub defaults: Vec<Task>,
+    /// Run once the children have failed; the task then fails.
+    pub errors: Vec<Task>,
 }
 
 impl TaskType for Switch {
@@ -23,11 +25,13 @@ impl TaskType for Switch {
         let value = props.required_string("value")?;
         let cases = props.task_lists("cases")?;
         let defaults = props.tasks("defaults", false)?;
+        let errors = props.tasks("errors", false)?;
         props.finish()?;
         Ok(Switch {
             value,
             cases,
             defaults,
+            errors,
         })
     }
 
@@ -40,6 +44,7 @@ impl Flowable for Switch {
     fn children(&self) -> Vec<&[Task]> {
         let mut lists: Vec<&[Task]> = self.cases.iter().map(|(_, c)| c.as_slice()).collect();
         lists.push(&self.defaults);
+        lists.push(&self.errors);
         lists
     }
 
@@ -54,6 +59,18 @@ impl Flowable for Switch {
         outputs.insert("defaults".into(), Value::Bool(case.is_none()));
         walker.set_outputs(run, outputs);
         let branch = case.map_or(&self.defaults, |(_, tasks)| tasks);
-        walker.sequential(branch, Some(run.id), run.value)
+        if branch.is_empty() {
+            // Kestra's `FlowableUtils.resolveState` with no case and no defaults.
+            let (flow, execution) = walker.execution_names();
+            let task = &run.task.id;
+            walker.log(
+                run,
+                Level::Warn,
+                format!("No task found on flow '{flow}', task '{task}', execution '{execution}'"),
+            );
+            return Progress::Done(StateType::Failed);
+        }
+        let progress = walker.sequential(branch, Some(run.id), None);
+        walker.or_errors(progress, &self.errors, run)
     }
 }
