@@ -58,9 +58,6 @@ pub enum InputError {
         kind: String,
         value: String,
     },
-    /// A value was given for an input the flow does not declare.
-    #[error("flow has no input `{0}`")]
-    Unknown(String),
 }
 
 impl Input {
@@ -136,9 +133,8 @@ pub fn resolve_inputs(
     declared: &[Input],
     given: &Map<String, Value>,
 ) -> Result<Map<String, Value>, InputError> {
-    if let Some(unknown) = given.keys().find(|k| !declared.iter().any(|i| &i.id == *k)) {
-        return Err(InputError::Unknown(unknown.clone()));
-    }
+    // Kestra's `FlowInputOutput.resolveInputs` reads the declared inputs only: a value for an
+    // input the flow does not declare is ignored.
     let mut out = Map::new();
     for input in declared {
         match given.get(&input.id).or(input.defaults.as_ref()) {
@@ -194,10 +190,11 @@ mod tests {
             resolve_inputs(&declared, &given),
             Err(InputError::Invalid { .. })
         ));
-        let given = json!({"zzz": 1}).as_object().unwrap().clone();
-        assert!(matches!(
-            resolve_inputs(&declared, &given),
-            Err(InputError::Unknown(_))
-        ));
+        let given = json!({"n": 1, "zzz": 1}).as_object().unwrap().clone();
+        let resolved = resolve_inputs(&declared, &given).unwrap();
+        assert!(
+            !resolved.contains_key("zzz"),
+            "undeclared inputs are ignored"
+        );
     }
 }
