@@ -4,6 +4,8 @@
 //! run inside a ForEach nests its outputs under its value (`outputs.t["1"].values`), as
 //! Kestra does.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use crate::flow::{Flow, Task};
@@ -45,6 +47,11 @@ impl VarsBase {
         VarsBase { base }
     }
 
+    /// The variables outside any task run (a flow's `outputs` render against these).
+    pub fn for_execution(&self) -> Value {
+        Value::Object(self.base.clone())
+    }
+
     /// The variables for one task run: the shared ones plus `task`, `taskrun`, `parent` and
     /// `parents`.
     pub fn for_task_run(&self, exec: &Execution, task_run: &TaskRun, task: &Task) -> Value {
@@ -82,24 +89,49 @@ fn taskrun_vars(tr: &TaskRun) -> Value {
     })
 }
 
-/// `outputs.<taskId>` for every task run with outputs; nested under the value in loops.
+/// `outputs.<taskId>` for every task run with outputs, as Kestra's `Execution.outputs()`
+/// builds it: nested under the values of its parents (outermost first) and its own, so a
+/// task in a ForEach reads `outputs.t["1"].values`.
 pub fn outputs(exec: &Execution) -> Map<String, Value> {
+    let by_id: HashMap<&str, &TaskRun> = exec
+        .task_run_list
+        .iter()
+        .map(|t| (t.id.as_str(), t))
+        .collect();
     let mut out = Map::new();
+    let mut values = Vec::new();
     for tr in &exec.task_run_list {
         let Some(o) = &tr.outputs else { continue };
-        match &tr.value {
-            None => {
-                out.insert(tr.task_id.clone(), Value::Object(o.clone()));
-            }
-            Some(v) => {
-                let slot = out
-                    .entry(tr.task_id.clone())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Value::Object(m) = slot {
-                    m.insert(v.clone(), Value::Object(o.clone()));
-                }
-            }
+        values.clear();
+        values.extend(tr.value.as_deref());
+        let mut cursor = tr.parent_task_run_id.as_deref();
+        while let Some(parent) = cursor.and_then(|id| by_id.get(id)) {
+            values.extend(parent.value.as_deref());
+            cursor = parent.parent_task_run_id.as_deref();
+        }
+        let mut slot = out
+            .entry(tr.task_id.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        for v in values.iter().rev() {
+            slot = object(slot)
+                .entry(v.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+        let slot = object(slot);
+        for (k, v) in o {
+            slot.insert(k.clone(), v.clone());
         }
     }
     out
+}
+
+/// The map in `slot`, which becomes one if it held anything else.
+fn object(slot: &mut Value) -> &mut Map<String, Value> {
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    match slot {
+        Value::Object(m) => m,
+        _ => unreachable!("made an object above"),
+    }
 }

@@ -227,6 +227,7 @@ impl Orchestrator {
         let exec_id = new_id();
         let execution = Execution {
             original_id: exec_id.clone(),
+            outputs: None,
             id: exec_id,
             // Kestra OSS: no tenant.
             tenant_id: None,

@@ -29,7 +29,21 @@ struct Case {
     task_states: &'static [(&'static str, StateType)],
     /// Task id and the number of attempts its (first) task run must have made.
     attempts: &'static [(&'static str, usize)],
+    /// The execution's `outputs`, as JSON (`null`: none), when the test asserts them.
+    outputs: Option<&'static str>,
 }
+
+/// What a case asserts nothing about.
+const ANY: Case = Case {
+    flow: "",
+    java: "",
+    inputs: no_inputs,
+    state: StateType::Success,
+    task_runs: 0,
+    task_states: &[],
+    attempts: &[],
+    outputs: None,
+};
 
 fn no_inputs() -> Value {
     json!({})
@@ -39,7 +53,6 @@ const CASES: &[Case] = &[
     Case {
         flow: "task-runif.yml",
         java: "TaskWithRunIfTest.runnableTask",
-        inputs: no_inputs,
         state: StateType::Failed,
         task_runs: 4,
         task_states: &[
@@ -47,25 +60,42 @@ const CASES: &[Case] = &[
             ("notexecuted", StateType::Skipped),
             ("willfailedtheflow", StateType::Failed),
         ],
-        attempts: &[],
+        ..ANY
     },
     Case {
         flow: "task-allow-warning-runnable.yml",
         java: "TaskWithAllowWarningTest.runnableTask",
-        inputs: no_inputs,
-        state: StateType::Success,
         task_runs: 2,
-        task_states: &[],
         attempts: &[("fail", 3)],
+        ..ANY
     },
     Case {
         flow: "task-allow-warning-flowable.yml",
         java: "TaskWithAllowWarningTest.flowableTask",
-        inputs: no_inputs,
-        state: StateType::Success,
         task_runs: 3,
-        task_states: &[],
-        attempts: &[],
+        ..ANY
+    },
+    Case {
+        flow: "flow-with-outputs.yml",
+        java: "FlowOutputTest.shouldGetSuccessExecutionForFlowWithOutputs",
+        task_runs: 1,
+        outputs: Some(r#"{"key": "{\"value\":\"flow-with-outputs\"}"}"#),
+        ..ANY
+    },
+    Case {
+        flow: "flow-with-array-outputs.yml",
+        java: "FlowOutputTest.shouldGetSuccessExecutionForFlowWithArrayOutputs",
+        task_runs: 1,
+        outputs: Some(r#"{"myout": ["1rstValue", "2ndValue"]}"#),
+        ..ANY
+    },
+    Case {
+        flow: "flow-with-outputs-failed.yml",
+        java: "FlowOutputTest.shouldGetFailExecutionForFlowWithInvalidOutputs",
+        state: StateType::Failed,
+        task_runs: 1,
+        outputs: Some("null"),
+        ..ANY
     },
 ];
 
@@ -110,6 +140,13 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                 wrong.push(format!(
                     "task `{task}`: {n:?} attempts (expected {expected})"
                 ));
+            }
+        }
+        if let Some(expected) = case.outputs {
+            let expected: Value = serde_json::from_str(expected).unwrap();
+            let got = exec.outputs.clone().map_or(Value::Null, Value::Object);
+            if got != expected {
+                wrong.push(format!("outputs {got} (expected {expected})"));
             }
         }
         if !wrong.is_empty() {

@@ -305,6 +305,7 @@ fn queued(tenant: Option<&str>, flow_id: String) -> ExecutionQueued {
     state.transition(orchestrator::model::StateType::Queued, at);
     let execution = Execution {
         original_id: id.clone(),
+        outputs: None,
         id,
         tenant_id: tenant.map(str::to_string),
         namespace: NAMESPACE.into(),
@@ -438,6 +439,7 @@ async fn create(
     let id = new_id();
     let execution = Execution {
         original_id: id.clone(),
+        outputs: None,
         id,
         tenant_id: Some(tenant.to_string()),
         namespace: namespace.into(),

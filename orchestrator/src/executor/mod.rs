@@ -262,7 +262,20 @@ impl Executor {
         let resolution = resolve(&flow, &mut exec, &self.renderer);
         self.dispatch(&flow, &exec, &resolution, fx);
         fx.logs.extend(resolution.logs);
-        if let Some(done) = resolution.done {
+        if let Some(mut done) = resolution.done {
+            if !flow.outputs.is_empty() {
+                match self.flow_outputs(&flow, &exec) {
+                    Ok(outputs) => exec.outputs = Some(outputs),
+                    Err(message) => {
+                        // Kestra's ExecutorService#onEnd: the execution fails, and says why.
+                        fx.logs.push(execution_log(
+                            &exec,
+                            format!("Failed to render output values: {message}"),
+                        ));
+                        done = StateType::Failed;
+                    }
+                }
+            }
             exec.state.transition(done, crate::model::now());
             fx.terminated = true;
             // Kestra pops only for `behavior: QUEUE` (JdbcExecutor#toExecution).
@@ -280,6 +293,28 @@ impl Executor {
         }
         tx.save_execution(&exec).await?;
         Ok(())
+    }
+
+    /// The flow's `outputs`, rendered against the ended execution and typed.
+    fn flow_outputs(
+        &self,
+        flow: &Flow,
+        exec: &Execution,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let vars = VarsBase::new(flow, exec).for_execution();
+        let mut outputs = serde_json::Map::new();
+        for output in &flow.outputs {
+            let value = self
+                .renderer
+                .render_value(&output.value, &vars)
+                .map_err(|e| format!("output `{}`: {e}", output.id))?;
+            let value = output
+                .as_input()
+                .coerce(&value)
+                .map_err(|e| format!("output `{}`: {e}", output.id))?;
+            outputs.insert(output.id.clone(), value);
+        }
+        Ok(outputs)
     }
 
     fn dispatch(&self, flow: &Flow, exec: &Execution, r: &Resolution, fx: &mut Effects) {
@@ -335,5 +370,22 @@ fn merge_result(exec: &mut Execution, result: WorkerTaskResult) {
         && !tr.state.is_terminal()
     {
         *tr = result.task_run;
+    }
+}
+
+/// An ERROR line in the execution's logs, outside any task run.
+fn execution_log(exec: &Execution, message: String) -> LogEntry {
+    LogEntry {
+        id: format!("{}:end", exec.id),
+        namespace: exec.namespace.clone(),
+        flow_id: exec.flow_id.clone(),
+        task_id: None,
+        execution_id: exec.id.clone(),
+        task_run_id: None,
+        attempt_number: None,
+        timestamp: crate::model::now(),
+        level: crate::model::Level::Error,
+        thread: Some("executor".into()),
+        message,
     }
 }

@@ -75,7 +75,7 @@ impl Input {
     }
 
     /// Converts a given value (often a string from a form or the CLI) to this input's type.
-    fn coerce(&self, value: &Value) -> Result<Value, InputError> {
+    pub(crate) fn coerce(&self, value: &Value) -> Result<Value, InputError> {
         let invalid = || InputError::Invalid {
             id: self.id.clone(),
             kind: self.kind.clone(),

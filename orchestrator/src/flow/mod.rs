@@ -52,6 +52,41 @@ pub enum Trigger {
     Schedule { id: String, cron: String },
 }
 
+/// A flow output (`outputs:`, Kestra 0.15+): rendered when the execution ends, typed like an
+/// input, and kept in the execution's `outputs`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlowOutput {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: Value,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default = "required_output")]
+    pub required: bool,
+}
+
+fn required_output() -> bool {
+    true
+}
+
+impl FlowOutput {
+    /// The output as an input declaration, whose typing rules it shares.
+    pub(crate) fn as_input(&self) -> Input {
+        Input {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            defaults: None,
+            required: self.required,
+            description: self.description.clone(),
+            values: None,
+        }
+    }
+}
+
 /// A parsed, validated Kestra flow.
 #[derive(Debug, Clone)]
 pub struct Flow {
@@ -64,6 +99,7 @@ pub struct Flow {
     pub variables: Map<String, Value>,
     pub tasks: Vec<Task>,
     pub errors: Vec<Task>,
+    pub outputs: Vec<FlowOutput>,
     pub concurrency: Option<Concurrency>,
     pub triggers: Vec<Trigger>,
     /// The YAML as written, stored in the `flows` table and returned by the API.

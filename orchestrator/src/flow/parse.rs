@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::task::{Loader, TaskDefault};
-use super::{Concurrency, Flow, FlowError, Input, Trigger};
+use super::{Concurrency, Flow, FlowError, FlowOutput, Input, Trigger};
 use crate::expression::Renderer;
 use crate::model::Label;
 
@@ -18,6 +18,7 @@ const TOP_LEVEL: &[&str] = &[
     "variables",
     "tasks",
     "errors",
+    "outputs",
     "disabled",
     "concurrency",
     "triggers",
@@ -98,6 +99,20 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
         Some(v) => ctx.tasks(v, "errors")?,
         None => Vec::new(),
     };
+    let outputs = prop::<Option<Vec<FlowOutput>>>(&ctx, &mut doc, "outputs")?.unwrap_or_default();
+    let mut seen_outputs = HashSet::new();
+    for output in &outputs {
+        output
+            .as_input()
+            .check_type()
+            .map_err(|m| ctx.flow_err(format!("output: {m}")))?;
+        if !seen_outputs.insert(output.id.as_str()) {
+            return Err(ctx.flow_err(format!("duplicate output id `{}`", output.id)));
+        }
+        check_syntax(&renderer, &output.value).map_err(|e| {
+            ctx.flow_err(format!("output `{}`: malformed expression: {e}", output.id))
+        })?;
+    }
     Ok(Flow {
         id,
         namespace,
@@ -108,6 +123,7 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
         variables,
         tasks,
         errors,
+        outputs,
         concurrency,
         triggers,
         source: source.to_string(),
@@ -121,6 +137,16 @@ fn prop<T: DeserializeOwned>(
 ) -> Result<T, FlowError> {
     serde_json::from_value(doc.remove(key).unwrap_or(Value::Null))
         .map_err(|e| ctx.flow_err(format!("`{key}`: {e}")))
+}
+
+/// Checks the syntax of every expression in a value.
+fn check_syntax(renderer: &Renderer, v: &Value) -> Result<(), crate::expression::ExpressionError> {
+    match v {
+        Value::String(s) => renderer.check_syntax(s),
+        Value::Array(a) => a.iter().try_for_each(|v| check_syntax(renderer, v)),
+        Value::Object(m) => m.values().try_for_each(|v| check_syntax(renderer, v)),
+        _ => Ok(()),
+    }
 }
 
 /// Kestra accepts labels as a map or as a list of `{key, value}`.

@@ -41,6 +41,9 @@ pub struct Execution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<ExecutionTrigger>,
     pub original_id: String,
+    /// The flow's `outputs`, rendered when the execution ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Map<String, Value>>,
 }
 
 impl Execution {
