@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{Flowable, Role, TaskType};
 use crate::executor::{FlowableRun, Progress, Walker};
 use crate::flow::{FlowError, Task, TaskProps};
-use crate::model::StateType;
+use crate::model::{Level, StateType};
 
 /// `io.kestra.plugin.core.flow.ForEach`: runs `tasks` once per value, with `taskrun.value`
 /// set to it. `concurrencyLimit` values run at once (1, the default, is sequential; 0 is
@@ -52,6 +52,19 @@ impl Flowable for ForEach {
             Ok(values) => values,
             Err(()) => return Progress::Done(StateType::Failed),
         };
+        if values.iter().any(Value::is_null) {
+            // Kestra's FlowableUtils.resolveEachTasks counts the distinct nulls: one at most.
+            let listed: Vec<String> = values.iter().map(java_string).collect();
+            walker.log(
+                run,
+                Level::Error,
+                format!(
+                    "Found '1' null values on Each, with values=[{}]",
+                    listed.join(", ")
+                ),
+            );
+            return Progress::Done(StateType::Failed);
+        }
         // Kestra's ForEach runs each distinct value once, first seen first.
         let mut seen = HashSet::new();
         let values: Vec<String> = values
@@ -64,5 +77,24 @@ impl Flowable for ForEach {
             .collect();
         let progress = walker.for_each(&self.tasks, run.id, &values, self.concurrency_limit);
         walker.or_errors(progress, &self.errors, run)
+    }
+}
+
+/// A value as Java's `toString` prints it, for messages that quote Kestra's.
+fn java_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(java_string).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", java_string(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
     }
 }

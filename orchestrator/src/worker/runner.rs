@@ -98,6 +98,19 @@ impl TaskRunner {
                     None => Sink::Queue(events.clone()),
                 })
             };
+            // `taskrun.attemptsCount` counts the attempts before this one, as on the retried
+            // task run Kestra's executor sends back to a worker.
+            let retried;
+            let vars = if n == 1 {
+                vars
+            } else {
+                let mut v = vars.clone();
+                if let Some(tr) = v.get_mut("taskrun").and_then(Value::as_object_mut) {
+                    tr.insert("attemptsCount".into(), Value::from(n - 1));
+                }
+                retried = v;
+                &retried
+            };
             let mut state = State::of(StateType::Running, crate::model::now());
             let (result, log_file) = match sink {
                 Err(e) => (Err(format!("opening the task's log file: {e}")), None),
