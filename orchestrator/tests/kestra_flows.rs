@@ -27,6 +27,9 @@
 //!   cases do not do (the behaviours are tested in `concurrency.rs`);
 //! * `alias-trigger.yaml` (AliasTest.triggerAlias): its trigger type exists only on Kestra's
 //!   test classpath;
+//! * `allow-failure.yaml` (AllowFailureTest.success): the test runs the flow without its
+//!   required input `crash`, which Kestra's test runner does not check and flowbench's
+//!   API refuses (`AllowFailureTest.failed`, which gives it, conforms);
 //! * `flowable-with-parent-fail.yaml` (BadFlowableTest.flowableWithParentFail): its `If`
 //!   condition is not a readable expression; Kestra loads the flow and fails the task run,
 //!   flowbench refuses the flow at load, naming the task and the property.
@@ -69,6 +72,34 @@ const ANY: Case = Case {
 };
 
 const CASES: &[Case] = &[
+    Case {
+        flow: "allow-failure.yaml",
+        java: "AllowFailureTest.failed",
+        inputs: r#"{"crash": "1"}"#,
+        state: Some(StateType::Failed),
+        task_runs: Some(10),
+        ..ANY
+    },
+    Case {
+        flow: "allow-failure.yaml",
+        java: "AllowFailureTest.failed",
+        inputs: r#"{"crash": "1"}"#,
+        state: Some(StateType::Failed),
+        task_runs: Some(10),
+        task_states: &[
+            ("first", StateType::Warning),
+            ("1-1-allow-failure", StateType::Warning),
+            ("1-1-1_seq", StateType::Failed),
+            ("1-1-1-1", StateType::Success),
+            ("ko", StateType::Failed),
+            ("local-error", StateType::Success),
+            ("1-2-todo", StateType::Success),
+            ("global-error", StateType::Success),
+            ("switch", StateType::Failed),
+            ("crash", StateType::Failed),
+        ],
+        ..ANY
+    },
     Case {
         flow: "disable-error.yaml",
         java: "DisabledTest.error",
@@ -119,6 +150,90 @@ const CASES: &[Case] = &[
         ..ANY
     },
     Case {
+        flow: "each-parallel-Integer.yml",
+        java: "EachParallelTest.parallelInteger",
+        state: Some(StateType::Success),
+        task_runs: None,
+        ..ANY
+    },
+    Case {
+        flow: "each-parallel-nested.yaml",
+        java: "JdbcRunnerTest.eachParallelNested",
+        state: None,
+        task_runs: Some(11),
+        ..ANY
+    },
+    Case {
+        flow: "each-parallel-nested.yaml",
+        java: "ExecutionServiceTest.replayEachPara",
+        state: Some(StateType::Success),
+        task_runs: Some(11),
+        ..ANY
+    },
+    Case {
+        flow: "each-parallel-nested.yaml",
+        java: "ExecutionServiceTest.markAsEachPara",
+        state: Some(StateType::Success),
+        task_runs: Some(11),
+        ..ANY
+    },
+    Case {
+        flow: "each-parallel-nested.yaml",
+        java: "EachParallelTest.parallelNested",
+        state: Some(StateType::Success),
+        task_runs: Some(11),
+        ..ANY
+    },
+    Case {
+        flow: "each-parallel.yaml",
+        java: "JdbcRunnerTest.eachParallel",
+        state: None,
+        task_runs: Some(8),
+        ..ANY
+    },
+    Case {
+        flow: "each-parallel.yaml",
+        java: "EachParallelTest.parallel",
+        state: Some(StateType::Success),
+        task_runs: Some(8),
+        ..ANY
+    },
+    Case {
+        flow: "each-sequential-nested.yaml",
+        java: "JdbcRunnerTest.eachSequentialNested",
+        state: None,
+        task_runs: Some(23),
+        ..ANY
+    },
+    Case {
+        flow: "each-sequential-nested.yaml",
+        java: "ExecutionServiceTest.replayEachSeq",
+        state: Some(StateType::Success),
+        task_runs: Some(23),
+        ..ANY
+    },
+    Case {
+        flow: "each-sequential-nested.yaml",
+        java: "ExecutionServiceTest.replayEachSeq2",
+        state: Some(StateType::Success),
+        task_runs: Some(23),
+        ..ANY
+    },
+    Case {
+        flow: "each-sequential-nested.yaml",
+        java: "EachSequentialTest.sequentialNested",
+        state: Some(StateType::Success),
+        task_runs: Some(23),
+        ..ANY
+    },
+    Case {
+        flow: "each-sequential.yaml",
+        java: "EachSequentialTest.sequential",
+        state: Some(StateType::Warning),
+        task_runs: Some(11),
+        ..ANY
+    },
+    Case {
         flow: "each-switch.yaml",
         java: "EachSequentialTest.eachSwitch",
         state: Some(StateType::Success),
@@ -131,6 +246,30 @@ const CASES: &[Case] = &[
         inputs: r#"{"emptyKey": "{ \"foo\": \"\" }", "emptySubObject": "{\"json\":{\"someEmptyObject\":{}}}"}"#,
         state: Some(StateType::Success),
         task_runs: Some(3),
+        ..ANY
+    },
+    Case {
+        flow: "fail-on-condition.yaml",
+        java: "FailTest.failOnCondition",
+        inputs: r#"{"param": "fail"}"#,
+        state: Some(StateType::Failed),
+        task_runs: Some(2),
+        ..ANY
+    },
+    Case {
+        flow: "fail-on-condition.yaml",
+        java: "FailTest.dontFailOnCondition",
+        inputs: r#"{"param": "success"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(3),
+        ..ANY
+    },
+    Case {
+        flow: "fail-on-switch.yaml",
+        java: "FailTest.failOnSwitch",
+        inputs: r#"{"param": "fail"}"#,
+        state: Some(StateType::Failed),
+        task_runs: Some(1),
         ..ANY
     },
     Case {

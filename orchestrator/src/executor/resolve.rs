@@ -147,8 +147,18 @@ impl<'a> Walker<'a> {
         parent: Option<&str>,
         value: Option<&str>,
     ) -> Progress {
+        self.sequential_of(tasks.iter().map(|t| (t, value)), parent)
+    }
+
+    /// Task runs one after the other, each a task with its value (an `EachSequential` runs
+    /// every task once per value in one sequence).
+    pub(crate) fn sequential_of<'v>(
+        &mut self,
+        items: impl Iterator<Item = (&'a Task, Option<&'v str>)>,
+        parent: Option<&str>,
+    ) -> Progress {
         let mut state = StateType::Success;
-        for task in tasks.iter().filter(|t| !t.disabled) {
+        for (task, value) in items.filter(|(t, _)| !t.disabled) {
             let i = self.find_or_create(task, parent, value);
             match self.advance(i, task) {
                 Progress::Running => return Progress::Running,
@@ -168,20 +178,31 @@ impl<'a> Walker<'a> {
         value: Option<&str>,
         limit: u32,
     ) -> Progress {
+        self.parallel_of(tasks.iter().map(|t| (t, value)), parent, limit)
+    }
+
+    /// [`Walker::parallel`] over task runs that each carry their own value (an
+    /// `EachParallel` starts every task of every value together).
+    pub(crate) fn parallel_of<'v>(
+        &mut self,
+        items: impl Iterator<Item = (&'a Task, Option<&'v str>)>,
+        parent: Option<&str>,
+        limit: u32,
+    ) -> Progress {
         let mut state = StateType::Success;
         let mut active = 0u32;
         let mut waiting = Vec::new();
-        for task in tasks.iter().filter(|t| !t.disabled) {
+        for (task, value) in items.filter(|(t, _)| !t.disabled) {
             match self.find(task, parent, value) {
                 Some(i) => match self.advance(i, task) {
                     Progress::Running => active += 1,
                     Progress::Done(s) => state = state.worst(s),
                 },
-                None => waiting.push(task),
+                None => waiting.push((task, value)),
             }
         }
         let mut blocked = false;
-        for task in waiting {
+        for (task, value) in waiting {
             if state.is_failed() {
                 break;
             }

@@ -48,36 +48,48 @@ impl Flowable for ForEach {
     }
 
     fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
-        let values = match walker.eval(run, |r, vars| r.render_list(&self.values, vars)) {
+        let values = match each_values(walker, run, &self.values) {
             Ok(values) => values,
-            Err(()) => return Progress::Done(StateType::Failed),
+            Err(done) => return done,
         };
-        if values.iter().any(Value::is_null) {
-            // Kestra's FlowableUtils.resolveEachTasks counts the distinct nulls: one at most.
-            let listed: Vec<String> = values.iter().map(java_string).collect();
-            walker.log(
-                run,
-                Level::Error,
-                format!(
-                    "Found '1' null values on Each, with values=[{}]",
-                    listed.join(", ")
-                ),
-            );
-            return Progress::Done(StateType::Failed);
-        }
-        // Kestra's ForEach runs each distinct value once, first seen first.
-        let mut seen = HashSet::new();
-        let values: Vec<String> = values
-            .into_iter()
-            .map(|v| match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            })
-            .filter(|v| seen.insert(v.clone()))
-            .collect();
         let progress = walker.for_each(&self.tasks, run.id, &values, self.concurrency_limit);
         walker.or_errors(progress, &self.errors, run)
     }
+}
+
+/// The values a ForEach (or an older `EachSequential` / `EachParallel`) runs over, as
+/// Kestra's `FlowableUtils.resolveEachTasks` reads them: rendered, each distinct value once
+/// in first-seen order, and none null.
+pub(crate) fn each_values(
+    walker: &mut Walker<'_>,
+    run: &FlowableRun<'_>,
+    values: &Value,
+) -> Result<Vec<String>, Progress> {
+    let values = walker
+        .eval(run, |r, vars| r.render_list(values, vars))
+        .map_err(|()| Progress::Done(StateType::Failed))?;
+    if values.iter().any(Value::is_null) {
+        // Distinct values are counted, so there is one null at most.
+        let listed: Vec<String> = values.iter().map(java_string).collect();
+        walker.log(
+            run,
+            Level::Error,
+            format!(
+                "Found '1' null values on Each, with values=[{}]",
+                listed.join(", ")
+            ),
+        );
+        return Err(Progress::Done(StateType::Failed));
+    }
+    let mut seen = HashSet::new();
+    Ok(values
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+        .filter(|v| seen.insert(v.clone()))
+        .collect())
 }
 
 /// A value as Java's `toString` prints it, for messages that quote Kestra's.

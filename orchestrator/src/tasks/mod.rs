@@ -2,14 +2,19 @@
 //!
 //! Each file owns its task: its Kestra type names, its properties and their parsing
 //! ([`TaskType::parse`]), and what it does. A runnable task (`Log`, `Return`,
-//! `OutputValues`, `Sleep`, `Fail`, the serdes conversions) implements [`Runnable`] and runs
-//! on a worker thread. A flowable task (`Sequential`, `Parallel`, `If`, `Switch`,
-//! `ForEach`) implements [`Flowable`]: the executor asks it, on every pass, which of its
-//! children run next, as Kestra's executor does with `FlowableTask`.
+//! `OutputValues`, `Sleep`, `Fail`, the serdes conversions, the deprecated `Echo`)
+//! implements [`Runnable`] and runs on a worker thread. A flowable task (`Sequential`,
+//! `Parallel`, `If`, `Switch`, `ForEach`, the deprecated `EachSequential`, `EachParallel`
+//! and `AllowFailure`) implements [`Flowable`]: the executor asks it, on every pass, which
+//! of its children run next, as Kestra's executor does with `FlowableTask`.
 //!
 //! Adding a task means one new file and one line in the `task_kinds!` list below.
 
+mod allow_failure;
 mod debug_return;
+mod each_parallel;
+mod each_sequential;
+mod echo;
 mod fail;
 mod for_each;
 mod if_task;
@@ -21,7 +26,11 @@ mod serdes;
 mod sleep;
 mod switch;
 
+pub use allow_failure::AllowFailure;
 pub use debug_return::DebugReturn;
+pub use each_parallel::EachParallel;
+pub use each_sequential::EachSequential;
+pub use echo::Echo;
 pub use fail::Fail;
 pub use for_each::ForEach;
 pub use if_task::IfTask;
@@ -119,6 +128,11 @@ task_kinds! {
     ForEach(ForEach),
     /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
     Convert(Conversion),
+    // Deprecated types Kestra still runs.
+    EachSequential(EachSequential),
+    EachParallel(EachParallel),
+    AllowFailure(AllowFailure),
+    Echo(Echo),
 }
 
 /// A task whose children the executor runs: asked on every pass which of them run next.

@@ -1,0 +1,58 @@
+use serde_json::Value;
+
+use super::for_each::each_values;
+use super::{Flowable, Role, TaskType};
+use crate::executor::{FlowableRun, Progress, Walker};
+use crate::flow::{FlowError, Task, TaskProps};
+
+/// `io.kestra.plugin.core.flow.EachSequential` (deprecated since Kestra 0.19, still run):
+/// every task once per distinct value of `value`, all in one sequence, each task run
+/// carrying its value.
+#[derive(Debug, Clone)]
+pub struct EachSequential {
+    /// A list, a JSON-array string, or an expression that renders to one.
+    pub value: Value,
+    pub tasks: Vec<Task>,
+    /// Run once the children have failed; the task then fails.
+    pub errors: Vec<Task>,
+}
+
+impl TaskType for EachSequential {
+    const TYPES: &'static [&'static str] = &["io.kestra.plugin.core.flow.EachSequential"];
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("io.kestra.core.tasks.flows.EachSequential", Self::TYPES[0])];
+
+    fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        let tasks = props.tasks("tasks", true)?;
+        let value = props.required("value")?;
+        let errors = props.tasks("errors", false)?;
+        props.finish()?;
+        Ok(EachSequential {
+            value,
+            tasks,
+            errors,
+        })
+    }
+
+    fn role(&self) -> Role<'_> {
+        Role::Flowable(self)
+    }
+}
+
+impl Flowable for EachSequential {
+    fn children(&self) -> Vec<&[Task]> {
+        vec![&self.tasks, &self.errors]
+    }
+
+    fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress {
+        let values = match each_values(walker, run, &self.value) {
+            Ok(values) => values,
+            Err(done) => return done,
+        };
+        let items = values
+            .iter()
+            .flat_map(|v| self.tasks.iter().map(move |t| (t, Some(v.as_str()))));
+        let progress = walker.sequential_of(items, Some(run.id));
+        walker.or_errors(progress, &self.errors, run)
+    }
+}
