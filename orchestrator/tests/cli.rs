@@ -138,3 +138,33 @@ fn unknown_knobs_and_missing_files_are_errors_not_panics() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("/nonexistent/flow.yaml"), "{stderr}");
 }
+
+/// `secret('key')` reads Kestra OSS's `SECRET_KEY` environment variable, base64-encoded.
+#[test]
+fn secrets_come_from_base64_environment_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write(
+        &dir,
+        "secret.yaml",
+        "id: s\nnamespace: n\ntasks:\n  - id: get\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ secret('my_password') }}\"\n",
+    );
+    let out = orchestrator()
+        .args(["run", "--output", "json"])
+        .arg(&flow)
+        .arg("--db")
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("db.sqlite").display()
+        ))
+        // "hunter2", base64-encoded across two lines as a shell might wrap it.
+        .env("SECRET_MY_PASSWORD", "aHVu\ndGVyMg==")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["taskRunList"][0]["outputs"]["value"], "hunter2");
+}

@@ -57,6 +57,9 @@ struct Case {
     attempts: &'static [(&'static str, usize)],
     /// The execution's `outputs`, as JSON (`null`: none), when the test asserts them.
     outputs: Option<&'static str>,
+    /// Task outputs the test reads from `execution.outputs()`: a JSON pointer into them
+    /// (`/task/value…/key`) and the string it must hold.
+    task_outputs: &'static [(&'static str, &'static str)],
 }
 
 /// What a case asserts nothing about.
@@ -69,6 +72,7 @@ const ANY: Case = Case {
     task_states: &[],
     attempts: &[],
     outputs: None,
+    task_outputs: &[],
 };
 
 const CASES: &[Case] = &[
@@ -97,6 +101,23 @@ const CASES: &[Case] = &[
             ("global-error", StateType::Success),
             ("switch", StateType::Failed),
             ("crash", StateType::Failed),
+        ],
+        ..ANY
+    },
+    Case {
+        flow: "current-output.yaml",
+        java: "CurrentEachOutputFunctionTest.parallel",
+        task_outputs: &[
+            ("/1-1-1_return/v11/v21/v31/value", "return-v11-v21-v31"),
+            ("/1-1-1_return/v11/v21/v32/value", "return-v11-v21-v32"),
+            ("/1-1-1_return/v11/v22/v31/value", "return-v11-v22-v31"),
+            ("/1-1-1_return/v11/v22/v32/value", "return-v11-v22-v32"),
+            ("/1-1-1_return/v12/v21/v31/value", "return-v12-v21-v31"),
+            ("/1-1-1_return/v12/v21/v32/value", "return-v12-v21-v32"),
+            ("/1-1-1_return/v12/v22/v31/value", "return-v12-v22-v31"),
+            ("/1-1-1_return/v12/v22/v32/value", "return-v12-v22-v32"),
+            ("/2-1_return/v41/value", "return-v41"),
+            ("/2-1_return/v42/value", "return-v42"),
         ],
         ..ANY
     },
@@ -836,6 +857,15 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
             let got = exec.outputs.clone().map_or(Value::Null, Value::Object);
             if got != expected {
                 wrong.push(format!("outputs {got} (expected {expected})"));
+            }
+        }
+        if !case.task_outputs.is_empty() {
+            let outputs = Value::Object(orchestrator::run_context::outputs(&exec));
+            for (pointer, expected) in case.task_outputs {
+                let got = outputs.pointer(pointer);
+                if got.and_then(Value::as_str) != Some(*expected) {
+                    wrong.push(format!("outputs{pointer}: {got:?} (expected {expected:?})"));
+                }
             }
         }
         if !wrong.is_empty() {

@@ -279,6 +279,11 @@ impl Renderer {
         for path in &paths {
             tree.insert(path);
         }
+        if template.contains(pebble::CURRENT_EACH_OUTPUT) {
+            // It reads the loop position from the context, not from its argument.
+            tree.insert("taskrun");
+            tree.insert("parents");
+        }
         let meta = Arc::new(TemplateMeta { paths, tree });
         let mut cache = self.meta.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CACHE_CAPACITY {
@@ -588,6 +593,35 @@ mod tests {
         assert_eq!(render("{{ inputs.nothing is null }}"), "true");
         assert_eq!(render("{{ inputs.name ~ '!' ~ inputs.count }}"), "World!3");
         assert_eq!(render("{{ 'a ? b : c' }}"), "a ? b : c");
+    }
+
+    #[test]
+    fn current_each_output_follows_the_loop_values() {
+        let vars = json!({
+            "outputs": {"t": {"outer": {"inner": {"value": "found"}}}},
+            "taskrun": {"value": "inner"},
+            "parents": [{"taskrun": {"value": null}}, {"taskrun": {"value": "outer"}}],
+        });
+        let r = Renderer::new();
+        assert_eq!(
+            r.render("{{ currentEachOutput(outputs.t).value }}", &vars)
+                .unwrap(),
+            "found"
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_is_kestras_error() {
+        // The positive case needs the variable in the environment: `tests/cli.rs` runs the
+        // binary with one.
+        let r = Renderer::new();
+        let missing = r.render("{{ secret('FLOWBENCH_TEST_NOPE') }}", &json!({}));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("Cannot find secret for key 'FLOWBENCH_TEST_NOPE'.")
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use super::coalesce::{NAV_FUNCTION, PRESENT_TEST};
 use super::date;
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
-use minijinja::{Environment, Error, ErrorKind};
+use minijinja::{Environment, Error, ErrorKind, State};
 
 /// Largest list `range` will build, so a typo cannot allocate the machine away.
 const MAX_RANGE: i64 = 1_000_000;
@@ -21,6 +21,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function("max", max);
     env.add_function("min", min);
     env.add_function(NAV_FUNCTION, nav);
+    env.add_function("secret", secret);
+    env.add_function(CURRENT_EACH_OUTPUT, current_each_output);
 
     env.add_filter("json", to_json);
     env.add_filter("toJson", to_json);
@@ -59,6 +61,67 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("empty", |v: &Value| is_empty(v));
     env.add_test("map", |v: &Value| v.kind() == ValueKind::Map);
     env.add_test(PRESENT_TEST, |v: &Value| !v.is_undefined() && !v.is_none());
+}
+
+/// The function whose templates also read `taskrun` and `parents` (see `Renderer::meta`).
+pub(crate) const CURRENT_EACH_OUTPUT: &str = "currentEachOutput";
+
+/// Kestra OSS's `secret(key)` (`SecretService`): the environment variable `SECRET_<KEY>`, its
+/// name's suffix compared upper-cased, its value base64-encoded (line breaks ignored).
+fn secret(key: &str) -> Result<Value, Error> {
+    use base64::Engine;
+    let wanted = key.to_uppercase();
+    let found = std::env::vars_os().find_map(|(name, value)| {
+        let name = name.to_str()?;
+        let suffix = name.strip_prefix("SECRET_")?;
+        (suffix.to_uppercase() == wanted).then(|| value.to_string_lossy().into_owned())
+    });
+    let Some(encoded) = found else {
+        return Err(invalid(format!("Cannot find secret for key '{key}'.")));
+    };
+    let encoded: String = encoded
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n'))
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| invalid(format!("secret '{key}' is not Base64-encoded: {e}")))?;
+    Ok(Value::from(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Kestra's `currentEachOutput(outputs.task)`: the output of `task` for the current loop
+/// iteration, found under the values of the task run's parents (outermost first) and its own.
+fn current_each_output(state: &State, outputs: Value) -> Result<Value, Error> {
+    if outputs.kind() != ValueKind::Map {
+        return Err(invalid(
+            "The 'currentEachOutput' function expects an argument 'outputs' with type map.",
+        ));
+    }
+    let value_of = |taskrun: Value| {
+        taskrun
+            .get_attr("value")
+            .ok()
+            .filter(|v| !v.is_none() && !v.is_undefined())
+    };
+    let mut values = Vec::new();
+    if let Some(parents) = state.lookup("parents")
+        && let Ok(parents) = parents.try_iter()
+    {
+        let parents: Vec<Value> = parents.collect();
+        for parent in parents.iter().rev() {
+            if let Some(v) = parent.get_attr("taskrun").ok().and_then(value_of) {
+                values.push(v);
+            }
+        }
+    }
+    if let Some(v) = state.lookup("taskrun").and_then(value_of) {
+        values.push(v);
+    }
+    let mut current = outputs;
+    for v in values {
+        current = current.get_item(&v).unwrap_or(Value::UNDEFINED);
+    }
+    Ok(current)
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
