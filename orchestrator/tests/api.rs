@@ -164,7 +164,8 @@ async fn flows_executions_logs_and_health_over_http() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 422);
+    // Kestra ignores inputs the flow does not declare.
+    assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(
         c.get(format!("{base}/api/v1/executions/missing"))
             .send()
