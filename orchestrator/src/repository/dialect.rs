@@ -121,12 +121,9 @@ pub(crate) struct Sql {
     pub explain: &'static str,
 
     // The queue.
-    /// The poll: this, the kinds, [`Sql::poll_limit`], the limit, [`Sql::poll_end`].
-    /// Returns `(offset, type, key, value)`, and marks the rows consumed unless
+    /// The poll. Returns `(offset, type, key, value)`, and marks the rows consumed unless
     /// [`Sql::mark_polled`] is set.
-    pub poll: &'static str,
-    pub poll_limit: &'static str,
-    pub poll_end: &'static str,
+    pub poll: Poll,
     /// Where a dialect has no `UPDATE … RETURNING` (MySQL, MariaDB): the poll only selects
     /// the rows for update, and this (then the offsets, then `)`) marks them consumed.
     pub mark_polled: Option<&'static str>,
@@ -177,6 +174,21 @@ pub(crate) struct Sql {
     /// is set: then they are selected for update and this `(worker)` deletes them.
     pub take_jobs: &'static str,
     pub take_jobs_delete: Option<&'static str>,
+}
+
+/// How a dialect's poll statement is written.
+pub(crate) enum Poll {
+    /// One select over every kind: `head`, the kinds, `limit`, the limit, `end`. Up to
+    /// `limit` rows in all.
+    InList {
+        head: &'static str,
+        limit: &'static str,
+        end: &'static str,
+    },
+    /// One locked select per kind, each ordered by its own index: the text around the
+    /// kinds' limits, one limit per kind (`fn(kinds)` gives `kinds.len() + 1` pieces). Up
+    /// to `limit` rows of each kind.
+    EachKind(fn(&[QueueType]) -> Vec<String>),
 }
 
 /// What each `queued.index` setting means, for every dialect: the index `execution_queued`

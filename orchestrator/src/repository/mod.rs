@@ -341,8 +341,9 @@ pub trait Store: Send + Sync + 'static {
 /// One transaction. Dropping it without `commit` rolls back.
 #[async_trait]
 pub trait Tx: Send {
-    /// Takes up to `limit` unconsumed messages of these types, oldest first, and marks them
-    /// consumed. Another consumer never receives the same row.
+    /// Takes up to `limit` unconsumed messages of these types (on PostgreSQL, up to `limit`
+    /// of each type), oldest first, and marks them consumed. Another consumer never
+    /// receives the same row.
     async fn poll(&mut self, kinds: &[QueueType], limit: usize) -> Result<Vec<Polled>>;
     async fn push(&mut self, messages: &[Message]) -> Result<()>;
     /// Inserts messages that no consumer will take: Kestra 0.19's log lines, which the

@@ -20,7 +20,7 @@ use sqlx::{
     Transaction,
 };
 
-use super::dialect::{Bound, Dialect, Sql, q, queued_pop};
+use super::dialect::{Bound, Dialect, Poll, Sql, q, queued_pop};
 use super::store::SqlxStore;
 use super::{Error, Notifier, Result};
 use crate::knobs::{Knobs, QueuedIndex};
@@ -156,9 +156,11 @@ fn sql(index: QueuedIndex) -> Sql {
         // whatever the statistics; (type, consumed, offset) reads the unconsumed rows of
         // these types alone, in one range per type, and sorts them. MySQL and MariaDB have
         // no partial index.
-        poll: "SELECT `offset`, `type`, `key`, `value` FROM queues FORCE INDEX (ix_queues_poll) WHERE consumed = FALSE AND `type` IN (",
-        poll_limit: ") ORDER BY `offset` LIMIT ",
-        poll_end: " FOR UPDATE SKIP LOCKED",
+        poll: Poll::InList {
+            head: "SELECT `offset`, `type`, `key`, `value` FROM queues FORCE INDEX (ix_queues_poll) WHERE consumed = FALSE AND `type` IN (",
+            limit: ") ORDER BY `offset` LIMIT ",
+            end: " FOR UPDATE SKIP LOCKED",
+        },
         mark_polled: Some("UPDATE queues SET consumed = TRUE WHERE `offset` IN ("),
         push: "INSERT INTO queues (`type`, `key`, `value`) ",
         push_consumed: "INSERT INTO queues (`type`, `key`, `value`, consumed) ",

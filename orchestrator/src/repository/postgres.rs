@@ -17,7 +17,7 @@ use sqlx::types::Json;
 use sqlx::{Connection as _, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use tokio_util::task::AbortOnDropHandle;
 
-use super::dialect::{Bound, Dialect, Sql, q, queued_pop};
+use super::dialect::{Bound, Dialect, Poll, Sql, q, queued_pop};
 use super::store::SqlxStore;
 use super::{Error, Notifier, QueueType, Result};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
@@ -231,20 +231,18 @@ fn sql(index: QueuedIndex, mapping: JsonMapping) -> Sql {
                 (SELECT COUNT(*) FROM executions),
                 (SELECT COUNT(*) FROM executions WHERE end_date IS NOT NULL),
                 (SELECT COUNT(*) FROM logs),
-                (SELECT COUNT(*) FROM queues WHERE NOT consumed),
+                -- One count per type, each read off that type's partial index (0005).
+                (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'execution')
+                + (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'worker_task')
+                + (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'worker_task_result')
+                + (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'log'),
                 (SELECT COUNT(*) FROM worker_job_running)"#,
         clean_queue: "DELETE FROM queues WHERE consumed",
         version: "SHOW server_version",
         analyze_queued: "ANALYZE execution_queued",
         // The plan for the bound values (a custom plan; PostgreSQL 15 has no GENERIC_PLAN).
         explain: "EXPLAIN ",
-        // One statement: lock the oldest free rows, skipping rows another consumer holds,
-        // and mark them consumed (Kestra's JdbcQueue#receive on PostgreSQL). `type IN (…)`
-        // is planned as `type = ANY(…)`.
-        poll: r#"UPDATE queues SET consumed = TRUE, updated = now() WHERE "offset" IN (
-                 SELECT "offset" FROM queues WHERE NOT consumed AND type IN ("#,
-        poll_limit: r#") ORDER BY "offset" LIMIT "#,
-        poll_end: r#" FOR UPDATE SKIP LOCKED) RETURNING "offset", type, "key", value::text"#,
+        poll: Poll::EachKind(poll_each_kind),
         mark_polled: None,
         push: r#"INSERT INTO queues (type, "key", value) "#,
         push_consumed: r#"INSERT INTO queues (type, "key", value, consumed) "#,
@@ -405,6 +403,46 @@ impl Dialect for PostgresDialect {
     }
 }
 
+/// The poll, in one statement: for each kind, lock its oldest free rows, skipping rows
+/// another consumer holds (Kestra's `JdbcQueue#receive` on PostgreSQL, which polls one type
+/// per statement), then mark them all consumed.
+///
+/// Each kind's select reads its own partial index (migration 0005), which holds that kind's
+/// unconsumed rows in offset order: the planner can read no row of another kind and no
+/// consumed row. The kind is written into the statement, not bound: a generic plan cannot
+/// prove a bound value matches a partial index's predicate. One select over `type IN (…)`
+/// could use no index's order; the planner then walked the primary key through every
+/// consumed row its statistics took for unconsumed.
+///
+/// The update finds the rows by `"offset" = ANY(ARRAY(…))`, primary-key lookups: with
+/// `"offset" IN (…)` the planner joined the locked rows to a sequential scan of the whole
+/// queue whenever the table looked small.
+fn poll_each_kind(kinds: &[QueueType]) -> Vec<String> {
+    let select = |i: usize, kind: QueueType| {
+        format!(
+            r#"p{i} AS (SELECT "offset" FROM queues WHERE NOT consumed AND type = '{}' ORDER BY "offset" LIMIT "#,
+            kind.as_str()
+        )
+    };
+    let mut pieces = Vec::with_capacity(kinds.len() + 1);
+    for (i, kind) in kinds.iter().enumerate() {
+        let before = if i == 0 {
+            "WITH "
+        } else {
+            " FOR UPDATE SKIP LOCKED), "
+        };
+        pieces.push(format!("{before}{}", select(i, *kind)));
+    }
+    let union = (0..kinds.len())
+        .map(|i| format!(r#"SELECT "offset" FROM p{i}"#))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    pieces.push(format!(
+        r#" FOR UPDATE SKIP LOCKED) UPDATE queues SET consumed = TRUE, updated = now() WHERE "offset" = ANY(ARRAY({union})) RETURNING "offset", type, "key", value::text"#
+    ));
+    pieces
+}
+
 /// LISTENs on every queue channel and wakes the in-process pollers for what other stores
 /// (other processes) committed; notifications carrying this store's own `origin` are
 /// skipped. When the connection drops (a server restart), it reconnects with backoff and
@@ -468,6 +506,38 @@ async fn relay_notifications(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kind a poll can ask for has its partial index, with the predicate the poll
+    /// writes, so no poll falls back to a walk of the primary key.
+    #[test]
+    fn every_kind_has_the_partial_index_its_poll_reads() {
+        let migration =
+            include_str!("../../migrations/postgres/0005_queues_unconsumed_per_type.sql");
+        for kind in QueueType::ALL {
+            let index = format!(
+                "ix_queues_unconsumed_{0} ON queues (\"offset\")\n    WHERE NOT consumed AND type = '{0}'",
+                kind.as_str()
+            );
+            assert!(migration.contains(&index), "no partial index for {kind:?}");
+            let poll = poll_each_kind(&[kind]).concat();
+            assert!(
+                poll.contains(&format!(
+                    "WHERE NOT consumed AND type = '{}'",
+                    kind.as_str()
+                )),
+                "{poll}"
+            );
+        }
+        let pieces = poll_each_kind(&[QueueType::Execution, QueueType::WorkerTaskResult]);
+        assert_eq!(pieces.len(), 3, "one limit per kind");
+        let statement = pieces.concat();
+        assert_eq!(statement.matches("FOR UPDATE SKIP LOCKED").count(), 2);
+        assert!(
+            statement.contains(
+                r#"ANY(ARRAY(SELECT "offset" FROM p0 UNION ALL SELECT "offset" FROM p1))"#
+            )
+        );
+    }
 
     #[test]
     fn schema_parameter_is_split_off_and_validated() {

@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
-use super::dialect::{Bound, Dialect, Sql, q, queued_pop};
+use super::dialect::{Bound, Dialect, Poll, Sql, q, queued_pop};
 use super::store::SqlxStore;
 use super::{Error, Notifier, Result};
 use crate::knobs::Knobs;
@@ -118,9 +118,11 @@ fn sql() -> Sql {
         // prefers scanning the whole table; (type, consumed, offset) reads the unconsumed
         // rows of these types alone, whatever the queue's history. (SQLite fails the
         // statement rather than ignore the index.)
-        poll: r#"UPDATE queues SET consumed = 1 WHERE "offset" IN (SELECT "offset" FROM queues INDEXED BY ix_queues_poll WHERE consumed = 0 AND type IN ("#,
-        poll_limit: r#") ORDER BY "offset" LIMIT "#,
-        poll_end: r#") RETURNING "offset", type, "key", value"#,
+        poll: Poll::InList {
+            head: r#"UPDATE queues SET consumed = 1 WHERE "offset" IN (SELECT "offset" FROM queues INDEXED BY ix_queues_poll WHERE consumed = 0 AND type IN ("#,
+            limit: r#") ORDER BY "offset" LIMIT "#,
+            end: r#") RETURNING "offset", type, "key", value"#,
+        },
         mark_polled: None,
         push: r#"INSERT INTO queues (type, "key", value) "#,
         push_consumed: r#"INSERT INTO queues (type, "key", value, consumed) "#,

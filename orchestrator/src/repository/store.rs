@@ -11,7 +11,7 @@ use sqlx::{
     Transaction, Type,
 };
 
-use super::dialect::{Dialect, q};
+use super::dialect::{Dialect, Poll, q};
 use super::{
     Counts, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result, Store, Tx,
 };
@@ -311,14 +311,32 @@ where
             return Ok(Vec::new());
         }
         let sql = self.dialect.sql();
-        let mut qb = QueryBuilder::<D::DB>::new(sql.poll);
-        let mut sep = qb.separated(", ");
-        for k in kinds {
-            sep.push_bind(k.as_str());
-        }
-        qb.push(sql.poll_limit);
-        qb.push_bind(limit as i64);
-        qb.push(sql.poll_end);
+        let qb = match &sql.poll {
+            Poll::InList {
+                head,
+                limit: at,
+                end,
+            } => {
+                let mut qb = QueryBuilder::<D::DB>::new(*head);
+                let mut sep = qb.separated(", ");
+                for k in kinds {
+                    sep.push_bind(k.as_str());
+                }
+                qb.push(*at);
+                qb.push_bind(limit as i64);
+                qb.push(*end);
+                qb
+            }
+            Poll::EachKind(pieces) => {
+                let pieces = pieces(kinds);
+                let mut qb = QueryBuilder::<D::DB>::new(&pieces[0]);
+                for piece in &pieces[1..] {
+                    qb.push_bind(limit as i64);
+                    qb.push(piece);
+                }
+                qb
+            }
+        };
         let rows = D::fetch_built(&mut self.tx, qb)
             .await
             .map_err(q::<D>("poll queue"))?;
