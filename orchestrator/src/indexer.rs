@@ -24,7 +24,12 @@ impl Indexer {
 
     pub async fn run(self, shutdown: CancellationToken) {
         let mut idle = self.timing.min_poll;
+        let notifier = self.store.notifier();
         loop {
+            // Registered before the poll (see `Notifier::notified`).
+            let pushed = notifier.notified(QueueType::Log);
+            tokio::pin!(pushed);
+            pushed.as_mut().enable();
             match self.step().await {
                 // Only a full batch polls again at once; after a partial one the next push
                 // wakes this loop (as in the executor).
@@ -41,7 +46,7 @@ impl Indexer {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = self.store.notifier().notified(QueueType::Log) => {}
+                _ = &mut pushed => {}
                 _ = tokio::time::sleep(idle) => {}
             }
             idle = (idle * 2).min(self.timing.max_poll);

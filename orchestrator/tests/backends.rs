@@ -43,6 +43,7 @@ on_every_backend!(
     migration_0002_keeps_queued_executions,
     a_poll_reads_the_backlog_not_the_history,
     a_result_that_does_not_decode_does_not_block_the_executor,
+    a_saved_execution_is_reused_only_while_its_document_is_stored,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -1034,4 +1035,80 @@ async fn a_result_that_does_not_decode_does_not_block_the_executor(backend: Back
     assert_eq!(done.state.current, StateType::Success);
     o.wait_idle(WAIT).await.expect("idle");
     assert_eq!(o.store().counts().await.unwrap().pending_messages, 0);
+}
+
+/// `Tx::load_execution_saved` hands back the execution the caller saved, undecoded, only
+/// while the database still holds the very document it wrote; once anything else has saved
+/// the execution it decodes what is stored. PostgreSQL's JSONB does not keep the text, so
+/// there nothing is kept and every load decodes; the `normalize` JSON mapping (Kestra's decode
+/// before 0.20) always decodes too.
+async fn a_saved_execution_is_reused_only_while_its_document_is_stored(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let o = db.orchestrator(knobs(&[])).await;
+    o.start(Components::ALL);
+    let exec = run_file(&o, "scenarios/e2e-webhook/benchmark01.yaml").await;
+    o.shutdown().await;
+    for (mapping, keeps) in [
+        ("direct", backend != Backend::Postgres),
+        ("normalize", false),
+    ] {
+        let store = orchestrator::repository::connect(
+            &db.url,
+            &knobs(&[&format!("jdbc.json-mapping={mapping}")]),
+        )
+        .await
+        .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let saved = tx.save_execution_keeping(exec.clone()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            saved.is_some(),
+            keeps,
+            "{backend:?} {mapping}: a document kept"
+        );
+        let Some(mut saved) = saved else { continue };
+        assert_eq!(saved.execution, exec);
+        // A mark only the kept copy has: it comes back only if the copy is reused.
+        saved.execution.labels.push(Label {
+            key: "kept".into(),
+            value: "copy".into(),
+        });
+        let mut tx = store.begin().await.unwrap();
+        let loaded = tx
+            .load_execution_saved(&exec.id, Some(saved))
+            .await
+            .unwrap();
+        assert_eq!(
+            loaded
+                .as_ref()
+                .map(|e| e.labels.last().map(|l| l.key.as_str())),
+            Some(Some("kept")),
+            "{backend:?}: the unchanged document was decoded again"
+        );
+        // Another writer saves the execution: the kept copy no longer matches.
+        let mut changed = exec.clone();
+        changed.labels.push(Label {
+            key: "other".into(),
+            value: "writer".into(),
+        });
+        tx.save_execution(&changed).await.unwrap();
+        let stale = tx
+            .save_execution_keeping(exec.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        tx.save_execution(&changed).await.unwrap();
+        let loaded = tx
+            .load_execution_saved(&exec.id, Some(stale))
+            .await
+            .unwrap();
+        assert_eq!(
+            loaded.as_ref(),
+            Some(&changed),
+            "{backend:?}: a stale copy was reused"
+        );
+        tx.commit().await.unwrap();
+    }
 }

@@ -11,7 +11,7 @@
 //!   the [`Notifier`] of a store connected separately (LISTEN/NOTIFY). The other backends
 //!   have no cross-store wake-up: their consumers find the message on their next poll.
 //! * `a_commit_wakes_its_own_stores_consumers_of_what_it_pushed`: in one process, the
-//!   commit itself wakes the consumers of the queues it pushed to, and only those; a
+//!   commit itself wakes the consumers of the queues it pushed to, once, and only those; a
 //!   transaction dropped without commit wakes nobody.
 //! * `a_consumer_killed_mid_batch_loses_nothing`: a batch polled by a consumer that dies
 //!   before committing goes, whole, to the next consumer.
@@ -20,12 +20,14 @@
 mod backend_common;
 
 use std::collections::{BTreeMap, HashSet};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backend_common::{Backend, TestDb};
 use orchestrator::knobs::Knobs;
 use orchestrator::repository::{self, Message, Notifier, Polled, QueueType, Store};
+use tokio::sync::futures::Notified;
 
 on_every_backend!(
     two_consumers_never_receive_the_same_message,
@@ -245,37 +247,40 @@ async fn a_commit_wakes_its_own_stores_consumers_of_what_it_pushed(backend: Back
     let notifier = store.notifier();
     if backend == Backend::Postgres {
         // The store's listener wakes every kind once it LISTENs: let it, then wait for quiet.
-        woken(notifier, KIND, Duration::from_secs(10)).await;
-        for kind in QueueType::ALL {
-            while woken(notifier, kind, Duration::from_millis(200)).await {}
-        }
+        fired(&mut watch(notifier, KIND), Duration::from_secs(10)).await;
+        quiet(notifier).await;
     }
+    // Each wake-up is registered before the action it watches, as a consumer registers one
+    // before it polls.
+    let mut waiter = watch(notifier, KIND);
+    let mut logs = watch(notifier, QueueType::Log);
     let mut tx = store.begin().await.unwrap();
     tx.push(&[message("dropped", 0)]).await.unwrap();
     drop(tx);
     assert!(
-        !woken(notifier, KIND, Duration::from_millis(300)).await,
+        !fired(&mut waiter, Duration::from_millis(300)).await,
         "{backend:?}: a transaction dropped without commit woke the consumers"
     );
     let mut tx = store.begin().await.unwrap();
     tx.push(&[message("k", 1)]).await.unwrap();
     assert!(
-        !woken(notifier, KIND, Duration::from_millis(300)).await,
+        !fired(&mut waiter, Duration::from_millis(300)).await,
         "{backend:?}: woken before the push committed"
     );
     tx.commit().await.unwrap();
     assert!(
-        woken(notifier, KIND, Duration::from_secs(2)).await,
+        fired(&mut waiter, Duration::from_secs(2)).await,
         "{backend:?}: the commit did not wake its own store's consumers"
     );
-    // Once: on PostgreSQL the store's listener skips its own NOTIFY, which would only make
-    // the consumers poll again and find nothing.
+    // Once: nothing is left behind to wake a consumer that registers after the commit (it
+    // polls first), and on PostgreSQL the store's listener skips its own NOTIFY, which would
+    // only make the consumers poll again and find nothing.
     assert!(
-        !woken(notifier, KIND, Duration::from_millis(500)).await,
+        !fired(&mut watch(notifier, KIND), Duration::from_millis(500)).await,
         "{backend:?}: the commit woke its own store's consumers twice"
     );
     assert!(
-        !woken(notifier, QueueType::Log, Duration::from_millis(300)).await,
+        !fired(&mut logs, Duration::from_millis(100)).await,
         "{backend:?}: a push of {KIND:?} woke the consumers of logs"
     );
     assert_eq!(
@@ -289,44 +294,46 @@ async fn a_commit_wakes_consumers_of_another_store(backend: Backend) {
     let Some(db) = TestDb::create(backend).await else {
         return;
     };
-    let producer = open(&db).await;
     let consumer = open(&db).await;
     let notifier = consumer.notifier();
+    // Registered at once, so that the wake-up the listener gives when it starts is not missed.
+    let mut started = watch(notifier, KIND);
+    let producer = open(&db).await;
     let notifies = backend == Backend::Postgres;
     if notifies {
         // The listener wakes every kind once it LISTENs; wait for that, then for quiet.
         assert!(
-            woken(notifier, KIND, Duration::from_secs(10)).await,
+            fired(&mut started, Duration::from_secs(10)).await,
             "the second store's listener never started"
         );
-        for kind in QueueType::ALL {
-            while woken(notifier, kind, Duration::from_millis(200)).await {}
-        }
+        quiet(notifier).await;
     } else {
         eprintln!(
             "{backend:?} has no cross-store wake-up (no LISTEN/NOTIFY): checking that the other \
              store's notifier stays quiet and that its poll receives the commit"
         );
     }
+    let mut waiter = watch(notifier, KIND);
+    let mut logs = watch(notifier, QueueType::Log);
     let mut tx = producer.begin().await.unwrap();
     tx.push(&[message("k", 1)]).await.unwrap();
     assert!(
-        !woken(notifier, KIND, Duration::from_millis(300)).await,
+        !fired(&mut waiter, Duration::from_millis(300)).await,
         "{backend:?}: woken before the push committed"
     );
     tx.commit().await.unwrap();
     if notifies {
         assert!(
-            woken(notifier, KIND, Duration::from_secs(10)).await,
+            fired(&mut waiter, Duration::from_secs(10)).await,
             "{backend:?}: the commit's NOTIFY did not wake the other store"
         );
         assert!(
-            !woken(notifier, QueueType::Log, Duration::from_millis(300)).await,
+            !fired(&mut logs, Duration::from_millis(300)).await,
             "{backend:?}: a push of {KIND:?} woke the consumers of logs"
         );
     } else {
         assert!(
-            !woken(notifier, KIND, Duration::from_millis(300)).await,
+            !fired(&mut waiter, Duration::from_millis(300)).await,
             "{backend:?}: the other store was woken: this backend now has a cross-store \
              wake-up, and this test should say so"
         );
@@ -339,11 +346,23 @@ async fn a_commit_wakes_consumers_of_another_store(backend: Backend) {
     );
 }
 
-/// Whether `kind`'s consumers are woken within `within`.
-async fn woken(notifier: &Notifier, kind: QueueType, within: Duration) -> bool {
-    tokio::time::timeout(within, notifier.notified(kind))
-        .await
-        .is_ok()
+/// A wake-up for `kind`, registered now.
+fn watch(notifier: &Notifier, kind: QueueType) -> Pin<Box<Notified<'_>>> {
+    let mut waiter = Box::pin(notifier.notified(kind));
+    waiter.as_mut().enable();
+    waiter
+}
+
+/// Whether `waiter` fires within `within`; it stays registered either way.
+async fn fired(waiter: &mut Pin<Box<Notified<'_>>>, within: Duration) -> bool {
+    tokio::time::timeout(within, waiter.as_mut()).await.is_ok()
+}
+
+/// Waits until no kind has been woken for 200 ms.
+async fn quiet(notifier: &Notifier) {
+    for kind in QueueType::ALL {
+        while fired(&mut watch(notifier, kind), Duration::from_millis(200)).await {}
+    }
 }
 
 /// Consuming a message and producing its effects is one transaction, so a consumer that dies

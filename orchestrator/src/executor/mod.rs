@@ -7,8 +7,8 @@
 
 mod resolve;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,7 @@ use crate::model::{Execution, LogEntry, StateType, WorkerTaskResult};
 use crate::queue::{
     self, ExecutionEvent, QueueMessage, RunContext, Timing, Transaction, WorkerTask,
 };
-use crate::repository::{ExecutionQueued, Message, QueueType, Store, Tx};
+use crate::repository::{ExecutionQueued, Message, QueueType, SavedExecution, Store, Tx};
 use crate::run_context::VarsBase;
 
 /// How many messages one executor transaction takes.
@@ -35,6 +35,60 @@ pub struct Executor {
     renderer: Arc<Renderer>,
     knobs: Knobs,
     timing: Timing,
+    saved: Mutex<Saved>,
+}
+
+/// How many bytes of documents [`Saved`] holds at most.
+const SAVED_BYTES: usize = 32 << 20;
+
+/// The executions this executor saved last, with their documents, so that the next pass
+/// over one of them skips decoding the document it wrote itself when the database still
+/// holds that very text (`Tx::load_execution_saved`). A pass over a large execution (a
+/// ForEach over thousands of values) would otherwise spend most of its time decoding.
+/// Ended executions leave; the oldest go first once the documents pass [`SAVED_BYTES`].
+#[derive(Default)]
+struct Saved {
+    /// By execution id: the generation it was kept at, and the execution.
+    entries: HashMap<String, (u64, SavedExecution)>,
+    /// Ids by generation, oldest first; an id kept again leaves a stale pair behind.
+    order: VecDeque<(u64, String)>,
+    generation: u64,
+    bytes: usize,
+}
+
+impl Saved {
+    fn take(&mut self, id: &str) -> Option<SavedExecution> {
+        let (_, saved) = self.entries.remove(id)?;
+        self.bytes -= saved.document.len();
+        Some(saved)
+    }
+
+    fn keep(&mut self, saved: SavedExecution) {
+        let len = saved.document.len();
+        if len > SAVED_BYTES {
+            return;
+        }
+        self.generation += 1;
+        let id = saved.execution.id.clone();
+        if let Some((_, old)) = self.entries.insert(id.clone(), (self.generation, saved)) {
+            self.bytes -= old.document.len();
+        }
+        self.bytes += len;
+        self.order.push_back((self.generation, id));
+        while self.bytes > SAVED_BYTES {
+            let Some((generation, id)) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.get(&id).is_some_and(|(g, _)| *g == generation) {
+                self.take(&id);
+            }
+        }
+        if self.order.len() > 2 * self.entries.len() + 64 {
+            let entries = &self.entries;
+            self.order
+                .retain(|(generation, id)| entries.get(id).is_some_and(|(g, _)| g == generation));
+        }
+    }
 }
 
 #[derive(Default)]
@@ -45,6 +99,8 @@ struct Effects {
     /// Flows with a concurrency limit whose execution ended: each frees a slot for its
     /// oldest queued execution once the batch has committed.
     releases: Vec<Release>,
+    /// Executions saved by the batch, kept in [`Saved`] once it has committed.
+    saved: Vec<SavedExecution>,
 }
 
 /// A slot freed under a flow's concurrency limit.
@@ -68,6 +124,7 @@ impl Executor {
             renderer,
             knobs,
             timing,
+            saved: Mutex::default(),
         }
     }
 
@@ -77,10 +134,18 @@ impl Executor {
         let mut idle = self.timing.min_poll;
         let mut last_liveness = tokio::time::Instant::now();
         let mut last_clean = tokio::time::Instant::now();
+        let notifier = self.store.notifier();
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
+            // Registered before the poll, so that a push committed from here on wakes the
+            // wait below (see `Notifier::notified`).
+            let executions = notifier.notified(QueueType::Execution);
+            let results = notifier.notified(QueueType::WorkerTaskResult);
+            tokio::pin!(executions, results);
+            executions.as_mut().enable();
+            results.as_mut().enable();
             if last_liveness.elapsed() >= self.timing.heartbeat {
                 last_liveness = tokio::time::Instant::now();
                 if let Err(e) = self.resubmit_dead_workers().await {
@@ -108,11 +173,10 @@ impl Executor {
                     idle = self.timing.max_poll;
                 }
             }
-            let notifier = self.store.notifier();
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = notifier.notified(QueueType::Execution) => {}
-                _ = notifier.notified(QueueType::WorkerTaskResult) => {}
+                _ = &mut executions => {}
+                _ = &mut results => {}
                 _ = tokio::time::sleep(idle) => {}
             }
             idle = (idle * 2).min(self.timing.max_poll);
@@ -158,7 +222,8 @@ impl Executor {
         let mut effects = Effects::default();
         for id in order {
             let results = groups.remove(&id).unwrap_or_default();
-            let Some(mut exec) = tx.load_execution(&id).await? else {
+            let saved = self.saved().take(&id);
+            let Some(mut exec) = tx.load_execution_saved(&id, saved).await? else {
                 tracing::warn!("executor: message for unknown execution {id} dropped");
                 continue;
             };
@@ -183,6 +248,12 @@ impl Executor {
         }
         tx.push(&messages).await?;
         tx.commit().await?;
+        if !effects.saved.is_empty() {
+            let mut saved = self.saved();
+            for s in effects.saved {
+                saved.keep(s);
+            }
+        }
         if effects.terminated {
             self.store.notifier().terminated.notify_waiters();
         }
@@ -291,7 +362,12 @@ impl Executor {
                 });
             }
         }
-        tx.save_execution(&exec).await?;
+        let terminal = exec.state.is_terminal();
+        if let Some(saved) = tx.save_execution_keeping(exec).await?
+            && !terminal
+        {
+            fx.saved.push(saved);
+        }
         Ok(())
     }
 
@@ -336,6 +412,11 @@ impl Executor {
             };
             fx.messages.push(worker_task.to_message());
         }
+    }
+
+    fn saved(&self) -> std::sync::MutexGuard<'_, Saved> {
+        // The cache holds no invariant a panic could break halfway: take it as it is.
+        self.saved.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Resubmits the task runs of workers that stopped heartbeating (Kestra's
@@ -387,5 +468,64 @@ fn execution_log(exec: &Execution, message: String) -> LogEntry {
         level: crate::model::Level::Error,
         thread: Some("executor".into()),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved(id: &str, bytes: usize) -> SavedExecution {
+        let execution = Execution {
+            id: id.to_string(),
+            tenant_id: None,
+            namespace: "n".into(),
+            flow_id: "f".into(),
+            flow_revision: 1,
+            inputs: Default::default(),
+            labels: Vec::new(),
+            state: crate::model::State::new(crate::model::now()),
+            task_run_list: Vec::new(),
+            trigger: None,
+            original_id: id.to_string(),
+            outputs: None,
+        };
+        SavedExecution {
+            document: "x".repeat(bytes),
+            execution,
+        }
+    }
+
+    #[test]
+    fn saved_executions_are_taken_once_and_the_oldest_leave_first() {
+        let mut s = Saved::default();
+        let third = SAVED_BYTES / 3;
+        s.keep(saved("a", third));
+        s.keep(saved("b", third));
+        s.keep(saved("a", third)); // kept again: now the newest
+        s.keep(saved("c", third));
+        assert_eq!(s.bytes, 3 * third);
+        s.keep(saved("d", third)); // over the budget: the oldest, b, leaves
+        assert!(s.take("b").is_none());
+        assert!(s.take("a").is_some());
+        assert!(s.take("a").is_none(), "taken twice");
+        assert_eq!(s.bytes, 2 * third);
+        assert!(s.take("c").is_some() && s.take("d").is_some());
+        assert_eq!(s.bytes, 0);
+        s.keep(saved("huge", SAVED_BYTES + 1));
+        assert!(
+            s.entries.is_empty(),
+            "a document over the budget is not kept"
+        );
+    }
+
+    #[test]
+    fn the_order_of_saved_executions_stays_bounded() {
+        let mut s = Saved::default();
+        for _ in 0..10_000 {
+            s.keep(saved("a", 10));
+            s.take("a");
+        }
+        assert!(s.order.len() <= 65, "{} ids in order", s.order.len());
     }
 }

@@ -25,6 +25,9 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     type DB: Database;
     /// `sqlite`, `postgres` or `mysql`.
     const BACKEND: &'static str;
+    /// Whether a document column reads back exactly the text that was written (not so for
+    /// PostgreSQL's JSONB, which normalizes it).
+    const KEEPS_DOCUMENT_TEXT: bool = true;
     /// Rows per multi-row `INSERT`: each database caps the bound values of a statement.
     const ROWS_PER_INSERT: usize;
 

@@ -185,6 +185,13 @@ impl Polled {
     }
 }
 
+/// An execution as this process last saved it, with the document it wrote.
+#[derive(Debug)]
+pub struct SavedExecution {
+    pub document: String,
+    pub execution: Execution,
+}
+
 /// Wakes in-process consumers as soon as a producer commits, so that an idle poll loop does
 /// not add latency (the in-process twin of PostgreSQL's LISTEN/NOTIFY).
 #[derive(Debug, Default)]
@@ -199,11 +206,19 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// Wakes every consumer of `kind` that registered interest ([`Notifier::notified`]).
+    /// Nothing is stored for a consumer that registers later: it polls before it waits, and
+    /// that poll sees what was committed before this call.
     pub fn notify(&self, kind: QueueType) {
         self.queues[kind.index()].notify_waiters();
-        self.queues[kind.index()].notify_one();
     }
 
+    /// A wake-up for the next push of `kind`. A consumer takes it, and
+    /// [`enable`](tokio::sync::futures::Notified::enable)s it, *before* it polls: a push
+    /// committed while the poll runs then completes it, and a poll that found the queue empty
+    /// can wait on it without missing that push. (A permit stored for later, as
+    /// `Notify::notify_one` leaves, would instead wake every consumer once more after each
+    /// batch, for an empty poll.)
     pub fn notified(&self, kind: QueueType) -> tokio::sync::futures::Notified<'_> {
         self.queues[kind.index()].notified()
     }
@@ -354,6 +369,30 @@ pub trait Tx: Send {
     /// Reads an execution for update (rows are locked where the database can).
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>>;
     async fn save_execution(&mut self, execution: &Execution) -> Result<()>;
+
+    /// [`Tx::load_execution`], given what this caller last saved of the execution
+    /// ([`Tx::save_execution_keeping`]): when the stored document is still that one, byte for
+    /// byte, `saved`'s execution is returned rather than the document decoded again.
+    /// Databases that do not keep a document's text as written (PostgreSQL's JSONB) always
+    /// decode.
+    async fn load_execution_saved(
+        &mut self,
+        id: &str,
+        saved: Option<SavedExecution>,
+    ) -> Result<Option<Execution>> {
+        let _ = saved;
+        self.load_execution(id).await
+    }
+
+    /// [`Tx::save_execution`], handing back the document written where the database keeps it
+    /// verbatim, for a later [`Tx::load_execution_saved`].
+    async fn save_execution_keeping(
+        &mut self,
+        execution: Execution,
+    ) -> Result<Option<SavedExecution>> {
+        self.save_execution(&execution).await?;
+        Ok(None)
+    }
     /// Executions of the flow that hold a concurrency slot.
     async fn count_running(&mut self, namespace: &str, flow_id: &str) -> Result<i64>;
     /// Stores a queued execution (a second push of the same key changes nothing).

@@ -286,6 +286,7 @@ fn sql(index: QueuedIndex, mapping: JsonMapping) -> Sql {
 impl Dialect for PostgresDialect {
     type DB = Postgres;
     const BACKEND: &'static str = "postgres";
+    const KEEPS_DOCUMENT_TEXT: bool = false;
     /// PostgreSQL allows 65535 bound parameters per statement; stay well below.
     const ROWS_PER_INSERT: usize = 1000;
 

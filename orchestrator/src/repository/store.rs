@@ -13,7 +13,8 @@ use sqlx::{
 
 use super::dialect::{Dialect, Poll, q};
 use super::{
-    Counts, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result, Store, Tx,
+    Counts, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result, SavedExecution,
+    Store, Tx, decode_doc,
 };
 use crate::knobs::JsonMapping;
 use crate::model::{Execution, LogEntry};
@@ -249,6 +250,14 @@ pub(crate) struct SqlxTx<D: Dialect> {
 }
 
 impl<D: Dialect> SqlxTx<D> {
+    /// Whether a saved execution may be reused by [`Tx::load_execution_saved`]: the database
+    /// keeps the document's text as written, and the JSON mapping is the default one. (The
+    /// `jdbc.json-mapping=normalize` path reproduces Kestra's decode before 0.20, so each of
+    /// its loads decodes, as Kestra's did.)
+    fn keeps_documents(&self) -> bool {
+        D::KEEPS_DOCUMENT_TEXT && self.mapping == JsonMapping::Direct
+    }
+
     /// Inserts `rows` in multi-row statements: `head`, then each row's values as `bind`
     /// pushes them, then `tail`.
     async fn insert_rows<T: Sync>(
@@ -414,6 +423,47 @@ where
             .await
             .map_err(q::<D>("save execution"))?;
         Ok(())
+    }
+
+    async fn load_execution_saved(
+        &mut self,
+        id: &str,
+        saved: Option<SavedExecution>,
+    ) -> Result<Option<Execution>> {
+        let Some(saved) = saved.filter(|_| self.keeps_documents()) else {
+            return self.load_execution(id).await;
+        };
+        let row = sqlx::query(&self.dialect.sql().load_execution)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(q::<D>("load execution"))?;
+        let Some(row) = row else { return Ok(None) };
+        let text = D::text(&row, 0).map_err(q::<D>("load execution"))?;
+        if text == saved.document {
+            return Ok(Some(saved.execution));
+        }
+        decode_doc(D::BACKEND, self.mapping, "execution", id, &text).map(Some)
+    }
+
+    async fn save_execution_keeping(
+        &mut self,
+        execution: Execution,
+    ) -> Result<Option<SavedExecution>> {
+        if !self.keeps_documents() {
+            self.save_execution(&execution).await?;
+            return Ok(None);
+        }
+        let document = serde_json::to_string(&execution).expect("an execution always serializes");
+        let query = sqlx::query(self.dialect.sql().save_execution);
+        D::bind_execution(query, &execution, document.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q::<D>("save execution"))?;
+        Ok(Some(SavedExecution {
+            document,
+            execution,
+        }))
     }
 
     async fn count_running(&mut self, namespace: &str, flow_id: &str) -> Result<i64> {

@@ -32,7 +32,7 @@ use crate::expression::Renderer;
 use crate::knobs::{Knobs, LogIndexing};
 use crate::model::{LogEntry, WorkerTaskResult};
 use crate::queue::{QueueMessage, RunContext, Timing, WorkerTask};
-use crate::repository::{QueueType, Store};
+use crate::repository::{Message, QueueType, Store};
 use crate::storage::Storage;
 
 use emitter::LogEmitter;
@@ -238,6 +238,7 @@ impl Worker {
         shutdown: &CancellationToken,
     ) {
         let mut idle = self.timing.min_poll;
+        let notifier = self.store.notifier();
         loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -250,7 +251,11 @@ impl Worker {
                 p.forget();
                 taken += 1;
             }
-            match self.poll(taken).await {
+            // Registered before the poll (see `Notifier::notified`).
+            let pushed = notifier.notified(QueueType::WorkerTask);
+            tokio::pin!(pushed);
+            pushed.as_mut().enable();
+            match self.poll(free, &mut taken).await {
                 Ok(batch) => {
                     free.add_permits(taken - batch.len());
                     let (got, full) = (!batch.is_empty(), batch.len() == taken);
@@ -276,16 +281,23 @@ impl Worker {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = self.store.notifier().notified(QueueType::WorkerTask) => {}
+                _ = &mut pushed => {}
                 _ = tokio::time::sleep(idle) => {}
             }
             idle = (idle * 2).min(self.timing.max_poll);
         }
     }
 
-    async fn poll(&self, limit: usize) -> anyhow::Result<Vec<WorkerTask>> {
+    /// Takes up to `taken` worker tasks, plus one for each thread freed while the
+    /// transaction waited for the database (on SQLite, for the single writer): `taken` grows
+    /// by the permits it took.
+    async fn poll(&self, free: &Semaphore, taken: &mut usize) -> anyhow::Result<Vec<WorkerTask>> {
         let mut tx = self.store.begin().await?;
-        let received = tx.receive::<WorkerTask>(limit).await?;
+        while let Ok(p) = free.try_acquire() {
+            p.forget();
+            *taken += 1;
+        }
+        let received = tx.receive::<WorkerTask>(*taken).await?;
         let started: Vec<(&str, &str)> = received
             .iter()
             .map(|r| (r.row.key.as_str(), r.row.value.as_str()))
@@ -303,6 +315,17 @@ async fn heartbeat(store: &dyn Store, id: &str) -> crate::repository::Result<()>
     tx.commit().await
 }
 
+/// An event as the queue message it writes; a result also ends its job.
+fn add_event(event: Event, messages: &mut Vec<Message>, finished: &mut Vec<String>) {
+    match event {
+        Event::Log(l) => messages.push(l.to_message()),
+        Event::Done(r) => {
+            finished.push(r.task_run.id.clone());
+            messages.push(r.to_message());
+        }
+    }
+}
+
 /// Queues log lines and results in batches; retries while the database is away, so a
 /// result is never dropped while the process lives.
 async fn write_events(
@@ -312,28 +335,22 @@ async fn write_events(
     shutdown: CancellationToken,
 ) {
     while let Ok(first) = events.recv_async().await {
-        let mut batch = vec![first];
-        while batch.len() < WRITE_BATCH {
-            match events.try_recv() {
-                Ok(e) => batch.push(e),
-                Err(_) => break,
-            }
-        }
-        let mut messages = Vec::with_capacity(batch.len());
+        let mut messages = Vec::new();
         let mut finished = Vec::new();
-        for e in &batch {
-            match e {
-                Event::Log(l) => messages.push(l.to_message()),
-                Event::Done(r) => {
-                    finished.push(r.task_run.id.clone());
-                    messages.push(r.to_message());
-                }
-            }
-        }
+        add_event(first, &mut messages, &mut finished);
         let mut failures = 0;
         loop {
             let attempt = async {
                 let mut tx = store.begin().await?;
+                // What finished while the transaction waited for the database (on SQLite, for
+                // the single writer) joins this batch, so that the executor's next pass takes
+                // it at once.
+                while messages.len() < WRITE_BATCH {
+                    match events.try_recv() {
+                        Ok(e) => add_event(e, &mut messages, &mut finished),
+                        Err(_) => break,
+                    }
+                }
                 tx.push(&messages).await?;
                 tx.jobs_finished(&finished).await?;
                 tx.commit().await
