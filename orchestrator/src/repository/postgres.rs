@@ -511,7 +511,7 @@ mod tests {
     /// Every kind a poll can ask for has its partial index, with the predicate the poll
     /// writes, so no poll falls back to a walk of the primary key.
     #[test]
-    fn every_kind_has_the_partial_index_its_poll_reads() {
+    fn every_kind_has_the_partial_index_its_poll_and_counts_read() {
         let migration =
             include_str!("../../migrations/postgres/0005_queues_unconsumed_per_type.sql");
         for kind in QueueType::ALL {
@@ -520,6 +520,15 @@ mod tests {
                 kind.as_str()
             );
             assert!(migration.contains(&index), "no partial index for {kind:?}");
+            // `counts()` sums one count per type, written out by hand.
+            let counts = sql(QueuedIndex::default(), JsonMapping::default()).counts;
+            assert!(
+                counts.contains(&format!(
+                    "FROM queues WHERE NOT consumed AND type = '{}')",
+                    kind.as_str()
+                )),
+                "counts() leaves out {kind:?}"
+            );
             let poll = poll_each_kind(&[kind]).concat();
             assert!(
                 poll.contains(&format!(
