@@ -25,8 +25,10 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     type DB: Database;
     /// `sqlite`, `postgres` or `mysql`.
     const BACKEND: &'static str;
-    /// Whether a document column reads back exactly the text that was written (not so for
-    /// PostgreSQL's JSONB, which normalizes it).
+    /// Whether a document column can read back exactly the text that was written: not
+    /// PostgreSQL's JSONB, which normalizes it. SQLite and MariaDB keep it. MySQL's own JSON
+    /// type normalizes it too, but shares MariaDB's dialect; there the comparison in
+    /// `Tx::load_execution_saved` never matches, and every load decodes.
     const KEEPS_DOCUMENT_TEXT: bool = true;
     /// Rows per multi-row `INSERT`: each database caps the bound values of a statement.
     const ROWS_PER_INSERT: usize;

@@ -373,8 +373,8 @@ pub trait Tx: Send {
     /// [`Tx::load_execution`], given what this caller last saved of the execution
     /// ([`Tx::save_execution_keeping`]): when the stored document is still that one, byte for
     /// byte, `saved`'s execution is returned rather than the document decoded again.
-    /// Databases that do not keep a document's text as written (PostgreSQL's JSONB) always
-    /// decode.
+    /// Databases that do not keep a document's text as written (PostgreSQL's JSONB, MySQL's
+    /// JSON) always decode.
     async fn load_execution_saved(
         &mut self,
         id: &str,
