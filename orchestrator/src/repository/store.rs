@@ -303,6 +303,32 @@ impl<D: Dialect> SqlxTx<D> {
     }
 }
 
+impl<D: Dialect> SqlxTx<D>
+where
+    for<'c> &'c mut <D::DB as Database>::Connection: Executor<'c, Database = D::DB>,
+    for<'q> <D::DB as Database>::Arguments<'q>: IntoArguments<'q, D::DB>,
+    for<'q> &'q str: Encode<'q, D::DB> + Type<D::DB>,
+{
+    /// The execution's row, read for update ([`Sql::load_execution`]).
+    async fn execution_row(&mut self, id: &str) -> Result<Option<<D::DB as Database>::Row>> {
+        sqlx::query(&self.dialect.sql().load_execution)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(q::<D>("load execution"))
+    }
+
+    /// Upserts the execution with its serialized `document`.
+    async fn write_execution(&mut self, execution: &Execution, document: String) -> Result<()> {
+        let query = sqlx::query(self.dialect.sql().save_execution);
+        D::bind_execution(query, execution, document)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q::<D>("save execution"))?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl<D: Dialect> Tx for SqlxTx<D>
 where
@@ -406,23 +432,14 @@ where
     }
 
     async fn load_execution(&mut self, id: &str) -> Result<Option<Execution>> {
-        let row = sqlx::query(&self.dialect.sql().load_execution)
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(q::<D>("load execution"))?;
+        let row = self.execution_row(id).await?;
         row.map(|r| D::document(self.mapping, &r, 0, "execution", id))
             .transpose()
     }
 
     async fn save_execution(&mut self, execution: &Execution) -> Result<()> {
         let document = serde_json::to_string(execution).expect("an execution always serializes");
-        let query = sqlx::query(self.dialect.sql().save_execution);
-        D::bind_execution(query, execution, document)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(q::<D>("save execution"))?;
-        Ok(())
+        self.write_execution(execution, document).await
     }
 
     async fn load_execution_saved(
@@ -433,12 +450,9 @@ where
         let Some(saved) = saved.filter(|_| self.keeps_documents()) else {
             return self.load_execution(id).await;
         };
-        let row = sqlx::query(&self.dialect.sql().load_execution)
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(q::<D>("load execution"))?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = self.execution_row(id).await? else {
+            return Ok(None);
+        };
         let text = D::text(&row, 0).map_err(q::<D>("load execution"))?;
         if text == saved.document {
             return Ok(Some(saved.execution));
@@ -455,11 +469,7 @@ where
             return Ok(None);
         }
         let document = serde_json::to_string(&execution).expect("an execution always serializes");
-        let query = sqlx::query(self.dialect.sql().save_execution);
-        D::bind_execution(query, &execution, document.clone())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(q::<D>("save execution"))?;
+        self.write_execution(&execution, document.clone()).await?;
         Ok(Some(SavedExecution {
             document,
             execution,

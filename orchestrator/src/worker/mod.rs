@@ -246,11 +246,9 @@ impl Worker {
             };
             let Ok(permit) = permit else { return };
             permit.forget();
+            // One thread is free; `poll` takes the others that are free once it has the
+            // database.
             let mut taken = 1;
-            while let Ok(p) = free.try_acquire() {
-                p.forget();
-                taken += 1;
-            }
             // Registered before the poll (see `Notifier::notified`).
             let pushed = notifier.notified(QueueType::WorkerTask);
             tokio::pin!(pushed);
