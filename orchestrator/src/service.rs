@@ -78,6 +78,9 @@ pub enum ServiceError {
     WebhookNotFound(String),
     #[error("execution `{0}` not found")]
     ExecutionNotFound(String),
+    /// Kestra answers 409 to a resume of an execution that is not paused.
+    #[error(transparent)]
+    Resume(#[from] crate::tasks::ResumeError),
     #[error("execution `{id}` did not end within {waited:?} (state {state})")]
     Timeout {
         id: String,
@@ -267,6 +270,39 @@ impl Orchestrator {
         };
         self.create_execution(namespace, id, Map::new(), Vec::new(), Some(trigger))
             .await
+    }
+
+    /// Resumes a paused execution with its Pause's `onResume` inputs (typed, defaults
+    /// applied, required ones checked), as Kestra's `POST /api/v1/executions/{id}/resume`:
+    /// the paused task run goes on, and the execution goes back to the executor, in one
+    /// transaction that holds the execution's row.
+    pub async fn resume(
+        &self,
+        id: &str,
+        inputs: Map<String, Value>,
+    ) -> Result<Execution, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        let mut exec = tx
+            .load_execution(id)
+            .await?
+            .ok_or_else(|| ServiceError::ExecutionNotFound(id.into()))?;
+        if exec.state.current != crate::model::StateType::Paused {
+            return Err(crate::tasks::ResumeError::NotPaused(id.into()).into());
+        }
+        let flow = self
+            .flows
+            .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+            .await?;
+        let declared = crate::tasks::on_resume_inputs(&exec, &flow);
+        let inputs = resolve_inputs(declared, &inputs).map_err(|source| ServiceError::Inputs {
+            flow: flow.key(),
+            source,
+        })?;
+        crate::tasks::resume(&mut exec, &flow, Some(inputs))?;
+        tx.save_execution(&exec).await?;
+        tx.send(&[ExecutionEvent::new(&exec.id)]).await?;
+        tx.commit().await?;
+        Ok(exec)
     }
 
     pub async fn execution(&self, id: &str) -> Result<Execution, ServiceError> {

@@ -38,6 +38,30 @@ impl Storage {
         )
     }
 
+    /// The URI of a file given as an execution's input, Kestra's layout:
+    /// `kestra:///{namespace}/{flow}/executions/{execution}/inputs/{input}/{file name}`.
+    pub fn input_uri(
+        namespace: &str,
+        flow_id: &str,
+        execution_id: &str,
+        input: &str,
+        file_name: &str,
+    ) -> String {
+        format!(
+            "{SCHEME}/{}/{flow_id}/executions/{execution_id}/inputs/{input}/{file_name}",
+            namespace.replace('.', "/")
+        )
+    }
+
+    /// Writes a whole file, creating its folders.
+    pub fn write(&self, uri: &str, data: &[u8]) -> io::Result<()> {
+        let p = self.path(uri)?;
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(p, data)
+    }
+
     /// The local path of a `kestra:///` URI; rejects URIs that would escape the root.
     pub fn path(&self, uri: &str) -> io::Result<PathBuf> {
         let rel = uri.strip_prefix(SCHEME).ok_or_else(|| {

@@ -9,6 +9,7 @@
 //! | `POST /api/v1/executions/{namespace}/{id}` (optional JSON object of inputs) | triggers an execution |
 //! | `GET/POST/PUT /api/v1/executions/webhook/{namespace}/{id}/{key}` | fires a webhook trigger |
 //! | `GET /api/v1/executions/{id}` | the execution, in Kestra's JSON shape |
+//! | `POST /api/v1/executions/{id}/resume` (the Pause's `onResume` inputs: `multipart/form-data`, or a JSON object) | resumes a paused execution: 204, 409 when it is not paused |
 //! | `GET /api/v1/logs/{executionId}` | its log lines |
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,6 +26,8 @@ use serde_json::{Map, Value, json};
 
 use crate::flow::FlowLookupError;
 use crate::service::{Orchestrator, ServiceError};
+use crate::storage::Storage;
+use crate::tasks::ResumeError;
 
 type AppState = Arc<Orchestrator>;
 
@@ -43,6 +46,7 @@ pub fn router(orchestrator: Arc<Orchestrator>) -> Router {
         )
         .route("/api/v1/executions/{namespace}/{id}", post(trigger))
         .route("/api/v1/executions/{id}", get(get_execution))
+        .route("/api/v1/executions/{id}/resume", post(resume))
         .route("/api/v1/logs/{execution_id}", get(get_logs))
         .with_state(orchestrator)
 }
@@ -73,7 +77,10 @@ impl From<ServiceError> for ApiError {
             | ServiceError::WebhookNotFound(_)
             | ServiceError::ExecutionNotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Flow(_) | ServiceError::Inputs { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ServiceError::Disabled(_) => StatusCode::CONFLICT,
+            ServiceError::Disabled(_) | ServiceError::Resume(ResumeError::NotPaused(_)) => {
+                StatusCode::CONFLICT
+            }
+            ServiceError::Resume(ResumeError::NoTaskRun { .. }) => StatusCode::NOT_FOUND,
             ServiceError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ServiceError::Lookup(_) | ServiceError::Repository(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -206,6 +213,95 @@ async fn get_execution(
     Ok(Json(
         serde_json::to_value(exec).expect("an execution serializes"),
     ))
+}
+
+async fn resume(
+    State(o): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<StatusCode, ApiError> {
+    let inputs = input_values(&o, &id, request).await?;
+    o.resume(&id, inputs).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn unprocessable(message: String) -> ApiError {
+    ApiError(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// Input values from a request body, for the execution `execution_id`: a JSON object, or
+/// Kestra's `multipart/form-data`, whose text fields are values and whose file parts are
+/// stored in internal storage under the execution's `inputs/` folder, the value being
+/// their `kestra:///` URI (Kestra's `FlowInputOutput`).
+async fn input_values(
+    o: &Orchestrator,
+    execution_id: &str,
+    request: Request,
+) -> Result<Map<String, Value>, ApiError> {
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(request, &())
+            .await
+            .map_err(|e| unprocessable(format!("inputs: {e}")))?;
+        if body.is_empty() {
+            return Ok(Map::new());
+        }
+        return serde_json::from_slice(&body)
+            .map_err(|e| unprocessable(format!("inputs must be a JSON object: {e}")));
+    }
+    let exec = o.execution(execution_id).await?;
+    let mut form = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| unprocessable(format!("inputs: {e}")))?;
+    let mut inputs = Map::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| unprocessable(format!("inputs: {e}")))?
+    {
+        let Some(name) = field.name().map(str::to_string) else {
+            continue;
+        };
+        let file_name = field.file_name().map(str::to_string);
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| unprocessable(format!("input `{name}`: {e}")))?;
+        let value = match file_name {
+            Some(file_name) => {
+                // The name's last part only: a client's folders are not the storage's.
+                let file_name = file_name
+                    .rsplit(['/', '\\'])
+                    .next()
+                    .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+                    .ok_or_else(|| {
+                        unprocessable(format!("input `{name}`: file name `{file_name}`"))
+                    })?;
+                let uri =
+                    Storage::input_uri(&exec.namespace, &exec.flow_id, &exec.id, &name, file_name);
+                o.storage().write(&uri, &data).map_err(|e| {
+                    let status = if e.kind() == std::io::ErrorKind::InvalidInput {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    } else {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    };
+                    ApiError(
+                        status,
+                        format!("input `{name}`: cannot store the file: {e}"),
+                    )
+                })?;
+                uri
+            }
+            None => String::from_utf8(data.to_vec())
+                .map_err(|_| unprocessable(format!("input `{name}` is not UTF-8 text")))?,
+        };
+        inputs.insert(name, Value::String(value));
+    }
+    Ok(inputs)
 }
 
 async fn get_logs(

@@ -44,6 +44,8 @@ on_every_backend!(
     a_poll_reads_the_backlog_not_the_history,
     a_result_that_does_not_decode_does_not_block_the_executor,
     a_saved_execution_is_reused_only_while_its_document_is_stored,
+    delays_are_taken_once_when_due,
+    a_paused_execution_goes_on_after_its_delay_and_fails_after_its_timeout,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -1111,4 +1113,95 @@ async fn a_saved_execution_is_reused_only_while_its_document_is_stored(backend: 
         );
         tx.commit().await.unwrap();
     }
+}
+
+/// `executordelayed`: a delay is taken once it is due, earliest first, and only once; a second
+/// push for the same task run replaces the first; where the database locks rows, a delay one
+/// transaction holds is skipped by another rather than waited for.
+async fn delays_are_taken_once_when_due(backend: Backend) {
+    use orchestrator::repository::ExecutionDelay;
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = queued_store(&db, "flow-date").await;
+    let at = |ms: i64| jiff::Timestamp::from_millisecond(ms).unwrap();
+    let late = ExecutionDelay::resume("e1", "t1", at(3_000), StateType::Running);
+    let early = ExecutionDelay::resume("e2", "t2", at(1_000), StateType::Failed);
+    let future = ExecutionDelay::resume("e3", "t3", at(9_000), StateType::Running);
+    let mut tx = store.begin().await.unwrap();
+    tx.delay_push(&ExecutionDelay::resume(
+        "e1",
+        "t1",
+        at(8_000),
+        StateType::Failed,
+    ))
+    .await
+    .unwrap();
+    for d in [&late, &early, &future] {
+        tx.delay_push(d).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let taken = tx.delays_take(5_000, 100).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(taken, vec![early, late], "{backend:?}");
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.delays_take(5_000, 100).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+
+    if backend != Backend::Sqlite {
+        let mut first = store.begin().await.unwrap();
+        let held = first.delays_take(10_000, 1).await.unwrap();
+        assert_eq!(held, vec![future.clone()]);
+        let mut second = store.begin().await.unwrap();
+        let other = tokio::time::timeout(Duration::from_secs(10), second.delays_take(10_000, 1))
+            .await
+            .expect("a held delay is skipped, not waited for")
+            .unwrap();
+        assert!(other.is_empty(), "{other:?}");
+        second.commit().await.unwrap();
+        // Rolled back: the delay is there again.
+        drop(first);
+    }
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.delays_take(10_000, 100).await.unwrap(), vec![future]);
+    tx.commit().await.unwrap();
+}
+
+/// A Pause's `delay` resumes it and its `timeout` fails it, through `executordelayed`, on every
+/// backend (Kestra's `PauseTest.runDelay` and `runTimeout`).
+async fn a_paused_execution_goes_on_after_its_delay_and_fails_after_its_timeout(backend: Backend) {
+    let Some((_db, o)) = started(backend, &[]).await else {
+        return;
+    };
+    for (after, end, task_runs) in [
+        ("delay", StateType::Success, 2),
+        ("timeout", StateType::Failed, 1),
+    ] {
+        let source = format!(
+            "id: pause-{after}\nnamespace: tests\ntasks:\n  - id: pause\n    type: io.kestra.plugin.core.flow.Pause\n    {after}: PT0.5S\n  - id: last\n    type: io.kestra.plugin.core.debug.Return\n    format: done\n"
+        );
+        let exec = run(&o, &source, Map::new(), vec![]).await;
+        assert_eq!(exec.state.current, end, "{backend:?} {after}");
+        assert_eq!(exec.task_run_list.len(), task_runs, "{backend:?} {after}");
+        let pause = &exec.task_run_list[0].state;
+        assert!(
+            pause.histories.iter().any(|h| h.state == StateType::Paused),
+            "{backend:?} {after}: {pause:?}"
+        );
+        let paused_at = exec
+            .state
+            .histories
+            .iter()
+            .find(|h| h.state == StateType::Paused)
+            .expect("the execution paused")
+            .date;
+        let waited = exec.state.end_date().unwrap().duration_since(paused_at);
+        assert!(
+            waited >= jiff::SignedDuration::from_millis(500),
+            "{backend:?} {after}: ended {waited:?} after the pause"
+        );
+    }
+    o.shutdown().await;
 }

@@ -60,6 +60,19 @@ struct Case {
     /// Task outputs the test reads from `execution.outputs()`: a JSON pointer into them
     /// (`/task/value…/key`) and the string it must hold.
     task_outputs: &'static [(&'static str, &'static str)],
+    /// Task id, a state, and how many times its (first) task run's history holds it.
+    histories: &'static [(&'static str, StateType, usize)],
+    /// Tests that run the flow until it pauses (`runOneUntilPaused`), then act.
+    paused: Option<Paused>,
+}
+
+/// What a test asserts of an execution at its pause, and what it does then.
+struct Paused {
+    /// The task runs it has at the pause; the first one is PAUSED.
+    task_runs: usize,
+    /// The `onResume` inputs it resumes with, as JSON; `None`: it waits for the Pause's
+    /// `delay` or `timeout` instead.
+    resume: Option<&'static str>,
 }
 
 /// What a case asserts nothing about.
@@ -73,6 +86,8 @@ const ANY: Case = Case {
     attempts: &[],
     outputs: None,
     task_outputs: &[],
+    histories: &[],
+    paused: None,
 };
 
 const CASES: &[Case] = &[
@@ -806,6 +821,101 @@ const CASES: &[Case] = &[
         task_runs: Some(2),
         ..ANY
     },
+    Case {
+        flow: "pause.yaml",
+        java: "PauseTest.run (markAs RUNNING, as a resume without inputs)",
+        state: Some(StateType::Success),
+        paused: Some(Paused {
+            task_runs: 1,
+            resume: Some("{}"),
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "pause-delay.yaml",
+        java: "JdbcRunnerTest.pauseRunDelay (PauseTest.Suite.runDelay)",
+        state: Some(StateType::Success),
+        task_runs: Some(3),
+        histories: &[
+            ("pause", StateType::Paused, 1),
+            ("pause", StateType::Running, 2),
+        ],
+        paused: Some(Paused {
+            task_runs: 1,
+            resume: None,
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "pause-delay-from-input.yaml",
+        java: "JdbcRunnerTest.pauseRunDelayFromInput (PauseTest.Suite.runDelayFromInput)",
+        state: Some(StateType::Success),
+        task_runs: Some(3),
+        histories: &[
+            ("pause", StateType::Paused, 1),
+            ("pause", StateType::Running, 2),
+        ],
+        paused: Some(Paused {
+            task_runs: 1,
+            resume: None,
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "each-parallel-pause.yml",
+        java: "JdbcRunnerTest.pauseRunParallelDelay (PauseTest.Suite.runParallelDelay)",
+        state: Some(StateType::Success),
+        task_runs: Some(7),
+        ..ANY
+    },
+    Case {
+        flow: "pause-timeout.yaml",
+        java: "JdbcRunnerTest.pauseRunTimeout (PauseTest.Suite.runTimeout)",
+        state: Some(StateType::Failed),
+        task_runs: Some(1),
+        histories: &[
+            ("pause", StateType::Paused, 1),
+            ("pause", StateType::Running, 1),
+            ("pause", StateType::Failed, 1),
+        ],
+        paused: Some(Paused {
+            task_runs: 1,
+            resume: None,
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "pause_no_tasks.yaml",
+        java: "PauseTest.runEmptyTasks",
+        state: Some(StateType::Success),
+        paused: Some(Paused {
+            task_runs: 1,
+            resume: Some("{}"),
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "pause_on_resume.yaml",
+        java: "PauseTest.runOnResume (the text input; the file part is in server.rs)",
+        state: Some(StateType::Success),
+        task_outputs: &[("/last/values/asked", "restarted")],
+        paused: Some(Paused {
+            task_runs: 1,
+            resume: Some(r#"{"asked": "restarted"}"#),
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "pause_on_resume_optional.yaml",
+        java: "PauseTest.runOnResumeOptionalInputs",
+        state: Some(StateType::Success),
+        task_outputs: &[("/last/values/asked", "MISSING")],
+        paused: Some(Paused {
+            task_runs: 1,
+            resume: Some("{}"),
+        }),
+        ..ANY
+    },
 ];
 
 fn flow_text(file: &str) -> String {
@@ -821,8 +931,30 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
     let mut failures = Vec::new();
     for case in CASES {
         let inputs: Value = serde_json::from_str(case.inputs).unwrap();
-        let (exec, _) = h.run(&flow_text(case.flow), inputs).await;
         let mut wrong = Vec::new();
+        let exec = match &case.paused {
+            None => h.run(&flow_text(case.flow), inputs).await.0,
+            Some(paused) => {
+                let id = h.start(&flow_text(case.flow), inputs).await;
+                let at_pause = h.wait_state(&id, StateType::Paused).await;
+                if at_pause.task_run_list.len() != paused.task_runs
+                    || at_pause.task_run_list[0].state.current != StateType::Paused
+                {
+                    wrong.push(format!("at the pause: task runs {:?}", states(&at_pause)));
+                }
+                if let Some(resume) = paused.resume {
+                    let inputs: Value = serde_json::from_str(resume).unwrap();
+                    let resumed =
+                        h.o.resume(&id, inputs.as_object().cloned().unwrap())
+                            .await
+                            .unwrap();
+                    if resumed.state.current != StateType::Restarted {
+                        wrong.push(format!("resumed to {}", resumed.state.current));
+                    }
+                }
+                h.finish(&id).await.0
+            }
+        };
         if let Some(state) = case.state
             && exec.state.current != state
         {
@@ -849,6 +981,21 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
             if n != Some(*expected) {
                 wrong.push(format!(
                     "task `{task}`: {n:?} attempts (expected {expected})"
+                ));
+            }
+        }
+        for (task, state, expected) in case.histories {
+            let got = exec.task_run_list.iter().find(|t| t.task_id == *task);
+            let n = got.map(|t| {
+                t.state
+                    .histories
+                    .iter()
+                    .filter(|h| h.state == *state)
+                    .count()
+            });
+            if n != Some(*expected) {
+                wrong.push(format!(
+                    "task `{task}`: {state} {n:?} times in its history (expected {expected})"
                 ));
             }
         }

@@ -29,6 +29,10 @@ use crate::run_context::VarsBase;
 /// How many messages one executor transaction takes.
 const POLL_SIZE: usize = 100;
 
+/// How often the executor looks for due delays (Kestra's `JdbcExecutor` schedules
+/// `executionDelaySend` every second).
+const DELAYS_EVERY: Duration = Duration::from_secs(1);
+
 pub struct Executor {
     store: Arc<dyn Store>,
     flows: Arc<FlowCache>,
@@ -134,6 +138,7 @@ impl Executor {
         let mut idle = self.timing.min_poll;
         let mut last_liveness = tokio::time::Instant::now();
         let mut last_clean = tokio::time::Instant::now();
+        let mut last_delays = tokio::time::Instant::now();
         let notifier = self.store.notifier();
         loop {
             if shutdown.is_cancelled() {
@@ -150,6 +155,12 @@ impl Executor {
                 last_liveness = tokio::time::Instant::now();
                 if let Err(e) = self.resubmit_dead_workers().await {
                     tracing::warn!("executor: liveness check failed: {e}");
+                }
+            }
+            if last_delays.elapsed() >= DELAYS_EVERY {
+                last_delays = tokio::time::Instant::now();
+                if let Err(e) = self.resume_due().await {
+                    tracing::warn!("executor: delayed executions: {e:#}");
                 }
             }
             if last_clean.elapsed() >= Duration::from_secs(5) {
@@ -173,11 +184,12 @@ impl Executor {
                     idle = self.timing.max_poll;
                 }
             }
+            let until_delays = DELAYS_EVERY.saturating_sub(last_delays.elapsed());
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = &mut executions => {}
                 _ = &mut results => {}
-                _ = tokio::time::sleep(idle) => {}
+                _ = tokio::time::sleep(idle.min(until_delays)) => {}
             }
             idle = (idle * 2).min(self.timing.max_poll);
         }
@@ -285,6 +297,45 @@ impl Executor {
         Ok(())
     }
 
+    /// Moves on the paused task runs whose `delay` or `timeout` has passed, as Kestra's
+    /// `JdbcExecutor#executionDelaySend` does (`RESUME_FLOW`): each is marked as its delay
+    /// says ([`crate::tasks::mark_as`]) and the execution goes back to the executor. A task
+    /// run no longer paused (resumed by hand meanwhile) is left as it is, where Kestra would
+    /// mark it again. Returns how many delays were taken.
+    pub async fn resume_due(&self) -> anyhow::Result<usize> {
+        let mut tx = self.store.begin().await?;
+        let delays = tx
+            .delays_take(jiff::Timestamp::now().as_millisecond(), POLL_SIZE)
+            .await?;
+        let mut events = Vec::new();
+        for delay in &delays {
+            let Some(mut exec) = tx.load_execution(&delay.execution_id).await? else {
+                tracing::warn!(
+                    "delay of task run {} for unknown execution {} dropped",
+                    delay.task_run_id,
+                    delay.execution_id
+                );
+                continue;
+            };
+            let paused = exec
+                .task_run(&delay.task_run_id)
+                .is_some_and(|t| t.state.current == StateType::Paused);
+            if !paused {
+                continue;
+            }
+            let flow = self
+                .flows
+                .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+                .await?;
+            crate::tasks::mark_as(&mut exec, &flow, &delay.task_run_id, delay.state, None)?;
+            tx.save_execution(&exec).await?;
+            events.push(ExecutionEvent::new(&exec.id));
+        }
+        tx.send(&events).await?;
+        tx.commit().await?;
+        Ok(delays.len())
+    }
+
     /// Moves an execution forward; an end under a QUEUE concurrency limit frees a slot.
     async fn process(
         &self,
@@ -321,8 +372,9 @@ impl Executor {
                 }
             }
             exec.state.transition(StateType::Running, now);
-        } else if exec.state.current == StateType::Queued {
-            // Released by a finishing execution of the same flow.
+        } else if matches!(exec.state.current, StateType::Queued | StateType::Restarted) {
+            // Released by a finishing execution of the same flow, or resumed after a pause
+            // (Kestra's `ExecutorService#handleRestart`).
             exec.state.transition(StateType::Running, now);
         }
         if exec.state.is_terminal() {
@@ -333,7 +385,19 @@ impl Executor {
         let resolution = resolve(&flow, &mut exec, &self.renderer);
         self.dispatch(&flow, &exec, &resolution, fx);
         fx.logs.extend(resolution.logs);
-        if let Some(mut done) = resolution.done {
+        if resolution.paused {
+            // Kestra's `ExecutorService#handlePausedDelay`.
+            exec.state
+                .transition(StateType::Paused, crate::model::now());
+        }
+        for delay in &resolution.delays {
+            tx.delay_push(delay).await?;
+        }
+        // A paused execution does not end (`ExecutorService#handleEnd`).
+        let done = resolution
+            .done
+            .filter(|_| exec.state.current != StateType::Paused);
+        if let Some(mut done) = done {
             if !flow.outputs.is_empty() {
                 match self.flow_outputs(&flow, &exec) {
                     Ok(outputs) => exec.outputs = Some(outputs),

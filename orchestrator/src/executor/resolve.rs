@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::expression::Renderer;
 use crate::flow::{Flow, Task};
 use crate::model::{Execution, Level, LogEntry, State, StateType, TaskRun, new_id};
+use crate::repository::ExecutionDelay;
 use crate::run_context::VarsBase;
 
 /// What one pass decided.
@@ -24,6 +25,10 @@ pub struct Resolution {
     pub logs: Vec<LogEntry>,
     /// The execution's final state, once every branch is done.
     pub done: Option<StateType>,
+    /// Task runs this pass paused (a `Pause`): the execution pauses.
+    pub paused: bool,
+    /// When to move those task runs on, for the ones with a `delay` or a `timeout`.
+    pub delays: Vec<ExecutionDelay>,
 }
 
 /// Whether a task run, or a list of them, is done.
@@ -334,6 +339,33 @@ impl<'a> Walker<'a> {
             s if s.is_failed() && task.allow_failure => StateType::Warning,
             StateType::Warning if task.allow_warning => StateType::Success,
             s => s,
+        }
+    }
+
+    /// The state of a flowable's own task run.
+    pub(crate) fn state(&self, run: &FlowableRun<'_>) -> &State {
+        &self.exec.task_run_list[run.index].state
+    }
+
+    /// Pauses a flowable's task run (a `Pause`), and with it the execution; `after` is how
+    /// long until it moves on by itself, and to which state.
+    pub(crate) fn pause(
+        &mut self,
+        run: &FlowableRun<'_>,
+        after: Option<(std::time::Duration, StateType)>,
+    ) {
+        self.transition(run.index, StateType::Paused);
+        self.out.paused = true;
+        if let Some((after, state)) = after {
+            let at = self
+                .now
+                .checked_add(
+                    jiff::SignedDuration::try_from(after).unwrap_or(jiff::SignedDuration::MAX),
+                )
+                .unwrap_or(Timestamp::MAX);
+            self.out
+                .delays
+                .push(ExecutionDelay::resume(&self.exec.id, run.id, at, state));
         }
     }
 

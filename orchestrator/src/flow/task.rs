@@ -191,6 +191,7 @@ impl<'a> Loader<'a> {
             id: &id,
             type_name,
             map,
+            timeout: None,
         };
         let disabled = props.take::<Option<bool>>("disabled")?;
         let allow_failure = props.take::<Option<bool>>("allowFailure")?;
@@ -204,6 +205,7 @@ impl<'a> Loader<'a> {
         let retry = props.take::<Option<Retry>>("retry")?;
         let log_level = props.take::<Option<Level>>("logLevel")?;
         let log_to_file = props.take::<Option<bool>>("logToFile")?;
+        props.timeout = props.map.remove("timeout");
         for k in COMMON {
             props.map.remove(*k);
         }
@@ -232,9 +234,23 @@ pub struct TaskProps<'l, 'a> {
     id: &'l str,
     type_name: &'static str,
     map: Map<String, Value>,
+    /// Every task's `timeout`, which a `Pause` reads as its own.
+    timeout: Option<Value>,
 }
 
 impl TaskProps<'_, '_> {
+    /// The task's `timeout`, as written (Kestra's `Task#timeout`; a `Pause` redefines it).
+    pub fn timeout(&mut self) -> Result<Option<String>, FlowError> {
+        match self.timeout.take() {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => {
+                self.check("timeout", &Value::String(s.clone()))?;
+                Ok(Some(s))
+            }
+            Some(_) => Err(self.error("property `timeout` must be a duration")),
+        }
+    }
+
     /// The task's Kestra type (an older alias already mapped to it).
     pub fn type_name(&self) -> &'static str {
         self.type_name

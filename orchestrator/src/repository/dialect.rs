@@ -155,6 +155,14 @@ pub(crate) struct Sql {
     /// `(key)`.
     pub queued_delete: &'static str,
 
+    /// `(key, document, date ms)`; inserts or replaces.
+    pub delay_push: &'static str,
+    /// `(now ms, limit)` → `(key, document)` of due delays, earliest first, locked where the
+    /// database can, skipping locked rows.
+    pub delays_due: &'static str,
+    /// `(key)`.
+    pub delay_delete: &'static str,
+
     // Logs, flows, instances, jobs.
     /// `INSERT INTO logs (key, value) ` before the rows, and the upsert after them.
     pub insert_logs: &'static str,

@@ -298,6 +298,49 @@ impl ExecutionQueued {
     }
 }
 
+/// Kestra's `ExecutionDelay` (`RESUME_FLOW`): a paused task run to move on at a date, to
+/// RUNNING after a Pause's `delay`, to FAILED after its `timeout`. Stored in
+/// `executordelayed`; the executor takes the due ones every second, as Kestra's
+/// `JdbcExecutor#executionDelaySend` does.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionDelay {
+    pub execution_id: String,
+    pub task_run_id: String,
+    pub date: jiff::Timestamp,
+    /// The state the task run moves to.
+    pub state: crate::model::StateType,
+    /// Always `RESUME_FLOW` here: the delays of retries and `WaitFor` are not built.
+    pub delay_type: String,
+}
+
+impl ExecutionDelay {
+    pub fn resume(
+        execution_id: &str,
+        task_run_id: &str,
+        date: jiff::Timestamp,
+        state: crate::model::StateType,
+    ) -> Self {
+        ExecutionDelay {
+            execution_id: execution_id.into(),
+            task_run_id: task_run_id.into(),
+            date,
+            state,
+            delay_type: "RESUME_FLOW".into(),
+        }
+    }
+
+    /// The row key: one delay per task run.
+    pub fn uid(&self) -> String {
+        format!("{}_{}", self.execution_id, self.task_run_id)
+    }
+
+    /// The document stored in `value`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a delay always serializes")
+    }
+}
+
 /// Counts for tests, health checks and the harness.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -405,6 +448,12 @@ pub trait Tx: Send {
         namespace: &str,
         flow_id: &str,
     ) -> Result<Option<Execution>>;
+
+    /// Stores a delay; a second one for the same task run replaces it.
+    async fn delay_push(&mut self, delay: &ExecutionDelay) -> Result<()>;
+    /// Removes and returns up to `limit` delays due at `now_ms`, earliest first, skipping
+    /// those another transaction holds where the database can.
+    async fn delays_take(&mut self, now_ms: i64, limit: usize) -> Result<Vec<ExecutionDelay>>;
 
     /// One multi-row upsert keyed by the log id.
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()>;

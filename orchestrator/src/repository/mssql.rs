@@ -23,8 +23,8 @@ use bb8::{Pool, PooledConnection};
 use tiberius::{Row, ToSql};
 
 use super::{
-    Counts, Error, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result, Store,
-    Tx,
+    Counts, Error, ExecutionDelay, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType,
+    Result, Store, Tx,
 };
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
 use crate::model::{Execution, LogEntry};
@@ -648,6 +648,49 @@ impl Tx for MssqlTx {
         )
         .await?;
         Ok(Some(queued.execution))
+    }
+
+    async fn delay_push(&mut self, delay: &ExecutionDelay) -> Result<()> {
+        let (key, value, date) = (delay.uid(), delay.to_json(), delay.date.as_millisecond());
+        execute(
+            self.client(),
+            "MERGE INTO executordelayed WITH (HOLDLOCK) AS t
+             USING (SELECT @P1 AS [key]) AS s ON t.[key] = s.[key]
+             WHEN MATCHED THEN UPDATE SET [value] = @P2, date_ms = @P3
+             WHEN NOT MATCHED THEN INSERT ([key], [value], date_ms) VALUES (@P1, @P2, @P3);",
+            &[&key, &value, &date],
+            "store a delay",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delays_take(&mut self, now_ms: i64, limit: usize) -> Result<Vec<ExecutionDelay>> {
+        let limit = limit as i64;
+        let rows = fetch(
+            self.client(),
+            "SELECT TOP (@P2) [key], [value] FROM executordelayed WITH (UPDLOCK, READPAST, ROWLOCK)
+             WHERE date_ms <= @P1 ORDER BY date_ms",
+            &[&now_ms, &limit],
+            "take due delays",
+        )
+        .await?;
+        let mut delays = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = text(row, 0)?;
+            execute(
+                self.client(),
+                "DELETE FROM executordelayed WHERE [key] = @P1",
+                &[&key],
+                "take due delays",
+            )
+            .await?;
+            match serde_json::from_str(&text(row, 1)?) {
+                Ok(delay) => delays.push(delay),
+                Err(e) => tracing::warn!("delay {key} does not decode and is dropped: {e}"),
+            }
+        }
+        Ok(delays)
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {

@@ -182,6 +182,10 @@ fn sql(index: QueuedIndex) -> Sql {
             ),
         ],
         queued_delete: "DELETE FROM execution_queued WHERE `key` = ?",
+        delay_push: "INSERT INTO executordelayed (`key`, `value`, date_ms) VALUES (?, ?, ?)
+             ON DUPLICATE KEY UPDATE `value` = VALUES(`value`), date_ms = VALUES(date_ms)",
+        delays_due: "SELECT `key`, `value` FROM executordelayed WHERE date_ms <= ? ORDER BY date_ms LIMIT ? FOR UPDATE SKIP LOCKED",
+        delay_delete: "DELETE FROM executordelayed WHERE `key` = ?",
         insert_logs: "INSERT INTO logs (`key`, `value`) ",
         insert_logs_end: " ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)",
         lock_flow: "SELECT revision, source FROM flows WHERE `key` = ? FOR UPDATE",

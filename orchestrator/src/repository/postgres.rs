@@ -265,6 +265,10 @@ fn sql(index: QueuedIndex, mapping: JsonMapping) -> Sql {
             ),
         ],
         queued_delete: r#"DELETE FROM execution_queued WHERE "key" = $1"#,
+        delay_push: r#"INSERT INTO executordelayed ("key", value, date_ms) VALUES ($1, $2, $3)
+               ON CONFLICT ("key") DO UPDATE SET value = EXCLUDED.value, date_ms = EXCLUDED.date_ms"#,
+        delays_due: r#"SELECT "key", value FROM executordelayed WHERE date_ms <= $1 ORDER BY date_ms LIMIT $2 FOR UPDATE SKIP LOCKED"#,
+        delay_delete: r#"DELETE FROM executordelayed WHERE "key" = $1"#,
         insert_logs: r#"INSERT INTO logs ("key", value) "#,
         insert_logs_end: r#" ON CONFLICT ("key") DO UPDATE SET value = EXCLUDED.value"#,
         lock_flow: r#"SELECT revision, source FROM flows WHERE "key" = $1 FOR UPDATE"#,

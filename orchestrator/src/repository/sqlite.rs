@@ -148,6 +148,10 @@ fn sql() -> Sql {
             r#"SELECT "key", value FROM execution_queued WHERE tenant_id IS NULL AND namespace = ? AND flow_id = ? ORDER BY date ASC LIMIT ?"#.into(),
         ],
         queued_delete: r#"DELETE FROM execution_queued WHERE "key" = ?"#,
+        delay_push: r#"INSERT INTO executordelayed ("key", value, date_ms) VALUES (?, ?, ?)
+               ON CONFLICT ("key") DO UPDATE SET value = excluded.value, date_ms = excluded.date_ms"#,
+        delays_due: r#"SELECT "key", value FROM executordelayed WHERE date_ms <= ? ORDER BY date_ms LIMIT ?"#,
+        delay_delete: r#"DELETE FROM executordelayed WHERE "key" = ?"#,
         insert_logs: r#"INSERT INTO logs ("key", value) "#,
         insert_logs_end: r#" ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#,
         lock_flow: r#"SELECT revision, source FROM flows WHERE "key" = ?"#,

@@ -13,8 +13,8 @@ use sqlx::{
 
 use super::dialect::{Dialect, Poll, q};
 use super::{
-    Counts, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result, SavedExecution,
-    Store, Tx, decode_doc,
+    Counts, ExecutionDelay, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result,
+    SavedExecution, Store, Tx, decode_doc,
 };
 use crate::knobs::JsonMapping;
 use crate::model::{Execution, LogEntry};
@@ -526,6 +526,45 @@ where
             .await
             .map_err(q::<D>("pop queued execution"))?;
         Ok(Some(queued.execution))
+    }
+
+    async fn delay_push(&mut self, delay: &ExecutionDelay) -> Result<()> {
+        sqlx::query(self.dialect.sql().delay_push)
+            .bind(delay.uid())
+            .bind(delay.to_json())
+            .bind(delay.date.as_millisecond())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q::<D>("store a delay"))?;
+        Ok(())
+    }
+
+    async fn delays_take(&mut self, now_ms: i64, limit: usize) -> Result<Vec<ExecutionDelay>> {
+        let sql = self.dialect.sql();
+        let rows = sqlx::query(sql.delays_due)
+            .bind(now_ms)
+            .bind(limit as i64)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(q::<D>("take due delays"))?;
+        let mut delays = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = D::text(row, 0).map_err(q::<D>("take due delays"))?;
+            let value = D::text(row, 1).map_err(q::<D>("take due delays"))?;
+            sqlx::query(sql.delay_delete)
+                .bind(key.as_str())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(q::<D>("take due delays"))?;
+            match serde_json::from_str(&value) {
+                Ok(delay) => delays.push(delay),
+                // A row that does not decode is dropped with a warning, as the queue drops
+                // a message that does not decode (`queue::decode`), rather than retried
+                // every second for ever.
+                Err(e) => tracing::warn!("delay {key} does not decode and is dropped: {e}"),
+            }
+        }
+        Ok(delays)
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {

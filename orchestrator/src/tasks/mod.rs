@@ -21,6 +21,7 @@ mod if_task;
 mod log;
 mod output_values;
 mod parallel;
+mod pause;
 mod sequential;
 mod serdes;
 mod sleep;
@@ -37,6 +38,7 @@ pub use if_task::IfTask;
 pub use log::Log;
 pub use output_values::OutputValues;
 pub use parallel::Parallel;
+pub use pause::{Pause, ResumeError, mark_as, on_resume_inputs, resume};
 pub use sequential::Sequential;
 pub use serdes::Conversion;
 pub use sleep::Sleep;
@@ -126,6 +128,7 @@ task_kinds! {
     If(IfTask),
     Switch(Switch),
     ForEach(ForEach),
+    Pause(Pause),
     /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
     Convert(Conversion),
     // Deprecated types Kestra still runs.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use orchestrator::knobs::Knobs;
-use orchestrator::model::{Execution, LogEntry};
+use orchestrator::model::{Execution, LogEntry, StateType};
 use orchestrator::queue::Timing;
 use orchestrator::service::{Components, Config, Orchestrator};
 use serde_json::{Map, Value};
@@ -47,6 +47,34 @@ impl Harness {
             .await
             .unwrap();
         self.finish(&exec.id).await
+    }
+
+    /// Deploys the flow and creates one execution with these inputs; returns its id.
+    pub async fn start(&self, yaml: &str, inputs: Value) -> String {
+        let flow = self.o.deploy(yaml, "test.yaml").await.unwrap();
+        let inputs: Map<String, Value> = inputs.as_object().cloned().unwrap_or_default();
+        self.o
+            .create_execution(&flow.namespace, &flow.id, inputs, vec![], None)
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Waits (up to 30 s) until the execution is in `state`.
+    pub async fn wait_state(&self, id: &str, state: StateType) -> Execution {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let exec = self.o.execution(id).await.unwrap();
+            if exec.state.current == state {
+                return exec;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "execution {id} still {} after 30 s, waiting for {state}",
+                exec.state.current
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn finish(&self, id: &str) -> (Execution, Vec<LogEntry>) {

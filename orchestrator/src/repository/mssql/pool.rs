@@ -107,6 +107,14 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
             "/migrations/mssql/0002_execution_queued_tenant_value.sql"
         )),
     ),
+    (
+        3,
+        "migration 0003_executordelayed",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/mssql/0003_executordelayed.sql"
+        )),
+    ),
 ];
 
 /// Serialises migrations and the `queued.index` DDL across processes starting together
