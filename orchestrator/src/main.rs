@@ -63,6 +63,9 @@ enum Command {
         /// An input value: `--input name=value` (repeatable).
         #[arg(long = "input", value_name = "NAME=VALUE")]
         inputs: Vec<String>,
+        /// An execution label: `--label key=value` (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -188,9 +191,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             flow,
             common,
             inputs,
+            labels,
             output,
             timeout,
-        } => run(flow, common, inputs, output, timeout).await,
+        } => run(flow, common, inputs, labels, output, timeout).await,
         Command::Server {
             role,
             common,
@@ -210,6 +214,7 @@ async fn run(
     path: PathBuf,
     mut common: Common,
     inputs: Vec<String>,
+    labels: Vec<String>,
     output: Output,
     timeout: u64,
 ) -> anyhow::Result<ExitCode> {
@@ -225,6 +230,17 @@ async fn run(
             .with_context(|| format!("--input `{i}` is not NAME=VALUE"))?;
         given.insert(k.to_string(), serde_json::Value::String(v.to_string()));
     }
+    let mut execution_labels = Vec::new();
+    for l in &labels {
+        let (key, value) = l
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .with_context(|| format!("--label `{l}` is not KEY=VALUE"))?;
+        execution_labels.push(orchestrator::model::Label {
+            key: key.to_string(),
+            value: value.to_string(),
+        });
+    }
     let _server = provision(&mut common).await?;
     let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
     // The default database lives in the same scratch folder, so nothing is left behind.
@@ -235,7 +251,7 @@ async fn run(
     let result = async {
         let flow = o.deploy(&source, &origin).await?;
         let exec = o
-            .create_execution(&flow.namespace, &flow.id, given, Vec::new(), None)
+            .create_execution(&flow.namespace, &flow.id, given, execution_labels, None)
             .await?;
         let done = o
             .wait_terminal(&exec.id, Duration::from_secs(timeout))

@@ -24,6 +24,9 @@ use crate::repository::{self, Store};
 use crate::storage::Storage;
 use crate::worker::Worker;
 
+/// The label Kestra gives every execution, to follow it through the executions it starts.
+pub const CORRELATION_ID: &str = "system.correlationId";
+
 /// How to reach the database and run the components.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -222,12 +225,25 @@ impl Orchestrator {
                 flow: flow.key(),
                 source,
             })?;
-        let mut all_labels = flow.labels.clone();
+        // Kestra's `Execution#newExecution`: the flow's labels but its system ones, the
+        // given ones, and a `system.correlationId` (the execution's id) unless one was given.
+        let mut all_labels: Vec<Label> = flow
+            .labels
+            .iter()
+            .filter(|l| !l.key.starts_with(crate::tasks::SYSTEM_PREFIX))
+            .cloned()
+            .collect();
         for l in labels {
             all_labels.retain(|x| x.key != l.key);
             all_labels.push(l);
         }
         let exec_id = new_id();
+        if !all_labels.iter().any(|l| l.key == CORRELATION_ID) {
+            all_labels.push(Label {
+                key: CORRELATION_ID.into(),
+                value: exec_id.clone(),
+            });
+        }
         let execution = Execution {
             original_id: exec_id.clone(),
             outputs: None,

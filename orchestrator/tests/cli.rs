@@ -168,3 +168,68 @@ fn secrets_come_from_base64_environment_variables() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["taskRunList"][0]["outputs"]["value"], "hunter2");
 }
+
+/// `--label key=value` labels the execution, beside the flow's labels and Kestra's
+/// `system.correlationId`; a `Labels` task then reads and changes them.
+#[test]
+fn labels_come_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write(
+        &dir,
+        "labels.yaml",
+        "id: labelled\nnamespace: cli\nlabels:\n  team: data\ntasks:\n  - id: add\n    type: io.kestra.plugin.core.execution.Labels\n    labels:\n      seen: \"{{ labels.env }}\"\n",
+    );
+    let out = orchestrator()
+        .args(["run"])
+        .arg(&flow)
+        .args([
+            "--label", "env=prod", "--label", "team=ops", "--output", "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels: Vec<(String, String)> = v["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["key"].as_str().unwrap().to_string(),
+                l["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let id = v["id"].as_str().unwrap().to_string();
+    for expected in [
+        ("team", "ops"),
+        ("env", "prod"),
+        ("system.correlationId", id.as_str()),
+        ("seen", "prod"),
+    ] {
+        assert!(
+            labels
+                .iter()
+                .any(|(k, v)| (k.as_str(), v.as_str()) == expected),
+            "{expected:?} not in {labels:?}"
+        );
+    }
+    assert_eq!(labels.len(), 4, "{labels:?}");
+
+    let out = orchestrator()
+        .args(["run"])
+        .arg(&flow)
+        .args(["--label", "no-equals-sign"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--label `no-equals-sign` is not KEY=VALUE"),
+        "{err}"
+    );
+}

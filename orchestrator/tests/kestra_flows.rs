@@ -37,7 +37,7 @@
 mod common;
 
 use common::{start, states};
-use orchestrator::model::StateType;
+use orchestrator::model::{Label, StateType};
 use serde_json::Value;
 
 /// One Kestra test: a flow and what its Java test asserts.
@@ -64,6 +64,11 @@ struct Case {
     histories: &'static [(&'static str, StateType, usize)],
     /// Tests that run the flow until it pauses (`runOneUntilPaused`), then act.
     paused: Option<Paused>,
+    /// The labels the test gives the execution, `key:value` each.
+    labels: &'static [&'static str],
+    /// The labels the execution must end with, in any order, `key:value` each. In a value,
+    /// `{execution}` is the execution's id and `{taskrun:ID}` the id of task `ID`'s run.
+    end_labels: Option<&'static [&'static str]>,
 }
 
 /// What a test asserts of an execution at its pause, and what it does then.
@@ -88,6 +93,8 @@ const ANY: Case = Case {
     task_outputs: &[],
     histories: &[],
     paused: None,
+    labels: &[],
+    end_labels: None,
 };
 
 const CASES: &[Case] = &[
@@ -916,6 +923,56 @@ const CASES: &[Case] = &[
         }),
         ..ANY
     },
+    Case {
+        flow: "labels-update-task.yml",
+        java: "RuntimeLabelsTest.update",
+        inputs: r#"{"labelsJson": "{\"keyFromJson\": \"valueFromJson\"}", "labelsMapKey": "keyFromMap", "labelsMapValue": "valueFromMap", "labelsListKey": "keyFromList", "labelsListValue": "valueFromList"}"#,
+        labels: &[
+            "keyFromExecution:valueFromExecution",
+            "overriddenExecutionLabelKey:executionValueThatWillGetOverridden",
+        ],
+        state: Some(StateType::Success),
+        task_runs: Some(4),
+        end_labels: Some(&[
+            "system.correlationId:{execution}",
+            "flowLabelKey:flowLabelValue",
+            "overriddenFlowLabelKey:io.kestra.tests.labels-update-task",
+            "keyFromJson:valueFromJson",
+            "keyFromMap:valueFromMap",
+            "keyFromList:valueFromList",
+            "keyFromExecution:valueFromExecution",
+            "overriddenExecutionLabelKey:{taskrun:override-labels}",
+        ]),
+        ..ANY
+    },
+    Case {
+        flow: "npe-labels-update-task.yml",
+        java: "RuntimeLabelsTest.noNpeOnNullPreviousExecutionLabels (hasItem)",
+        state: Some(StateType::Success),
+        task_runs: Some(1),
+        end_labels: Some(&[
+            "system.correlationId:{execution}",
+            "someLabel:{taskrun:labels}",
+        ]),
+        ..ANY
+    },
+    Case {
+        flow: "primitive-labels-flow.yml",
+        java: "RuntimeLabelsTest.primitiveTypeLabels",
+        inputs: r#"{"intLabel": 42, "boolLabel": true, "floatLabel": 3.14}"#,
+        labels: &["existingLabel:someValue"],
+        state: Some(StateType::Success),
+        task_runs: Some(1),
+        end_labels: Some(&[
+            "system.correlationId:{execution}",
+            "intValue:42",
+            "boolValue:true",
+            "floatValue:3.14",
+            "taskRunId:{taskrun:update-labels}",
+            "existingLabel:someValue",
+        ]),
+        ..ANY
+    },
 ];
 
 fn flow_text(file: &str) -> String {
@@ -932,10 +989,23 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
     for case in CASES {
         let inputs: Value = serde_json::from_str(case.inputs).unwrap();
         let mut wrong = Vec::new();
+        let labels: Vec<Label> = case
+            .labels
+            .iter()
+            .map(|l| {
+                let (key, value) = l.split_once(':').unwrap();
+                Label {
+                    key: key.into(),
+                    value: value.into(),
+                }
+            })
+            .collect();
+        let id = h
+            .start_labelled(&flow_text(case.flow), inputs, labels)
+            .await;
         let exec = match &case.paused {
-            None => h.run(&flow_text(case.flow), inputs).await.0,
+            None => h.finish(&id).await.0,
             Some(paused) => {
-                let id = h.start(&flow_text(case.flow), inputs).await;
                 let at_pause = h.wait_state(&id, StateType::Paused).await;
                 if at_pause.task_run_list.len() != paused.task_runs
                     || at_pause.task_run_list[0].state.current != StateType::Paused
@@ -982,6 +1052,39 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                 wrong.push(format!(
                     "task `{task}`: {n:?} attempts (expected {expected})"
                 ));
+            }
+        }
+        if let Some(expected) = case.end_labels {
+            let value = |v: &str| match v {
+                "{execution}" => exec.id.clone(),
+                v => match v
+                    .strip_prefix("{taskrun:")
+                    .and_then(|v| v.strip_suffix('}'))
+                {
+                    Some(task) => exec
+                        .task_run_list
+                        .iter()
+                        .find(|t| t.task_id == task)
+                        .map_or_else(|| format!("no task run of {task}"), |t| t.id.clone()),
+                    None => v.to_string(),
+                },
+            };
+            let mut expected: Vec<String> = expected
+                .iter()
+                .map(|l| {
+                    let (k, v) = l.split_once(':').unwrap();
+                    format!("{k}:{}", value(v))
+                })
+                .collect();
+            let mut got: Vec<String> = exec
+                .labels
+                .iter()
+                .map(|l| format!("{}:{}", l.key, l.value))
+                .collect();
+            expected.sort();
+            got.sort();
+            if got != expected {
+                wrong.push(format!("labels {got:?} (expected {expected:?})"));
             }
         }
         for (task, state, expected) in case.histories {

@@ -12,9 +12,10 @@ use serde_json::{Map, Value};
 
 use crate::expression::Renderer;
 use crate::flow::{Flow, Task};
-use crate::model::{Execution, Level, LogEntry, State, StateType, TaskRun, new_id};
+use crate::model::{Execution, Level, LogEntry, State, StateType, TaskRun, TaskRunAttempt, new_id};
 use crate::repository::ExecutionDelay;
 use crate::run_context::VarsBase;
+use crate::tasks::{ExecutionUpdatable, Role};
 
 /// What one pass decided.
 #[derive(Debug, Default)]
@@ -301,6 +302,9 @@ impl<'a> Walker<'a> {
                 return self.advance(i, task);
             }
         }
+        if let Role::Updating(updating) = task.kind.role() {
+            return self.update(i, task, updating);
+        }
         let Some(flowable) = task.flowable() else {
             if current == StateType::Created {
                 self.transition(i, StateType::Running);
@@ -329,6 +333,32 @@ impl<'a> Walker<'a> {
                 Progress::Done(allowed)
             }
         }
+    }
+
+    /// Runs a task that changes the execution, where a runnable would be sent to a worker
+    /// (Kestra's `ExecutorService#handleExecutionUpdatingTask`): one attempt, SUCCESS, or
+    /// FAILED with the error in the task run's logs.
+    fn update(&mut self, i: usize, task: &'a Task, updating: &dyn ExecutionUpdatable) -> Progress {
+        self.transition(i, StateType::Running);
+        let vars = self
+            .vars
+            .for_task_run(self.exec, &self.exec.task_run_list[i], task);
+        let state = match updating.update(self.exec, self.renderer, &vars) {
+            Ok(()) => StateType::Success,
+            Err(message) => {
+                self.log_at(i, Level::Error, message);
+                StateType::Failed
+            }
+        };
+        let tr = &mut self.exec.task_run_list[i];
+        let mut attempt = State::new(self.now);
+        attempt.transition(state, self.now);
+        tr.attempts = Some(vec![TaskRunAttempt {
+            state: attempt,
+            log_file: None,
+        }]);
+        self.transition(i, state);
+        self.advance(i, task)
     }
 
     /// Kestra's `allowFailure` and `allowWarning`: a failure the task allows becomes a

@@ -8,6 +8,9 @@
 //! and `AllowFailure`) implements [`Flowable`]: the executor asks it, on every pass, which
 //! of its children run next, as Kestra's executor does with `FlowableTask`.
 //!
+//! `Labels` changes its own execution and implements [`ExecutionUpdatable`]: the executor
+//! runs it, as Kestra's runs an `ExecutionUpdatableTask`.
+//!
 //! Adding a task means one new file and one line in the `task_kinds!` list below.
 
 mod allow_failure;
@@ -18,6 +21,7 @@ mod echo;
 mod fail;
 mod for_each;
 mod if_task;
+mod labels;
 mod log;
 mod output_values;
 mod parallel;
@@ -35,6 +39,7 @@ pub use echo::Echo;
 pub use fail::Fail;
 pub use for_each::ForEach;
 pub use if_task::IfTask;
+pub use labels::{Labels, SYSTEM_PREFIX};
 pub use log::Log;
 pub use output_values::OutputValues;
 pub use parallel::Parallel;
@@ -50,7 +55,7 @@ use crate::executor::{FlowableRun, Progress, Walker};
 use crate::expression::{ExpressionError, Renderer};
 use crate::flow::{FlowError, Task, TaskProps};
 use crate::knobs::SerdeMode;
-use crate::model::{Level, TaskRun};
+use crate::model::{Execution, Level, TaskRun};
 use crate::storage::Storage;
 
 /// A Kestra task type: the names it runs under, and how it reads its properties.
@@ -72,6 +77,16 @@ pub(crate) trait TaskType: Sized {
 pub(crate) enum Role<'a> {
     Runnable(&'a dyn Runnable),
     Flowable(&'a dyn Flowable),
+    /// Run by the executor itself, on the execution (Kestra's `ExecutionUpdatableTask`).
+    Updating(&'a dyn ExecutionUpdatable),
+}
+
+/// A task that changes its own execution, run by the executor as it would send the task
+/// run to a worker (Kestra's `ExecutionUpdatableTask`).
+pub(crate) trait ExecutionUpdatable {
+    /// Changes the execution; an error fails the task run, and is logged.
+    fn update(&self, exec: &mut Execution, renderer: &Renderer, vars: &Value)
+    -> Result<(), String>;
 }
 
 /// Declares [`TaskKind`] from the list of task types, with its dispatch.
@@ -129,6 +144,7 @@ task_kinds! {
     Switch(Switch),
     ForEach(ForEach),
     Pause(Pause),
+    Labels(Labels),
     /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
     Convert(Conversion),
     // Deprecated types Kestra still runs.

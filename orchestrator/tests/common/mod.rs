@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use orchestrator::knobs::Knobs;
-use orchestrator::model::{Execution, LogEntry, StateType};
+use orchestrator::model::{Execution, Label, LogEntry, StateType};
 use orchestrator::queue::Timing;
 use orchestrator::service::{Components, Config, Orchestrator};
 use serde_json::{Map, Value};
@@ -49,12 +49,13 @@ impl Harness {
         self.finish(&exec.id).await
     }
 
-    /// Deploys the flow and creates one execution with these inputs; returns its id.
-    pub async fn start(&self, yaml: &str, inputs: Value) -> String {
+    /// Deploys the flow and creates one execution with these inputs and labels; returns
+    /// its id.
+    pub async fn start_labelled(&self, yaml: &str, inputs: Value, labels: Vec<Label>) -> String {
         let flow = self.o.deploy(yaml, "test.yaml").await.unwrap();
         let inputs: Map<String, Value> = inputs.as_object().cloned().unwrap_or_default();
         self.o
-            .create_execution(&flow.namespace, &flow.id, inputs, vec![], None)
+            .create_execution(&flow.namespace, &flow.id, inputs, labels, None)
             .await
             .unwrap()
             .id
