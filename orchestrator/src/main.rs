@@ -63,6 +63,9 @@ enum Command {
         /// An input value: `--input name=value` (repeatable).
         #[arg(long = "input", value_name = "NAME=VALUE")]
         inputs: Vec<String>,
+        /// A folder of flows to deploy first, so that the flow's Subflow tasks find theirs.
+        #[arg(long, value_name = "DIR")]
+        flows: Option<PathBuf>,
         /// An execution label: `--label key=value` (repeatable).
         #[arg(long = "label", value_name = "KEY=VALUE")]
         labels: Vec<String>,
@@ -191,10 +194,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             flow,
             common,
             inputs,
+            flows,
             labels,
             output,
             timeout,
-        } => run(flow, common, inputs, labels, output, timeout).await,
+        } => run(flow, common, inputs, flows, labels, output, timeout).await,
         Command::Server {
             role,
             common,
@@ -214,6 +218,7 @@ async fn run(
     path: PathBuf,
     mut common: Common,
     inputs: Vec<String>,
+    flows: Option<PathBuf>,
     labels: Vec<String>,
     output: Output,
     timeout: u64,
@@ -249,13 +254,15 @@ async fn run(
     let o = Orchestrator::connect(config).await?;
     o.start(Components::ALL);
     let result = async {
+        if let Some(dir) = &flows {
+            deploy_folder(&o, dir).await?;
+        }
         let flow = o.deploy(&source, &origin).await?;
         let exec = o
             .create_execution(&flow.namespace, &flow.id, given, execution_labels, None)
             .await?;
-        let done = o
-            .wait_terminal(&exec.id, Duration::from_secs(timeout))
-            .await?;
+        // The run ends once the execution and every execution it started have ended.
+        let done = o.wait_tree(&exec.id, Duration::from_secs(timeout)).await?;
         o.wait_idle(Duration::from_secs(60)).await?;
         let logs = o.logs(&done.id).await?;
         anyhow::Ok((done, logs))
@@ -377,11 +384,17 @@ async fn deploy_folder(o: &Orchestrator, dir: &std::path::Path) -> anyhow::Resul
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
         .collect();
     entries.sort();
-    for p in entries {
+    let mut sources = Vec::with_capacity(entries.len());
+    for p in &entries {
         let source =
-            std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
-        o.deploy(&source, &p.display().to_string()).await?;
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        sources.push((source, p.display().to_string()));
     }
+    let sources: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(s, o)| (s.as_str(), o.as_str()))
+        .collect();
+    o.deploy_all(&sources).await?;
     Ok(())
 }
 

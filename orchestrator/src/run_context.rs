@@ -33,12 +33,7 @@ impl VarsBase {
             }),
         );
         base.insert("inputs".into(), Value::Object(exec.inputs.clone()));
-        let labels: Map<String, Value> = exec
-            .labels
-            .iter()
-            .map(|l| (l.key.clone(), Value::String(l.value.clone())))
-            .collect();
-        base.insert("labels".into(), Value::Object(labels));
+        base.insert("labels".into(), Value::Object(label_vars(&exec.labels)));
         base.insert("vars".into(), Value::Object(flow.variables.clone()));
         if let Some(t) = &exec.trigger {
             base.insert("trigger".into(), Value::Object(t.variables.clone()));
@@ -134,4 +129,19 @@ fn object(slot: &mut Value) -> &mut Map<String, Value> {
         Value::Object(m) => m,
         _ => unreachable!("made an object above"),
     }
+}
+
+/// The `labels` variable, as Kestra's `RunVariables` builds it: by key, the first of a key
+/// kept; a system label `system.x` is `labels.system.x` (and, as Kestra's map keeps the
+/// first entry of each key, only the first system label is there).
+fn label_vars(labels: &[crate::model::Label]) -> Map<String, Value> {
+    let mut vars = Map::new();
+    for l in labels {
+        let (key, value) = match l.key.strip_prefix(crate::tasks::SYSTEM_PREFIX) {
+            Some(rest) => ("system".to_string(), json!({ rest: l.value.clone() })),
+            None => (l.key.clone(), Value::String(l.value.clone())),
+        };
+        vars.entry(key).or_insert(value);
+    }
+    vars
 }

@@ -59,6 +59,73 @@ impl Components {
     };
 }
 
+/// A new execution of `flow` (state CREATED), as Kestra's `Execution#newExecution` makes
+/// one: the flow's labels but its system ones, the given ones (replacing a flow label of
+/// the same key), and a `system.correlationId`, its own id, unless one was given.
+pub fn new_execution(
+    flow: &Flow,
+    inputs: Map<String, Value>,
+    labels: Vec<Label>,
+    trigger: Option<ExecutionTrigger>,
+) -> Execution {
+    let mut all_labels: Vec<Label> = flow
+        .labels
+        .iter()
+        .filter(|l| !l.key.starts_with(crate::tasks::SYSTEM_PREFIX))
+        .cloned()
+        .collect();
+    for l in labels {
+        all_labels.retain(|x| x.key != l.key);
+        all_labels.push(l);
+    }
+    let id = new_id();
+    if !all_labels.iter().any(|l| l.key == CORRELATION_ID) {
+        all_labels.push(Label {
+            key: CORRELATION_ID.into(),
+            value: id.clone(),
+        });
+    }
+    Execution {
+        original_id: id.clone(),
+        outputs: None,
+        id,
+        // Kestra OSS: no tenant.
+        tenant_id: None,
+        namespace: flow.namespace.clone(),
+        flow_id: flow.id.clone(),
+        flow_revision: flow.revision,
+        inputs,
+        labels: all_labels,
+        state: State::new(now()),
+        task_run_list: Vec::new(),
+        trigger,
+    }
+}
+
+/// The executions an execution's Subflow task runs started.
+fn started_executions(exec: &Execution) -> Vec<String> {
+    exec.task_run_list
+        .iter()
+        .filter_map(|t| t.outputs.as_ref()?.get("executionId")?.as_str())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every Subflow task among these tasks and their children: the task, and the namespace
+/// and flow id it names.
+fn subflows(tasks: &[crate::flow::Task]) -> Vec<(&crate::flow::Task, &str, &str)> {
+    let mut found = Vec::new();
+    for task in tasks {
+        if let crate::tasks::TaskKind::Subflow(s) = &task.kind {
+            found.push((task, s.namespace.as_str(), s.flow_id.as_str()));
+        }
+        for children in task.children() {
+            found.extend(subflows(children));
+        }
+    }
+    found
+}
+
 /// A request the orchestrator refuses, or could not carry out.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -193,13 +260,59 @@ impl Orchestrator {
 
     /// Parses, validates and stores a flow. Nothing is stored when it is invalid.
     pub async fn deploy(&self, source: &str, origin: &str) -> Result<Arc<Flow>, ServiceError> {
-        let mut flow = parse_flow(source, origin)?;
+        let mut deployed = self.deploy_all(&[(source, origin)]).await?;
+        Ok(deployed.remove(0))
+    }
+
+    /// Parses and validates every flow (`(source, origin)` each), then stores them all;
+    /// nothing is stored when one is invalid. A Subflow task that names a flow neither
+    /// stored nor among these is refused, as Kestra's flow validation refuses it (a name
+    /// written as an expression is looked up when the task runs).
+    pub async fn deploy_all(
+        &self,
+        sources: &[(&str, &str)],
+    ) -> Result<Vec<Arc<Flow>>, ServiceError> {
+        let mut flows = Vec::with_capacity(sources.len());
+        for (source, origin) in sources {
+            flows.push((parse_flow(source, origin)?, *source, *origin));
+        }
+        for (flow, _, origin) in &flows {
+            for (task, namespace, id) in subflows(&flow.tasks)
+                .into_iter()
+                .chain(subflows(&flow.errors))
+            {
+                let dynamic = |s: &str| s.contains("{{") || s.contains("{%");
+                if dynamic(namespace) || dynamic(id) {
+                    continue;
+                }
+                let among = flows
+                    .iter()
+                    .any(|(f, _, _)| f.namespace == namespace && f.id == id);
+                if !among && self.store.flow(namespace, id).await?.is_none() {
+                    return Err(FlowError::Task {
+                        origin: origin.to_string(),
+                        flow: flow.key(),
+                        task: task.id.clone(),
+                        kind: task.type_name.clone(),
+                        message: format!("the subflow `{namespace}.{id}` does not exist"),
+                    }
+                    .into());
+                }
+            }
+        }
         let mut tx = self.store.begin().await?;
-        flow.revision = tx.save_flow(&flow.namespace, &flow.id, source).await?;
+        for (flow, source, _) in &mut flows {
+            flow.revision = tx.save_flow(&flow.namespace, &flow.id, source).await?;
+        }
         tx.commit().await?;
-        let flow = Arc::new(flow);
-        self.flows.insert(flow.clone());
-        Ok(flow)
+        Ok(flows
+            .into_iter()
+            .map(|(flow, _, _)| {
+                let flow = Arc::new(flow);
+                self.flows.insert(flow.clone());
+                flow
+            })
+            .collect())
     }
 
     pub async fn flow(&self, namespace: &str, id: &str) -> Result<Arc<Flow>, ServiceError> {
@@ -225,40 +338,7 @@ impl Orchestrator {
                 flow: flow.key(),
                 source,
             })?;
-        // Kestra's `Execution#newExecution`: the flow's labels but its system ones, the
-        // given ones, and a `system.correlationId` (the execution's id) unless one was given.
-        let mut all_labels: Vec<Label> = flow
-            .labels
-            .iter()
-            .filter(|l| !l.key.starts_with(crate::tasks::SYSTEM_PREFIX))
-            .cloned()
-            .collect();
-        for l in labels {
-            all_labels.retain(|x| x.key != l.key);
-            all_labels.push(l);
-        }
-        let exec_id = new_id();
-        if !all_labels.iter().any(|l| l.key == CORRELATION_ID) {
-            all_labels.push(Label {
-                key: CORRELATION_ID.into(),
-                value: exec_id.clone(),
-            });
-        }
-        let execution = Execution {
-            original_id: exec_id.clone(),
-            outputs: None,
-            id: exec_id,
-            // Kestra OSS: no tenant.
-            tenant_id: None,
-            namespace: flow.namespace.clone(),
-            flow_id: flow.id.clone(),
-            flow_revision: flow.revision,
-            inputs,
-            labels: all_labels,
-            state: State::new(now()),
-            task_run_list: Vec::new(),
-            trigger,
-        };
+        let execution = new_execution(&flow, inputs, labels, trigger);
         let mut tx = self.store.begin().await?;
         tx.save_execution(&execution).await?;
         tx.send(&[ExecutionEvent::new(&execution.id)]).await?;
@@ -358,6 +438,20 @@ impl Orchestrator {
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
+    }
+
+    /// Waits until the execution has ended, and every execution it started (its Subflow
+    /// task runs' `executionId` outputs, at every depth) has too; returns the first.
+    pub async fn wait_tree(&self, id: &str, timeout: Duration) -> Result<Execution, ServiceError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let root = self.wait_terminal(id, timeout).await?;
+        let mut pending = started_executions(&root);
+        while let Some(child) = pending.pop() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let ended = self.wait_terminal(&child, left).await?;
+            pending.extend(started_executions(&ended));
+        }
+        Ok(root)
     }
 
     /// Waits until every queued message is consumed and every log line a worker of this

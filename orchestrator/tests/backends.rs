@@ -46,6 +46,7 @@ on_every_backend!(
     a_saved_execution_is_reused_only_while_its_document_is_stored,
     delays_are_taken_once_when_due,
     a_paused_execution_goes_on_after_its_delay_and_fails_after_its_timeout,
+    subflows_started_together_each_end_their_task_run,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -1203,5 +1204,37 @@ async fn a_paused_execution_goes_on_after_its_delay_and_fails_after_its_timeout(
             "{backend:?} {after}: ended {waited:?} after the pause"
         );
     }
+    o.shutdown().await;
+}
+
+/// Subflow task runs started together (a ForEach with no concurrency limit) each end with
+/// their own execution, on every backend: the ending subflow reads its parent's row under
+/// the database's row lock while the parent's other subflows end.
+async fn subflows_started_together_each_end_their_task_run(backend: Backend) {
+    let Some((_db, o)) = started(backend, &[]).await else {
+        return;
+    };
+    o.deploy(
+        "id: child\nnamespace: tests\ninputs:\n  - id: n\n    type: INT\ntasks:\n  - id: double\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ inputs.n * 2 }}\"\noutputs:\n  - id: doubled\n    type: INT\n    value: \"{{ outputs.double.value }}\"\n",
+        "child.yaml",
+    )
+    .await
+    .unwrap();
+    let parent = "id: parent\nnamespace: tests\ntasks:\n  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [1, 2, 3, 4, 5, 6]\n    concurrencyLimit: 0\n    tasks:\n      - id: sub\n        type: io.kestra.plugin.core.flow.Subflow\n        namespace: tests\n        flowId: child\n        inputs:\n          n: \"{{ taskrun.value }}\"\n";
+    let exec = run(&o, parent, Map::new(), vec![]).await;
+    assert_eq!(exec.state.current, StateType::Success, "{backend:?}");
+    let mut doubled: Vec<i64> = exec
+        .task_run_list
+        .iter()
+        .filter(|t| t.task_id == "sub")
+        .map(|t| {
+            assert_eq!(t.state.current, StateType::Success, "{backend:?}");
+            t.outputs.as_ref().unwrap()["outputs"]["doubled"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    doubled.sort();
+    assert_eq!(doubled, [2, 4, 6, 8, 10, 12], "{backend:?}");
     o.shutdown().await;
 }

@@ -233,3 +233,59 @@ fn labels_come_from_the_command_line() {
         "{err}"
     );
 }
+
+/// `--flows DIR` deploys a folder first, so that a Subflow finds its flow; the run ends
+/// only once every execution it started has ended, even one it did not wait for. A Subflow
+/// naming a flow that does not exist is refused at load, naming the task.
+#[tokio::test]
+async fn subflows_come_from_the_flows_folder_and_the_run_waits_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    std::fs::create_dir(&flows).unwrap();
+    std::fs::write(
+        flows.join("child.yaml"),
+        "id: child\nnamespace: cli\ninputs:\n  - id: who\n    type: STRING\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT0.5S\n  - id: hello\n    type: io.kestra.plugin.core.debug.Return\n    format: \"hello {{ inputs.who }}\"\noutputs:\n  - id: said\n    type: STRING\n    value: \"{{ outputs.hello.value }}\"\n",
+    )
+    .unwrap();
+    let parent = write(
+        &dir,
+        "parent.yaml",
+        "id: parent\nnamespace: cli\ntasks:\n  - id: waited\n    type: io.kestra.plugin.core.flow.Subflow\n    namespace: cli\n    flowId: child\n    inputs:\n      who: waited\n  - id: fired\n    type: io.kestra.plugin.core.flow.Subflow\n    namespace: cli\n    flowId: child\n    wait: false\n    inputs:\n      who: fired\n",
+    );
+    let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let out = orchestrator()
+        .args(["run"])
+        .arg(&parent)
+        .arg("--flows")
+        .arg(&flows)
+        .args(["--db", &db, "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v["taskRunList"].as_array().unwrap();
+    assert_eq!(runs[0]["outputs"]["state"], "SUCCESS");
+    assert_eq!(runs[0]["outputs"]["outputs"]["said"], "hello waited");
+    assert_eq!(runs[1]["state"]["current"], "SUCCESS");
+    assert_eq!(runs[1]["outputs"]["state"], "CREATED");
+    // The execution it did not wait for had ended when the command returned.
+    let store = orchestrator::repository::connect(&db, &Default::default())
+        .await
+        .unwrap();
+    let fired = runs[1]["outputs"]["executionId"].as_str().unwrap();
+    let fired = store.execution(fired).await.unwrap().unwrap();
+    assert_eq!(fired.state.current.as_str(), "SUCCESS");
+    assert_eq!(fired.inputs["who"], "fired");
+
+    let out = orchestrator().args(["run"]).arg(&parent).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("task `waited`") && err.contains("the subflow `cli.child` does not exist"),
+        "{err}"
+    );
+}

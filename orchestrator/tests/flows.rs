@@ -570,7 +570,9 @@ async fn inputs_labels_and_disabled_flows() {
     let (done, _) = h.finish(&exec.id).await;
     assert_eq!(task(&done, "r").outputs.as_ref().unwrap()["value"], "42");
     let keys: Vec<_> = done.labels.iter().map(|l| l.key.as_str()).collect();
-    assert_eq!(keys, vec!["env", "run"]);
+    // The flow's labels, the given ones, and Kestra's correlation id: the execution's own.
+    assert_eq!(keys, vec!["env", "run", "system.correlationId"]);
+    assert_eq!(done.labels[2].value, done.id);
 
     let off = h
         .o

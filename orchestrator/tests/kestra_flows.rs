@@ -37,7 +37,7 @@
 mod common;
 
 use common::{start, states};
-use orchestrator::model::{Label, StateType};
+use orchestrator::model::{Execution, Label, StateType};
 use serde_json::Value;
 
 /// One Kestra test: a flow and what its Java test asserts.
@@ -69,6 +69,20 @@ struct Case {
     /// The labels the execution must end with, in any order, `key:value` each. In a value,
     /// `{execution}` is the execution's id and `{taskrun:ID}` the id of task `ID`'s run.
     end_labels: Option<&'static [&'static str]>,
+    /// Other flows the test loads, deployed first, in this order.
+    with: &'static [&'static str],
+    /// Task outputs (a JSON pointer, as in `task_outputs`) and a text they must contain.
+    task_outputs_contain: &'static [(&'static str, &'static str)],
+    /// What the test asserts of the execution the first task run started (a Subflow).
+    started: Option<Started>,
+}
+
+/// An execution a Subflow task run started, as the test sees it end.
+struct Started {
+    state: StateType,
+    task_runs: usize,
+    /// Its labels, in any order; `{parent}` is the starting execution's id.
+    labels: Option<&'static [&'static str]>,
 }
 
 /// What a test asserts of an execution at its pause, and what it does then.
@@ -95,6 +109,9 @@ const ANY: Case = Case {
     paused: None,
     labels: &[],
     end_labels: None,
+    with: &[],
+    task_outputs_contain: &[],
+    started: None,
 };
 
 const CASES: &[Case] = &[
@@ -973,7 +990,185 @@ const CASES: &[Case] = &[
         ]),
         ..ANY
     },
+    Case {
+        flow: "task-flow.yaml",
+        java: "FlowCaseTest.waitSuccess",
+        with: &["switch.yaml"],
+        inputs: r#"{"string": "OK"}"#,
+        labels: &["mainFlowExecutionLabel:execFoo"],
+        state: Some(StateType::Success),
+        task_runs: Some(1),
+        attempts: &[("launch", 1)],
+        task_outputs_contain: &[("/launch/outputs/extracted", "default > amazing")],
+        task_outputs: &[("/launch/state", "SUCCESS")],
+        started: Some(Started {
+            state: StateType::Success,
+            task_runs: 2,
+            labels: Some(&[
+                "system.correlationId:{parent}",
+                "mainFlowExecutionLabel:execFoo",
+                "mainFlowLabel:flowFoo",
+                "launchTaskLabel:launchFoo",
+                "switchFlowLabel:switchFoo",
+            ]),
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "task-flow.yaml",
+        java: "FlowCaseTest.waitFailed",
+        with: &["switch.yaml"],
+        inputs: r#"{"string": "THIRD"}"#,
+        labels: &["mainFlowExecutionLabel:execFoo"],
+        state: Some(StateType::Failed),
+        task_runs: Some(1),
+        attempts: &[("launch", 1)],
+        task_outputs_contain: &[("/launch/outputs/extracted", "Error Trigger ! error-t1")],
+        task_outputs: &[("/launch/state", "FAILED")],
+        started: Some(Started {
+            state: StateType::Failed,
+            task_runs: 4,
+            labels: Some(&[
+                "system.correlationId:{parent}",
+                "mainFlowExecutionLabel:execFoo",
+                "mainFlowLabel:flowFoo",
+                "launchTaskLabel:launchFoo",
+                "switchFlowLabel:switchFoo",
+            ]),
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "task-flow.yaml",
+        java: "FlowCaseTest.invalidOutputs",
+        with: &["switch.yaml"],
+        inputs: r#"{"string": "FIRST"}"#,
+        labels: &["mainFlowExecutionLabel:execFoo"],
+        state: Some(StateType::Failed),
+        task_runs: Some(1),
+        attempts: &[("launch", 1)],
+        started: Some(Started {
+            state: StateType::Success,
+            task_runs: 2,
+            labels: None,
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "task-flow-inherited-labels.yaml",
+        java: "FlowCaseTest.noLabels",
+        with: &["switch.yaml"],
+        inputs: r#"{"string": "OK"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(1),
+        attempts: &[("launch", 1)],
+        task_outputs_contain: &[("/launch/outputs/extracted", "default > amazing")],
+        started: Some(Started {
+            state: StateType::Success,
+            task_runs: 2,
+            labels: Some(&[
+                "system.correlationId:{parent}",
+                "launchTaskLabel:launchFoo",
+                "switchFlowLabel:switchFoo",
+            ]),
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "subflow-parent.yaml",
+        java: "CorrelationIdTest.shouldHaveCorrelationId (the child; the grandchild logs it)",
+        with: &["subflow-grand-child.yaml", "subflow-child.yaml"],
+        state: Some(StateType::Success),
+        started: Some(Started {
+            state: StateType::Success,
+            task_runs: 1,
+            labels: Some(&["system.correlationId:{parent}"]),
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "each-parallel-subflow-notfound.yml",
+        java: "JdbcRunnerTest.eachParallelWithSubflowMissing",
+        state: Some(StateType::Failed),
+        task_states: &[
+            ("1_each", StateType::Failed),
+            ("subflow-not-exist", StateType::Failed),
+        ],
+        ..ANY
+    },
+    Case {
+        flow: "task-allow-failure-executable-flow.yml",
+        java: "TaskWithAllowFailureTest.executableTask_Flow",
+        with: &["for-each-item-subflow-failed.yaml"],
+        state: Some(StateType::Warning),
+        task_runs: Some(2),
+        ..ANY
+    },
+    Case {
+        flow: "task-allow-warning-executable-flow.yml",
+        java: "TaskWithAllowWarningTest.executableTask_Flow",
+        with: &["for-each-item-subflow-failed.yaml"],
+        state: Some(StateType::Success),
+        task_runs: Some(2),
+        ..ANY
+    },
 ];
+
+/// The execution the first task run of `exec` started, once ended.
+async fn started(h: &common::Harness, exec: &Execution) -> Result<Execution, String> {
+    let id = exec
+        .task_run_list
+        .first()
+        .and_then(|t| t.outputs.as_ref()?.get("executionId")?.as_str())
+        .ok_or("the first task run started no execution")?;
+    Ok(h.finish(id).await.0)
+}
+
+/// How a started execution differs from what the test asserts of it, and of its trigger.
+fn started_differs(parent: &Execution, child: &Execution, expected: &Started) -> Vec<String> {
+    let mut wrong = Vec::new();
+    if child.state.current != expected.state {
+        wrong.push(format!(
+            "started execution: state {} (expected {})",
+            child.state.current, expected.state
+        ));
+    }
+    if child.task_run_list.len() != expected.task_runs {
+        wrong.push(format!(
+            "started execution: {} task runs (expected {})",
+            child.task_run_list.len(),
+            expected.task_runs
+        ));
+    }
+    let trigger = child.trigger.as_ref();
+    let var = |k: &str| trigger.and_then(|t| t.variables.get(k)?.as_str());
+    if trigger.map(|t| t.kind.as_str()) != Some("io.kestra.plugin.core.flow.Subflow")
+        || var("executionId") != Some(parent.id.as_str())
+        || var("flowId") != Some(parent.flow_id.as_str())
+        || var("namespace") != Some(parent.namespace.as_str())
+    {
+        wrong.push(format!("started execution: trigger {trigger:?}"));
+    }
+    if let Some(labels) = expected.labels {
+        let mut expected: Vec<String> = labels
+            .iter()
+            .map(|l| l.replace("{parent}", &parent.id))
+            .collect();
+        let mut got: Vec<String> = child
+            .labels
+            .iter()
+            .map(|l| format!("{}:{}", l.key, l.value))
+            .collect();
+        expected.sort();
+        got.sort();
+        if got != expected {
+            wrong.push(format!(
+                "started execution: labels {got:?} (expected {expected:?})"
+            ));
+        }
+    }
+    wrong
+}
 
 fn flow_text(file: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1000,6 +1195,9 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                 }
             })
             .collect();
+        for other in case.with {
+            h.o.deploy(&flow_text(other), other).await.unwrap();
+        }
         let id = h
             .start_labelled(&flow_text(case.flow), inputs, labels)
             .await;
@@ -1052,6 +1250,23 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                 wrong.push(format!(
                     "task `{task}`: {n:?} attempts (expected {expected})"
                 ));
+            }
+        }
+        if !case.task_outputs_contain.is_empty() {
+            let outputs = Value::Object(orchestrator::run_context::outputs(&exec));
+            for (pointer, expected) in case.task_outputs_contain {
+                let got = outputs.pointer(pointer).and_then(Value::as_str);
+                if !got.is_some_and(|g| g.contains(expected)) {
+                    wrong.push(format!(
+                        "outputs{pointer}: {got:?} (expected to contain {expected:?})"
+                    ));
+                }
+            }
+        }
+        if let Some(expected) = &case.started {
+            match started(&h, &exec).await {
+                Err(e) => wrong.push(e),
+                Ok(child) => wrong.extend(started_differs(&exec, &child, expected)),
             }
         }
         if let Some(expected) = case.end_labels {

@@ -25,6 +25,7 @@ use crate::queue::{
 };
 use crate::repository::{ExecutionQueued, Message, QueueType, SavedExecution, Store, Tx};
 use crate::run_context::VarsBase;
+use crate::tasks::Role;
 
 /// How many messages one executor transaction takes.
 const POLL_SIZE: usize = 100;
@@ -384,6 +385,10 @@ impl Executor {
         }
         let resolution = resolve(&flow, &mut exec, &self.renderer);
         self.dispatch(&flow, &exec, &resolution, fx);
+        if !resolution.subflows.is_empty() {
+            self.start_subflows(tx, &flow, &mut exec, &resolution.subflows, fx)
+                .await?;
+        }
         fx.logs.extend(resolution.logs);
         if resolution.paused {
             // Kestra's `ExecutorService#handlePausedDelay`.
@@ -413,6 +418,7 @@ impl Executor {
             }
             exec.state.transition(done, crate::model::now());
             fx.terminated = true;
+            self.subflow_ended(tx, &flow, &exec, fx).await?;
             // Kestra pops only for `behavior: QUEUE` (JdbcExecutor#toExecution).
             if flow
                 .concurrency
@@ -432,6 +438,233 @@ impl Executor {
         {
             fx.saved.push(saved);
         }
+        Ok(())
+    }
+
+    /// Starts the executions of the Subflow task runs this pass created, as Kestra's
+    /// `ExecutorService#handleExecutableTask` does: each is saved and queued in this batch's
+    /// transaction; its task run keeps the new execution's id in its `executionId` output
+    /// and waits for it, or, without `wait`, ends SUCCESS at once. A subflow that cannot be
+    /// started (not found, disabled, bad inputs) fails the task run, the reason logged.
+    async fn start_subflows(
+        &self,
+        tx: &mut dyn Tx,
+        flow: &Flow,
+        exec: &mut Execution,
+        indexes: &[usize],
+        fx: &mut Effects,
+    ) -> anyhow::Result<()> {
+        let now = crate::model::now();
+        let vars = VarsBase::new(flow, exec);
+        let mut ended = false;
+        for &i in indexes {
+            let task_run = &exec.task_run_list[i];
+            let Some(task) = flow.find_task(&task_run.task_id) else {
+                continue;
+            };
+            let Role::Executable(subflow) = task.kind.role() else {
+                continue;
+            };
+            let task_vars = vars.for_task_run(exec, task_run, task);
+            let started = self
+                .subflow_execution(tx, flow, exec, i, subflow, &task_vars)
+                .await?;
+            let tr = &mut exec.task_run_list[i];
+            let mut outputs = serde_json::Map::new();
+            match started {
+                Ok(child) => {
+                    fx.logs.push(task_log(
+                        tr,
+                        crate::model::Level::Info,
+                        format!(
+                            "Created new execution [[link execution=\"{}\" flowId=\"{}\" namespace=\"{}\"]]",
+                            child.id, child.flow_id, child.namespace
+                        ),
+                    ));
+                    outputs.insert("executionId".into(), child.id.clone().into());
+                    if !subflow.wait {
+                        // `createSubflowExecutionResult` of the execution just created.
+                        outputs.insert("state".into(), child.state.current.as_str().into());
+                        end_task_run(tr, StateType::Success, now);
+                        ended = true;
+                    }
+                    tr.outputs = Some(outputs);
+                }
+                Err(message) => {
+                    fx.logs
+                        .push(task_log(tr, crate::model::Level::Error, message));
+                    end_task_run(tr, StateType::Failed, now);
+                    ended = true;
+                }
+            }
+        }
+        if ended {
+            // The ended task runs move the execution on in its next pass, as Kestra's
+            // results of them do.
+            fx.messages.push(ExecutionEvent::new(&exec.id).to_message());
+        }
+        Ok(())
+    }
+
+    /// Creates, saves and queues one Subflow task run's execution, as Kestra's
+    /// `ExecutableUtils#subflowExecution` builds it; `Err` says why it could not be.
+    async fn subflow_execution(
+        &self,
+        tx: &mut dyn Tx,
+        flow: &Flow,
+        exec: &Execution,
+        i: usize,
+        subflow: &crate::tasks::Subflow,
+        vars: &serde_json::Value,
+    ) -> anyhow::Result<Result<Execution, String>> {
+        let render = |s: &str| self.renderer.render(s, vars).map_err(|e| e.to_string());
+        let (namespace, flow_id) = match (render(&subflow.namespace), render(&subflow.flow_id)) {
+            (Ok(n), Ok(f)) => (n, f),
+            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        };
+        let found = match subflow.revision {
+            Some(r) => self.flows.get(&namespace, &flow_id, r).await,
+            None => self.flows.latest(&namespace, &flow_id).await,
+        };
+        let child_flow = match found {
+            Ok(f) => f,
+            Err(crate::flow::FlowLookupError::NotFound { .. }) => {
+                return Ok(Err(format!(
+                    "Unable to find flow '{namespace}'.'{flow_id}' with revision '{}'",
+                    subflow.revision.unwrap_or(0)
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if child_flow.disabled {
+            return Ok(Err("Cannot execute a flow which is disabled".into()));
+        }
+        let given = match self
+            .renderer
+            .render_value(&serde_json::Value::Object(subflow.inputs.clone()), vars)
+        {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => serde_json::Map::new(),
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let inputs = match crate::flow::resolve_inputs(&child_flow.inputs, &given) {
+            Ok(inputs) => inputs,
+            Err(e) => return Ok(Err(format!("flow `{}`: {e}", child_flow.key()))),
+        };
+        let labels = match subflow.child_labels(&exec.labels, render) {
+            Ok(labels) => labels,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut variables = serde_json::Map::new();
+        variables.insert("executionId".into(), exec.id.clone().into());
+        variables.insert("namespace".into(), flow.namespace.clone().into());
+        variables.insert("flowId".into(), flow.id.clone().into());
+        variables.insert("flowRevision".into(), flow.revision.into());
+        let trigger = crate::model::ExecutionTrigger {
+            id: exec.task_run_list[i].task_id.clone(),
+            kind: crate::tasks::SUBFLOW_TRIGGER_TYPES[0].to_string(),
+            variables,
+        };
+        let child = crate::service::new_execution(&child_flow, inputs, labels, Some(trigger));
+        tx.save_execution(&child).await?;
+        tx.push(&[ExecutionEvent::new(&child.id).to_message()])
+            .await?;
+        Ok(Ok(child))
+    }
+
+    /// When a subflow execution ends, ends the Subflow task run waiting for it, as Kestra's
+    /// `Subflow#createSubflowExecutionResult` does: its state from the execution's
+    /// ([`crate::tasks::guess_state`]), its outputs the execution's id, state and flow
+    /// `outputs` (or the task's deprecated `outputs`, rendered against the execution). The
+    /// task run goes to its execution as a worker result would.
+    async fn subflow_ended(
+        &self,
+        tx: &mut dyn Tx,
+        flow: &Flow,
+        exec: &Execution,
+        fx: &mut Effects,
+    ) -> anyhow::Result<()> {
+        let Some(trigger) = &exec.trigger else {
+            return Ok(());
+        };
+        if !crate::tasks::SUBFLOW_TRIGGER_TYPES.contains(&trigger.kind.as_str()) {
+            return Ok(());
+        }
+        let Some(parent_id) = trigger
+            .variables
+            .get("executionId")
+            .and_then(|v| v.as_str())
+        else {
+            return Ok(());
+        };
+        let Some(parent) = tx.load_execution(parent_id).await? else {
+            tracing::warn!(
+                "subflow execution {} ended; its parent {parent_id} is gone",
+                exec.id
+            );
+            return Ok(());
+        };
+        let Some(task_run) = parent.task_run_list.iter().find(|t| {
+            !t.state.is_terminal()
+                && t.outputs
+                    .as_ref()
+                    .and_then(|o| o.get("executionId"))
+                    .and_then(|v| v.as_str())
+                    == Some(exec.id.as_str())
+        }) else {
+            return Ok(());
+        };
+        let parent_flow = self
+            .flows
+            .get(&parent.namespace, &parent.flow_id, parent.flow_revision)
+            .await?;
+        let Some(task) = parent_flow.find_task(&task_run.task_id) else {
+            return Ok(());
+        };
+        let Role::Executable(subflow) = task.kind.role() else {
+            return Ok(());
+        };
+        let mut task_run = task_run.clone();
+        let mut outputs = serde_json::Map::new();
+        outputs.insert("executionId".into(), exec.id.clone().into());
+        outputs.insert("state".into(), exec.state.current.as_str().into());
+        let mut state = crate::tasks::guess_state(
+            exec.state.current,
+            subflow.transmit_failed,
+            task.allow_failure,
+            task.allow_warning,
+        );
+        if flow.outputs.is_empty() {
+            if let Some(wanted) = &subflow.outputs {
+                let vars = VarsBase::new(flow, exec).for_execution();
+                match self
+                    .renderer
+                    .render_value(&serde_json::Value::Object(wanted.clone()), &vars)
+                {
+                    Ok(v) => {
+                        outputs.insert("outputs".into(), v);
+                    }
+                    Err(e) => {
+                        fx.logs.push(task_log(
+                            &task_run,
+                            crate::model::Level::Warn,
+                            format!("Failed to extract outputs with the error: '{e}'"),
+                        ));
+                        state = match (task.allow_failure, task.allow_warning) {
+                            (true, true) => StateType::Success,
+                            (true, false) => StateType::Warning,
+                            _ => StateType::Failed,
+                        };
+                    }
+                }
+            }
+        } else if let Some(o) = &exec.outputs {
+            outputs.insert("outputs".into(), serde_json::Value::Object(o.clone()));
+        }
+        task_run.outputs = Some(outputs);
+        end_task_run(&mut task_run, state, crate::model::now());
+        fx.messages
+            .push(crate::model::WorkerTaskResult { task_run }.to_message());
         Ok(())
     }
 
@@ -516,6 +749,25 @@ fn merge_result(exec: &mut Execution, result: WorkerTaskResult) {
     {
         *tr = result.task_run;
     }
+}
+
+/// Ends a task run the executor runs itself, with one attempt in the same state.
+fn end_task_run(tr: &mut crate::model::TaskRun, state: StateType, at: jiff::Timestamp) {
+    tr.state.transition(state, at);
+    let mut attempt = crate::model::State::new(at);
+    attempt.transition(state, at);
+    tr.attempts
+        .get_or_insert_with(Vec::new)
+        .push(crate::model::TaskRunAttempt {
+            state: attempt,
+            log_file: None,
+        });
+}
+
+/// A line in a task run's logs, written by the executor.
+fn task_log(tr: &crate::model::TaskRun, level: crate::model::Level, message: String) -> LogEntry {
+    let id = format!("{}:executor:{}", tr.id, crate::model::new_id());
+    LogEntry::from_executor(tr, id, level, crate::model::now(), message)
 }
 
 /// An ERROR line in the execution's logs, outside any task run.

@@ -30,6 +30,8 @@ pub struct Resolution {
     pub paused: bool,
     /// When to move those task runs on, for the ones with a `delay` or a `timeout`.
     pub delays: Vec<ExecutionDelay>,
+    /// Indexes in `taskRunList` of Subflow task runs whose execution the executor starts.
+    pub subflows: Vec<usize>,
 }
 
 /// Whether a task run, or a list of them, is done.
@@ -302,8 +304,16 @@ impl<'a> Walker<'a> {
                 return self.advance(i, task);
             }
         }
-        if let Role::Updating(updating) = task.kind.role() {
-            return self.update(i, task, updating);
+        match task.kind.role() {
+            Role::Updating(updating) => return self.update(i, task, updating),
+            Role::Executable(_) => {
+                if current == StateType::Created {
+                    self.transition(i, StateType::Running);
+                    self.out.subflows.push(i);
+                }
+                return Progress::Running;
+            }
+            Role::Runnable(_) | Role::Flowable(_) => {}
         }
         let Some(flowable) = task.flowable() else {
             if current == StateType::Created {
@@ -432,19 +442,10 @@ impl<'a> Walker<'a> {
 
     fn log_at(&mut self, i: usize, level: Level, message: String) {
         let tr = &self.exec.task_run_list[i];
-        self.out.logs.push(LogEntry {
-            id: format!("{}:0:{}", tr.id, self.out.logs.len()),
-            namespace: tr.namespace.clone(),
-            flow_id: tr.flow_id.clone(),
-            task_id: Some(tr.task_id.clone()),
-            execution_id: tr.execution_id.clone(),
-            task_run_id: Some(tr.id.clone()),
-            attempt_number: None,
-            timestamp: self.now,
-            level,
-            thread: Some("executor".into()),
-            message,
-        });
+        let id = format!("{}:0:{}", tr.id, self.out.logs.len());
+        self.out
+            .logs
+            .push(LogEntry::from_executor(tr, id, level, self.now, message));
     }
 
     /// A flowable's `errors` branch, as Kestra's `FlowableUtils` runs it: once its children

@@ -42,7 +42,7 @@ impl Task {
     pub(crate) fn flowable(&self) -> Option<&dyn Flowable> {
         match self.kind.role() {
             Role::Flowable(f) => Some(f),
-            Role::Runnable(_) | Role::Updating(_) => None,
+            Role::Runnable(_) | Role::Updating(_) | Role::Executable(_) => None,
         }
     }
 

@@ -68,6 +68,32 @@ pub struct LogEntry {
     pub message: String,
 }
 
+impl LogEntry {
+    /// A line the executor writes in a task run's logs (a flowable's error, a subflow it
+    /// started), under the id `id`.
+    pub fn from_executor(
+        tr: &super::TaskRun,
+        id: String,
+        level: Level,
+        timestamp: Timestamp,
+        message: String,
+    ) -> Self {
+        LogEntry {
+            id,
+            namespace: tr.namespace.clone(),
+            flow_id: tr.flow_id.clone(),
+            task_id: Some(tr.task_id.clone()),
+            execution_id: tr.execution_id.clone(),
+            task_run_id: Some(tr.id.clone()),
+            attempt_number: None,
+            timestamp,
+            level,
+            thread: Some("executor".into()),
+            message,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,9 @@
 //! of its children run next, as Kestra's executor does with `FlowableTask`.
 //!
 //! `Labels` changes its own execution and implements [`ExecutionUpdatable`]: the executor
-//! runs it, as Kestra's runs an `ExecutionUpdatableTask`.
+//! runs it, as Kestra's runs an `ExecutionUpdatableTask`. `Subflow` starts an execution of
+//! another flow, which the executor creates and waits for, as Kestra's does for an
+//! `ExecutableTask`.
 //!
 //! Adding a task means one new file and one line in the `task_kinds!` list below.
 
@@ -29,6 +31,7 @@ mod pause;
 mod sequential;
 mod serdes;
 mod sleep;
+mod subflow;
 mod switch;
 
 pub use allow_failure::AllowFailure;
@@ -47,6 +50,7 @@ pub use pause::{Pause, ResumeError, mark_as, on_resume_inputs, resume};
 pub use sequential::Sequential;
 pub use serdes::Conversion;
 pub use sleep::Sleep;
+pub use subflow::{Subflow, TRIGGER_TYPES as SUBFLOW_TRIGGER_TYPES, guess_state};
 pub use switch::Switch;
 
 use serde_json::{Map, Value};
@@ -79,6 +83,8 @@ pub(crate) enum Role<'a> {
     Flowable(&'a dyn Flowable),
     /// Run by the executor itself, on the execution (Kestra's `ExecutionUpdatableTask`).
     Updating(&'a dyn ExecutionUpdatable),
+    /// Starts another execution, which the executor creates (Kestra's `ExecutableTask`).
+    Executable(&'a Subflow),
 }
 
 /// A task that changes its own execution, run by the executor as it would send the task
@@ -145,6 +151,7 @@ task_kinds! {
     ForEach(ForEach),
     Pause(Pause),
     Labels(Labels),
+    Subflow(Subflow),
     /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
     Convert(Conversion),
     // Deprecated types Kestra still runs.

@@ -29,7 +29,7 @@ pub(crate) struct TaskRunner {
 fn runnable(task: &Task) -> Option<&dyn Runnable> {
     match task.kind.role() {
         Role::Runnable(r) => Some(r),
-        Role::Flowable(_) | Role::Updating(_) => None,
+        Role::Flowable(_) | Role::Updating(_) | Role::Executable(_) => None,
     }
 }
 
