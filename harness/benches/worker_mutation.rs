@@ -44,6 +44,7 @@ fn queued_worker_task() -> WorkerTask {
             executor: true,
             worker: false,
             indexer: false,
+            scheduler: false,
         });
         let flow = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -62,6 +62,7 @@ pub mod provision;
 pub mod queue;
 pub mod repository;
 pub mod run_context;
+pub mod scheduler;
 pub mod service;
 pub mod storage;
 pub mod tasks;

@@ -108,6 +108,8 @@ enum Role {
     Executor,
     Worker,
     Indexer,
+    /// Fires the flows' `Schedule` triggers.
+    Scheduler,
     Webserver,
 }
 
@@ -252,7 +254,11 @@ async fn run(
     let scratch_db = format!("sqlite://{}", scratch.path().join("flowbench.db").display());
     let config = config(&common, &scratch_db, scratch.path().join("storage"))?;
     let o = Orchestrator::connect(config).await?;
-    o.start(Components::ALL);
+    // One execution and what it starts: no scheduler fires the flows' schedules meanwhile.
+    o.start(Components {
+        scheduler: false,
+        ..Components::ALL
+    });
     let result = async {
         if let Some(dir) = &flows {
             deploy_folder(&o, dir).await?;
@@ -341,6 +347,10 @@ async fn server(
         },
         Role::Indexer => Components {
             indexer: true,
+            ..Components::NONE
+        },
+        Role::Scheduler => Components {
+            scheduler: true,
             ..Components::NONE
         },
         Role::Webserver => Components::NONE,

@@ -1,5 +1,5 @@
 //! The orchestrator as one handle: connect to a database, start any set of components
-//! (executor, worker, indexer) and talk to it (deploy flows, trigger executions, wait for
+//! (executor, worker, indexer, scheduler) and talk to it (deploy flows, trigger executions, wait for
 //! them). The CLI, the webserver, the tests and the harness all go through it.
 
 use std::path::PathBuf;
@@ -44,6 +44,8 @@ pub struct Components {
     pub executor: bool,
     pub worker: bool,
     pub indexer: bool,
+    /// Fires the flows' `Schedule` triggers.
+    pub scheduler: bool,
 }
 
 impl Components {
@@ -51,11 +53,13 @@ impl Components {
         executor: true,
         worker: true,
         indexer: true,
+        scheduler: true,
     };
     pub const NONE: Components = Components {
         executor: false,
         worker: false,
         indexer: false,
+        scheduler: false,
     };
 }
 
@@ -243,6 +247,10 @@ impl Orchestrator {
         if components.indexer {
             let indexer = Indexer::new(self.store.clone(), timing);
             self.tracker.spawn(indexer.run(self.shutdown.clone()));
+        }
+        if components.scheduler {
+            let scheduler = crate::scheduler::Scheduler::new(self.store.clone());
+            self.tracker.spawn(scheduler.run(self.shutdown.clone()));
         }
     }
 

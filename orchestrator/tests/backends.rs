@@ -47,6 +47,7 @@ on_every_backend!(
     delays_are_taken_once_when_due,
     a_paused_execution_goes_on_after_its_delay_and_fails_after_its_timeout,
     subflows_started_together_each_end_their_task_run,
+    two_schedulers_fire_each_tick_once_and_a_new_one_takes_up_the_rest,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -682,6 +683,7 @@ async fn several_executors_release_every_queued_execution(backend: Backend) {
             executor: true,
             worker: false,
             indexer: false,
+            scheduler: false,
         });
         let source = r#"
 id: two-at-a-time
@@ -1237,4 +1239,71 @@ async fn subflows_started_together_each_end_their_task_run(backend: Backend) {
     doubled.sort();
     assert_eq!(doubled, [2, 4, 6, 8, 10, 12], "{backend:?}");
     o.shutdown().await;
+}
+
+/// Two schedulers on one database, passing at the same moment, fire each tick once between
+/// them; a third, started later as a restarted scheduler would be, fires the ticks missed
+/// meanwhile and none twice (`triggers` holds where the schedule is).
+async fn two_schedulers_fire_each_tick_once_and_a_new_one_takes_up_the_rest(backend: Backend) {
+    use orchestrator::scheduler::Scheduler;
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let o = db.orchestrator(knobs(&[])).await;
+    o.deploy(
+        "id: ticking\nnamespace: tests\ntriggers:\n  - id: every-second\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"* * * * * *\"\n    withSeconds: true\n    timezone: UTC\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ trigger.date }}\"\n",
+        "ticking.yaml",
+    )
+    .await
+    .unwrap();
+    // Each scheduler has its own connections, as separate processes would, except on
+    // SQLite, whose one writer a deployment shares within one process.
+    let shared = o.store().clone();
+    let store = || async {
+        if backend == Backend::Sqlite {
+            return shared.clone();
+        }
+        orchestrator::repository::connect(&db.url, &knobs(&[]))
+            .await
+            .unwrap()
+    };
+    let (mut a, mut b) = (Scheduler::new(store().await), Scheduler::new(store().await));
+    a.reload().await.unwrap();
+    b.reload().await.unwrap();
+    let t0: jiff::Timestamp = "2030-01-01T00:00:00.500Z".parse().unwrap();
+    // The first pass stores the trigger: its first tick is the one after t0.
+    assert_eq!(a.pass(t0).await.unwrap(), 0);
+    let at = |s: i64| t0 + jiff::SignedDuration::from_secs(s);
+    let (fa, fb) = tokio::join!(a.pass(at(5)), b.pass(at(5)));
+    let (fa, fb) = (fa.unwrap(), fb.unwrap());
+    assert_eq!(
+        fa + fb,
+        5,
+        "{backend:?}: {fa} + {fb} executions for 5 ticks"
+    );
+    // A scheduler that was down from then on.
+    let mut c = Scheduler::new(store().await);
+    c.reload().await.unwrap();
+    assert_eq!(c.pass(at(8)).await.unwrap(), 3, "{backend:?}");
+    assert_eq!(a.pass(at(8)).await.unwrap(), 0, "{backend:?}");
+    let mut dates: Vec<String> = Vec::new();
+    for exec in executions_of(&o, "ticking").await {
+        let trigger = exec.trigger.expect("a scheduled execution has its trigger");
+        assert_eq!(trigger.kind, "io.kestra.plugin.core.trigger.Schedule");
+        dates.push(trigger.variables["date"].as_str().unwrap().to_string());
+    }
+    dates.sort();
+    let expected: Vec<String> = (1..=8)
+        .map(|s| format!("2030-01-01T00:00:{s:02}Z"))
+        .collect();
+    assert_eq!(dates, expected, "{backend:?}");
+    o.shutdown().await;
+}
+
+/// Every execution of a flow in the database.
+async fn executions_of(o: &Orchestrator, flow_id: &str) -> Vec<Execution> {
+    o.store()
+        .executions_of_flow("tests", flow_id)
+        .await
+        .unwrap()
 }

@@ -7,6 +7,9 @@
 //! * `postgres_restart_mid_run`: the PostgreSQL cluster is restarted while executions run;
 //!   every execution still reaches a terminal state. It stops the shared server, so it runs
 //!   only with `FLOWBENCH_PG_RESTART=1` or `CI=true`.
+//! * `schedulers_killed_and_restarted_fire_every_tick_once`: two schedulers fire a
+//!   one-second schedule, both are `kill -9`ed, a third starts later; every second from the
+//!   first tick to the last has exactly one execution.
 
 mod backend_common;
 
@@ -367,4 +370,98 @@ async fn postgres_restart_mid_run() {
     for (name, child) in &mut d.processes.0 {
         assert!(child.try_wait().unwrap().is_none(), "{name} exited");
     }
+}
+
+/// A schedule firing every second, one execution per tick.
+const TICKING: &str = r#"
+id: ticking
+namespace: tests
+triggers:
+  - id: every-second
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "* * * * * *"
+    withSeconds: true
+    timezone: UTC
+tasks:
+  - id: r
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ trigger.date }}"
+"#;
+
+/// Two `server scheduler` processes on one PostgreSQL fire each tick once between them;
+/// both are `kill -9`ed, ticks pass with no scheduler, and a third one started then fires
+/// the missed ticks: from the first tick to the last, every second has exactly one
+/// execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedulers_killed_and_restarted_fire_every_tick_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let Some(db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let dir = db.dir.path();
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(flows.join("ticking.yaml"), TICKING).unwrap();
+    let flows = flows.display().to_string();
+    let observer = db.orchestrator(Knobs::default()).await;
+    let mut processes = Processes::default();
+    processes.start(
+        "scheduler",
+        "scheduler-1",
+        &db.url,
+        dir,
+        &["--flows", &flows],
+    );
+    processes.start(
+        "scheduler",
+        "scheduler-2",
+        &db.url,
+        dir,
+        &["--flows", &flows],
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    processes.kill("scheduler-1");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    processes.kill("scheduler-2");
+    let down = observer
+        .store()
+        .executions_of_flow("tests", "ticking")
+        .await
+        .unwrap()
+        .len();
+    // No scheduler for three seconds: those ticks are missed until one starts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    processes.start("scheduler", "scheduler-3", &db.url, dir, &[]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    processes.kill("scheduler-3");
+
+    let mut dates: Vec<jiff::Timestamp> = observer
+        .store()
+        .executions_of_flow("tests", "ticking")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let trigger = e.trigger.expect("a scheduled execution has its trigger");
+            trigger.variables["date"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    dates.sort();
+    assert!(down >= 3, "only {down} ticks fired before the kills");
+    assert!(
+        dates.len() >= down + 5,
+        "{} executions: the restarted scheduler fired too few of the missed ticks ({down} before)",
+        dates.len()
+    );
+    for pair in dates.windows(2) {
+        assert_eq!(
+            pair[1].duration_since(pair[0]),
+            jiff::SignedDuration::from_secs(1),
+            "a tick doubled or lost between {} and {}",
+            pair[0],
+            pair[1]
+        );
+    }
+    drop(processes);
+    observer.shutdown().await;
 }

@@ -370,6 +370,7 @@ async fn total_time(env: &Env<'_>, rec: &mut Recorder) -> Result<()> {
                         executor: true,
                         worker: false,
                         indexer: false,
+                        scheduler: false,
                     });
                 }
                 let probe = Probe::start(env.alloc);

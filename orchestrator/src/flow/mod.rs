@@ -44,12 +44,11 @@ fn default_behavior() -> ConcurrencyBehavior {
     ConcurrencyBehavior::Queue
 }
 
-/// A flow trigger. Only webhooks act here; schedules are parsed and kept (flowbench has no
-/// scheduler), so real flows that carry one still load.
+/// A flow trigger: a webhook the webserver serves, or a schedule the scheduler fires.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     Webhook { id: String, key: String },
-    Schedule { id: String, cron: String },
+    Schedule(crate::scheduler::Schedule),
 }
 
 /// A flow output (`outputs:`, Kestra 0.15+): rendered when the execution ends, typed like an

@@ -192,10 +192,11 @@ fn parse_triggers(ctx: &Loader, v: Option<Value>) -> Result<Vec<Trigger>, FlowEr
                     })
                 }
                 "io.kestra.plugin.core.trigger.Schedule"
-                | "io.kestra.core.models.triggers.types.Schedule" => Ok(Trigger::Schedule {
-                    cron: t["cron"].as_str().unwrap_or_default().to_string(),
-                    id,
-                }),
+                | "io.kestra.core.models.triggers.types.Schedule" => {
+                    crate::scheduler::Schedule::parse(id.clone(), &t)
+                        .map(Trigger::Schedule)
+                        .map_err(|m| err(&m))
+                }
                 _ => Err(err(
                     "unknown trigger type (known: io.kestra.plugin.core.trigger.Webhook, io.kestra.plugin.core.trigger.Schedule)",
                 )),
@@ -213,6 +214,17 @@ mod tests {
 
     fn err(yaml: &str) -> String {
         parse_flow(yaml, "bad.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_schedule_that_cannot_be_read_fails_the_flow_naming_the_trigger() {
+        let e = err(
+            "id: f\nnamespace: n\ntriggers:\n  - id: nightly\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"0 25 * * *\"\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n",
+        );
+        assert!(
+            e.contains("bad.yaml") && e.contains("trigger `nightly`") && e.contains("`0 25 * * *`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -111,6 +111,8 @@ pub(crate) struct Sql {
     // Reads outside a transaction.
     /// `(id)` → the execution's document.
     pub execution: String,
+    /// `(namespace, flow id)` → `(key, document)` of the flow's executions.
+    pub executions_of_flow: String,
     /// `(execution id)` → `(key, document)` of its log lines, in time order.
     pub logs: String,
     /// `(namespace, id)` → `(revision, source)`.
@@ -162,6 +164,13 @@ pub(crate) struct Sql {
     pub delays_due: &'static str,
     /// `(key)`.
     pub delay_delete: &'static str,
+
+    /// `(key, document, next ms)`; does nothing when the key is there.
+    pub trigger_insert: &'static str,
+    /// `(key)` → the document, locked until the transaction ends where it can be.
+    pub trigger_lock: &'static str,
+    /// `(document, next ms, key)`.
+    pub trigger_put: &'static str,
 
     // Logs, flows, instances, jobs.
     /// `INSERT INTO logs (key, value) ` before the rows, and the upsert after them.

@@ -341,6 +341,36 @@ impl ExecutionDelay {
     }
 }
 
+/// Kestra's `Trigger` row of a `Schedule`: when it fired last and when it fires next. The
+/// scheduler locks the row to fire, so that two schedulers never fire one tick twice and a
+/// restarted one takes up where the row says.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerState {
+    pub namespace: String,
+    pub flow_id: String,
+    pub trigger_id: String,
+    /// The tick it fired last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<jiff::Timestamp>,
+    pub next_execution_date: jiff::Timestamp,
+    /// The execution it started last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+}
+
+impl TriggerState {
+    /// The row key: Kestra's `Trigger#uid`, `namespace_flowId_triggerId`.
+    pub fn uid(&self) -> String {
+        format!("{}_{}_{}", self.namespace, self.flow_id, self.trigger_id)
+    }
+
+    /// The document stored in `value`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a trigger state always serializes")
+    }
+}
+
 /// Counts for tests, health checks and the harness.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -362,6 +392,8 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_tx(&self) -> Result<Box<dyn Tx>>;
 
     async fn execution(&self, id: &str) -> Result<Option<Execution>>;
+    /// Every execution of a flow, in no order.
+    async fn executions_of_flow(&self, namespace: &str, flow_id: &str) -> Result<Vec<Execution>>;
     async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>>;
     /// `(revision, source)` of the flow's latest revision.
     async fn flow(&self, namespace: &str, id: &str) -> Result<Option<(i32, String)>>;
@@ -454,6 +486,15 @@ pub trait Tx: Send {
     /// Removes and returns up to `limit` delays due at `now_ms`, earliest first, skipping
     /// those another transaction holds where the database can.
     async fn delays_take(&mut self, now_ms: i64, limit: usize) -> Result<Vec<ExecutionDelay>>;
+
+    /// Stores a trigger's first row; does nothing when it has one. Best committed on its
+    /// own before [`Tx::trigger_lock`]: on MySQL an insert that finds the row takes a shared
+    /// lock, and two such transactions then deadlock on the lock for update.
+    async fn trigger_insert(&mut self, initial: &TriggerState) -> Result<()>;
+    /// The trigger's row (by [`TriggerState::uid`]), locked until the transaction ends.
+    async fn trigger_lock(&mut self, key: &str) -> Result<Option<TriggerState>>;
+    /// Writes the trigger's row (locked by [`Tx::trigger_lock`]).
+    async fn trigger_put(&mut self, state: &TriggerState) -> Result<()>;
 
     /// One multi-row upsert keyed by the log id.
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()>;

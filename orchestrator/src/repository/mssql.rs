@@ -24,7 +24,7 @@ use tiberius::{Row, ToSql};
 
 use super::{
     Counts, Error, ExecutionDelay, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType,
-    Result, Store, Tx,
+    Result, Store, TriggerState, Tx,
 };
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
 use crate::model::{Execution, LogEntry};
@@ -306,6 +306,22 @@ impl Store for MssqlStore {
         rows.first()
             .map(|r| super::decode_doc(BACKEND, self.mapping, "execution", id, &text(r, 0)?))
             .transpose()
+    }
+
+    async fn executions_of_flow(&self, namespace: &str, flow_id: &str) -> Result<Vec<Execution>> {
+        let rows = self
+            .read(
+                "SELECT [key], [value] FROM executions WHERE namespace = @P1 AND flow_id = @P2",
+                &[&namespace, &flow_id],
+                "read a flow's executions",
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let key = text(r, 0)?;
+                super::decode_doc(BACKEND, self.mapping, "execution", &key, &text(r, 1)?)
+            })
+            .collect()
     }
 
     async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>> {
@@ -691,6 +707,55 @@ impl Tx for MssqlTx {
             }
         }
         Ok(delays)
+    }
+
+    async fn trigger_insert(&mut self, initial: &TriggerState) -> Result<()> {
+        let (key, value, next) = (
+            initial.uid(),
+            initial.to_json(),
+            initial.next_execution_date.as_millisecond(),
+        );
+        execute(
+            self.client(),
+            "MERGE INTO triggers WITH (HOLDLOCK) AS t
+             USING (SELECT @P1 AS [key]) AS s ON t.[key] = s.[key]
+             WHEN NOT MATCHED THEN INSERT ([key], [value], next_ms) VALUES (@P1, @P2, @P3);",
+            &[&key, &value, &next],
+            "store a trigger",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn trigger_lock(&mut self, key: &str) -> Result<Option<TriggerState>> {
+        let rows = fetch(
+            self.client(),
+            "SELECT [value] FROM triggers WITH (UPDLOCK, ROWLOCK) WHERE [key] = @P1",
+            &[&key],
+            "lock a trigger",
+        )
+        .await?;
+        rows.first()
+            .map(|row| {
+                super::decode_doc(BACKEND, JsonMapping::Direct, "trigger", key, &text(row, 0)?)
+            })
+            .transpose()
+    }
+
+    async fn trigger_put(&mut self, state: &TriggerState) -> Result<()> {
+        let (key, value, next) = (
+            state.uid(),
+            state.to_json(),
+            state.next_execution_date.as_millisecond(),
+        );
+        execute(
+            self.client(),
+            "UPDATE triggers SET [value] = @P1, next_ms = @P2 WHERE [key] = @P3",
+            &[&value, &next, &key],
+            "store a trigger",
+        )
+        .await?;
+        Ok(())
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {

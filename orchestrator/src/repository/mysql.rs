@@ -135,6 +135,7 @@ async fn set_queued_index(pool: &MySqlPool, index: QueuedIndex) -> Result<()> {
 fn sql(index: QueuedIndex) -> Sql {
     let lock = queued_pop(index).lock();
     Sql {
+        executions_of_flow: "SELECT `key`, `value` FROM executions WHERE namespace = ? AND flow_id = ?".into(),
         execution: "SELECT `value` FROM executions WHERE `key` = ?".into(),
         logs: "SELECT `key`, `value` FROM logs WHERE execution_id = ? ORDER BY `timestamp`, `key`"
             .into(),
@@ -186,6 +187,9 @@ fn sql(index: QueuedIndex) -> Sql {
              ON DUPLICATE KEY UPDATE `value` = VALUES(`value`), date_ms = VALUES(date_ms)",
         delays_due: "SELECT `key`, `value` FROM executordelayed WHERE date_ms <= ? ORDER BY date_ms LIMIT ? FOR UPDATE SKIP LOCKED",
         delay_delete: "DELETE FROM executordelayed WHERE `key` = ?",
+        trigger_insert: "INSERT IGNORE INTO triggers (`key`, `value`, next_ms) VALUES (?, ?, ?)",
+        trigger_lock: "SELECT `value` FROM triggers WHERE `key` = ? FOR UPDATE",
+        trigger_put: "UPDATE triggers SET `value` = ?, next_ms = ? WHERE `key` = ?",
         insert_logs: "INSERT INTO logs (`key`, `value`) ",
         insert_logs_end: " ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)",
         lock_flow: "SELECT revision, source FROM flows WHERE `key` = ? FOR UPDATE",

@@ -221,6 +221,9 @@ fn sql(index: QueuedIndex, mapping: JsonMapping) -> Sql {
     };
     let lock = queued_pop(index).lock();
     Sql {
+        executions_of_flow: format!(
+            r#"SELECT "key", {value} FROM executions WHERE namespace = $1 AND flow_id = $2"#
+        ),
         execution: format!(r#"SELECT {value} FROM executions WHERE "key" = $1"#),
         logs: format!(
             r#"SELECT "key", {value} FROM logs WHERE execution_id = $1 ORDER BY "timestamp", "key""#
@@ -269,6 +272,9 @@ fn sql(index: QueuedIndex, mapping: JsonMapping) -> Sql {
                ON CONFLICT ("key") DO UPDATE SET value = EXCLUDED.value, date_ms = EXCLUDED.date_ms"#,
         delays_due: r#"SELECT "key", value FROM executordelayed WHERE date_ms <= $1 ORDER BY date_ms LIMIT $2 FOR UPDATE SKIP LOCKED"#,
         delay_delete: r#"DELETE FROM executordelayed WHERE "key" = $1"#,
+        trigger_insert: r#"INSERT INTO triggers ("key", value, next_ms) VALUES ($1, $2, $3) ON CONFLICT ("key") DO NOTHING"#,
+        trigger_lock: r#"SELECT value FROM triggers WHERE "key" = $1 FOR UPDATE"#,
+        trigger_put: r#"UPDATE triggers SET value = $1, next_ms = $2 WHERE "key" = $3"#,
         insert_logs: r#"INSERT INTO logs ("key", value) "#,
         insert_logs_end: r#" ON CONFLICT ("key") DO UPDATE SET value = EXCLUDED.value"#,
         lock_flow: r#"SELECT revision, source FROM flows WHERE "key" = $1 FOR UPDATE"#,

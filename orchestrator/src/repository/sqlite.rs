@@ -99,6 +99,7 @@ pub(crate) async fn connect(url: &str, knobs: &Knobs) -> Result<SqlxStore<Sqlite
 /// tenant (OSS), `tenant_id = ?` with one. The limit is bound, as jOOQ binds it.
 fn sql() -> Sql {
     Sql {
+        executions_of_flow: r#"SELECT "key", value FROM executions WHERE namespace = ? AND flow_id = ?"#.into(),
         execution: r#"SELECT value FROM executions WHERE "key" = ?"#.into(),
         logs: r#"SELECT "key", value FROM logs WHERE execution_id = ? ORDER BY timestamp, "key""#
             .into(),
@@ -152,6 +153,9 @@ fn sql() -> Sql {
                ON CONFLICT ("key") DO UPDATE SET value = excluded.value, date_ms = excluded.date_ms"#,
         delays_due: r#"SELECT "key", value FROM executordelayed WHERE date_ms <= ? ORDER BY date_ms LIMIT ?"#,
         delay_delete: r#"DELETE FROM executordelayed WHERE "key" = ?"#,
+        trigger_insert: r#"INSERT INTO triggers ("key", value, next_ms) VALUES (?, ?, ?) ON CONFLICT ("key") DO NOTHING"#,
+        trigger_lock: r#"SELECT value FROM triggers WHERE "key" = ?"#,
+        trigger_put: r#"UPDATE triggers SET value = ?, next_ms = ? WHERE "key" = ?"#,
         insert_logs: r#"INSERT INTO logs ("key", value) "#,
         insert_logs_end: r#" ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#,
         lock_flow: r#"SELECT revision, source FROM flows WHERE "key" = ?"#,

@@ -14,7 +14,7 @@ use sqlx::{
 use super::dialect::{Dialect, Poll, q};
 use super::{
     Counts, ExecutionDelay, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result,
-    SavedExecution, Store, Tx, decode_doc,
+    SavedExecution, Store, TriggerState, Tx, decode_doc,
 };
 use crate::knobs::JsonMapping;
 use crate::model::{Execution, LogEntry};
@@ -93,6 +93,21 @@ where
             .map_err(q::<D>("read execution"))?;
         row.map(|r| D::document(self.mapping, &r, 0, "execution", id))
             .transpose()
+    }
+
+    async fn executions_of_flow(&self, namespace: &str, flow_id: &str) -> Result<Vec<Execution>> {
+        let rows = sqlx::query(&self.dialect.sql().executions_of_flow)
+            .bind(namespace)
+            .bind(flow_id)
+            .fetch_all(&self.read)
+            .await
+            .map_err(q::<D>("read a flow's executions"))?;
+        rows.iter()
+            .map(|r| {
+                let key = D::text(r, 0).map_err(q::<D>("read a flow's executions"))?;
+                D::document(self.mapping, r, 1, "execution", &key)
+            })
+            .collect()
     }
 
     async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>> {
@@ -565,6 +580,41 @@ where
             }
         }
         Ok(delays)
+    }
+
+    async fn trigger_insert(&mut self, initial: &TriggerState) -> Result<()> {
+        sqlx::query(self.dialect.sql().trigger_insert)
+            .bind(initial.uid())
+            .bind(initial.to_json())
+            .bind(initial.next_execution_date.as_millisecond())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q::<D>("store a trigger"))?;
+        Ok(())
+    }
+
+    async fn trigger_lock(&mut self, key: &str) -> Result<Option<TriggerState>> {
+        let row = sqlx::query(self.dialect.sql().trigger_lock)
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(q::<D>("lock a trigger"))?;
+        row.map(|row| {
+            let value = D::text(&row, 0).map_err(q::<D>("lock a trigger"))?;
+            decode_doc(D::BACKEND, JsonMapping::Direct, "trigger", key, &value)
+        })
+        .transpose()
+    }
+
+    async fn trigger_put(&mut self, state: &TriggerState) -> Result<()> {
+        sqlx::query(self.dialect.sql().trigger_put)
+            .bind(state.to_json())
+            .bind(state.next_execution_date.as_millisecond())
+            .bind(state.uid())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q::<D>("store a trigger"))?;
+        Ok(())
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {

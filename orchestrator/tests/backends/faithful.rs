@@ -136,6 +136,7 @@ pub(crate) async fn mutate_and_immutable_give_the_same_result_for_one_worker_tas
         executor: true,
         worker: false,
         indexer: false,
+        scheduler: false,
     });
     let flow = o.deploy(SEVERAL_TASK_TYPES, "test.yaml").await.unwrap();
     o.create_execution(&flow.namespace, &flow.id, Map::new(), vec![], None)

@@ -115,6 +115,14 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
             "/migrations/mssql/0003_executordelayed.sql"
         )),
     ),
+    (
+        4,
+        "migration 0004_triggers",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/mssql/0004_triggers.sql"
+        )),
+    ),
 ];
 
 /// Serialises migrations and the `queued.index` DDL across processes starting together
