@@ -34,7 +34,7 @@ fn text(o: &Output) -> String {
 }
 
 #[test]
-fn list_shows_the_eight_scenarios_with_their_claims() {
+fn list_shows_the_nine_scenarios_with_their_claims() {
     let dir = scenarios_dir();
     let o = flowbench(&["list", "--scenarios-dir", dir.to_str().unwrap()], &dir);
     assert!(o.status.success(), "{}", text(&o));
@@ -48,13 +48,14 @@ fn list_shows_the_eight_scenarios_with_their_claims() {
         "worker-mutation",
         "e2e-webhook",
         "foreach",
+        "scheduler",
     ] {
         assert!(
             out.lines().any(|l| l.starts_with(id)),
             "{id} missing:\n{out}"
         );
     }
-    assert_eq!(out.matches("claim: ").count(), 8, "{out}");
+    assert_eq!(out.matches("claim: ").count(), 9, "{out}");
 }
 
 /// A scenario folder holding one `foreach` scenario, with `edit` applied to its file.

@@ -1,7 +1,8 @@
 //! The scheduler: fires the flows' `Schedule` triggers, Kestra's Scheduler component.
 //!
 //! Each trigger has a row in `triggers` (Kestra's `Trigger`): the tick it fired last and the
-//! one it fires next. Every second the scheduler looks at the triggers due; for each, in one
+//! one it fires next. The scheduler wakes at the earliest tick it knows of, and every
+//! second at least, and looks at the triggers due; for each, in one
 //! transaction, it locks the row, creates an execution for every tick due (Kestra's
 //! `recoverMissedSchedules: ALL`, its default) with `trigger.date`, `trigger.next` and
 //! `trigger.previous`, and moves the row on. The execution and the row commit together, so
@@ -27,13 +28,16 @@ use crate::repository::{Store, TriggerState};
 /// Kestra's type name of the trigger, which executions it starts carry.
 pub const SCHEDULE_TYPE: &str = "io.kestra.plugin.core.trigger.Schedule";
 
-/// How often the scheduler looks for due ticks (Kestra's scheduler loops every second).
+/// How often the scheduler looks for due ticks at least (Kestra's scheduler loops every
+/// second); it wakes sooner for a tick it knows is due sooner.
 const EVERY: Duration = Duration::from_secs(1);
 /// How often it reads the flows again, for new, changed and deleted ones.
 const FLOWS_EVERY: Duration = Duration::from_secs(2);
 /// The most ticks one trigger fires in one transaction (a long backfill goes on in the
 /// next pass).
 const TICKS_PER_PASS: usize = 100;
+/// The most triggers one transaction fires.
+const TRIGGERS_PER_TRANSACTION: usize = 100;
 
 /// What a scheduler that was down does with the ticks it missed (Kestra's
 /// `recoverMissedSchedules`).
@@ -246,12 +250,16 @@ impl Scheduler {
                     Err(e) => tracing::warn!("scheduler: reading the flows failed: {e:#}"),
                 }
             }
-            if let Err(e) = self.pass(Timestamp::now()).await {
-                tracing::warn!("scheduler: {e:#}; retrying");
-            }
+            let wait = match self.pass(Timestamp::now()).await {
+                Ok(_) => self.until_next(Timestamp::now()),
+                Err(e) => {
+                    tracing::warn!("scheduler: {e:#}; retrying");
+                    EVERY
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(EVERY) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -301,34 +309,73 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Fires every tick due at `now`; returns how many executions it created.
+    /// Fires every tick due at `now`; returns how many executions it created. Triggers are
+    /// taken [`TRIGGERS_PER_TRANSACTION`] at a time, in key order, so that two schedulers
+    /// lock their rows in one order and wait for each other rather than deadlock.
     pub async fn pass(&mut self, now: Timestamp) -> anyhow::Result<usize> {
         let mut created = 0;
-        let keys: Vec<String> = self
+        let mut keys: Vec<String> = self
             .entries
             .iter()
             .filter(|(_, e)| e.next.is_none_or(|n| n <= now))
             .map(|(k, _)| k.clone())
             .collect();
-        for key in keys {
-            let entry = self.entries.get_mut(&key).expect("listed above");
-            if entry.next.is_none() {
-                // The trigger's first row, if it has none, in a transaction of its own.
-                let Some(initial) = initial_state(entry, now) else {
-                    entry.next = Some(Timestamp::MAX);
-                    continue;
-                };
+        keys.sort();
+        for chunk in keys.chunks(TRIGGERS_PER_TRANSACTION) {
+            // The first row of each trigger that has none, in a transaction of its own.
+            let mut initial = Vec::new();
+            for key in chunk {
+                let entry = self.entries.get_mut(key).expect("listed above");
+                if entry.next.is_none() {
+                    match initial_state(entry, now) {
+                        Some(state) => initial.push(state),
+                        None => entry.next = Some(Timestamp::MAX),
+                    }
+                }
+            }
+            if !initial.is_empty() {
                 let mut tx = self.store.begin().await?;
-                tx.trigger_insert(&initial).await?;
+                for state in &initial {
+                    tx.trigger_insert(state).await?;
+                }
                 tx.commit().await?;
             }
             let mut tx = self.store.begin().await?;
-            let n = fire(&mut tx, &key, entry, now).await?;
+            let mut n = 0;
+            let mut moved = Vec::with_capacity(chunk.len());
+            for key in chunk {
+                let entry = self.entries.get(key).expect("listed above");
+                if entry.next == Some(Timestamp::MAX) {
+                    continue;
+                }
+                let (fired, next) = fire(&mut tx, key, entry, now).await?;
+                n += fired;
+                moved.push((key, next));
+            }
             tx.commit().await?;
+            // Only once committed: a failed transaction leaves every entry to be read again.
+            for (key, next) in moved {
+                self.entries.get_mut(key).expect("listed above").next = next;
+            }
             created += n;
         }
         self.fired += created as u64;
         Ok(created)
+    }
+
+    /// How long to sleep before the next pass: until the earliest tick known to be due,
+    /// and a second at most, so that flows deployed meanwhile and ticks another scheduler
+    /// moved are seen within a second, as Kestra's scheduler sees them.
+    fn until_next(&self, now: Timestamp) -> Duration {
+        self.entries
+            .values()
+            .filter_map(|e| e.next)
+            .min()
+            .map_or(EVERY, |next| {
+                Duration::try_from(next.duration_since(now))
+                    .unwrap_or(Duration::ZERO)
+                    .min(EVERY)
+            })
     }
 
     /// How many executions this scheduler created.
@@ -360,18 +407,18 @@ fn initial_state(entry: &Entry, now: Timestamp) -> Option<TriggerState> {
 }
 
 /// Under the trigger row's lock, creates an execution for each tick due at `now` and moves
-/// the row on.
+/// the row on; returns how many it created and the row's next tick (`None`: read the row
+/// again next pass).
 async fn fire(
     tx: &mut Transaction<'_>,
     key: &str,
-    entry: &mut Entry,
+    entry: &Entry,
     now: Timestamp,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, Option<Timestamp>)> {
     let s = &entry.schedule;
     let Some(mut state) = tx.trigger_lock(key).await? else {
         // Deleted meanwhile: read it again next pass.
-        entry.next = None;
-        return Ok(0);
+        return Ok((0, None));
     };
     let mut due = Vec::new();
     let mut next = Some(state.next_execution_date);
@@ -406,12 +453,10 @@ async fn fire(
         state.execution_id = Some(exec.id);
     }
     tx.send(&events).await?;
-    if let Some(next) = next {
-        state.next_execution_date = next;
-    }
+    // A cron that never fires again keeps its row at the end of time, not at a fired tick.
+    state.next_execution_date = next.unwrap_or(Timestamp::MAX);
     tx.trigger_put(&state).await?;
-    entry.next = next;
-    Ok(due.len())
+    Ok((due.len(), Some(state.next_execution_date)))
 }
 
 /// The execution a tick starts, as Kestra's `Schedule#evaluate` builds it: the trigger's

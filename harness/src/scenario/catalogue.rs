@@ -112,6 +112,24 @@ pub const KNOWN_METRICS: &[(&str, &str)] = &[
         "commits_per_line",
         "database transactions the process committed, per log line the task emitted",
     ),
+    (
+        "lateness_p50_ms",
+        "median time from a schedule's tick to the creation of its execution",
+    ),
+    (
+        "lateness_p99_ms",
+        "99th percentile time from a schedule's tick to the creation of its execution",
+    ),
+    (
+        "lateness_max_ms",
+        "longest time from a schedule's tick to the creation of its execution",
+    ),
+    (
+        "ticks_missed",
+        "schedule ticks, between a schedule's first and last, that started no execution",
+    ),
+    ("ticks_doubled", "executions beyond one per schedule tick"),
+    ("executions", "executions started"),
     ("latency_avg_ms", "mean request latency"),
     ("latency_p50_ms", "median request latency"),
     ("latency_p90_ms", "90th percentile request latency"),

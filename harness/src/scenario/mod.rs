@@ -153,6 +153,8 @@ pub enum Workload {
     E2eWebhook,
     /// ForEach over 100 values (Kestra's benchmark B3).
     Foreach,
+    /// How late the scheduler fires many schedules' ticks.
+    Scheduler,
 }
 
 /// A database backend.

@@ -28,6 +28,7 @@ mod json_mapping;
 mod log_heavy;
 mod probe;
 mod queued_index;
+mod scheduler;
 mod serde;
 mod server_db;
 pub mod server_process;
@@ -262,7 +263,7 @@ impl Env<'_> {
             .collect()
     }
 
-    fn bad_param(&self, name: &str, problem: &str) -> WorkloadError {
+    pub(crate) fn bad_param(&self, name: &str, problem: &str) -> WorkloadError {
         WorkloadError::Failed(format!(
             "{}: `{name}` {problem} (the `{}` workload needs it)",
             self.scenario
@@ -293,6 +294,7 @@ pub fn workload_name(w: Workload) -> &'static str {
         Workload::WorkerMutation => "worker-mutation",
         Workload::E2eWebhook => "e2e-webhook",
         Workload::Foreach => "foreach",
+        Workload::Scheduler => "scheduler",
     }
 }
 
@@ -313,6 +315,7 @@ pub async fn run(env: &Env<'_>) -> Result<Recorder> {
         Workload::WorkerMutation => worker_mutation::run(env, &mut rec).await?,
         Workload::E2eWebhook => e2e_webhook::run(env, &mut rec).await?,
         Workload::Foreach => foreach::run(env, &mut rec).await?,
+        Workload::Scheduler => scheduler::run(env, &mut rec).await?,
     }
     Ok(rec)
 }
