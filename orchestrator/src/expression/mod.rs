@@ -558,6 +558,9 @@ mod tests {
         assert_eq!(render("{{ nope.a ?? also.missing ?? 'third' }}"), "third");
         assert_eq!(render("{{ inputs.nothing ?? 'was null' }}"), "was null");
         assert_eq!(render("[{{ inputs.nothing ??? 'only undefined' }}]"), "[]");
+        // Pebble's `null` literal, as Kestra's kv.yaml uses it.
+        assert_eq!(render("[{{ inputs.missing ?? null }}]"), "[]");
+        assert_eq!(render("{{ inputs.nothing == null }}"), "true");
         assert_eq!(render("{{ inputs.missing ?? 'a' | upper }}"), "A");
         assert_eq!(render("{{ 'x ?? y' }} ?? {{ \"??\" }}"), "x ?? y ?? ??");
         assert_eq!(render("{{ outputs[inputs.name].value ?? 0 }}"), "0");
