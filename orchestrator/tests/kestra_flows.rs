@@ -37,6 +37,7 @@
 mod common;
 
 use common::{start, states};
+use orchestrator::kv::KvStore;
 use orchestrator::model::StateType;
 use serde_json::Value;
 
@@ -60,6 +61,21 @@ struct Case {
     /// Task outputs the test reads from `execution.outputs()`: a JSON pointer into them
     /// (`/task/value…/key`) and the string it must hold.
     task_outputs: &'static [(&'static str, &'static str)],
+    /// Task outputs the test asserts as other JSON values (a number, a count): a JSON
+    /// pointer as in `task_outputs`, and the value as JSON.
+    task_output_values: &'static [(&'static str, &'static str)],
+    /// Task id and a text its (first) task run's log lines must contain.
+    task_logs: &'static [(&'static str, &'static str)],
+    /// The KV store the test prepares before it runs the flow.
+    kv: Option<KvSetup>,
+}
+
+/// A namespace KV store as a Java test prepares it: emptied (KvFunctionTest's `@BeforeEach`
+/// deletes the namespace's `_kv` folder), then given these entries.
+struct KvSetup {
+    namespace: &'static str,
+    /// Key and value, as JSON.
+    entries: &'static [(&'static str, &'static str)],
 }
 
 /// What a case asserts nothing about.
@@ -73,6 +89,9 @@ const ANY: Case = Case {
     attempts: &[],
     outputs: None,
     task_outputs: &[],
+    task_output_values: &[],
+    task_logs: &[],
+    kv: None,
 };
 
 const CASES: &[Case] = &[
@@ -461,6 +480,35 @@ const CASES: &[Case] = &[
         ..ANY
     },
     Case {
+        flow: "kv.yaml",
+        java: "KvFunctionTest.get",
+        kv: Some(KvSetup {
+            namespace: "io.kestra.tests",
+            entries: &[("my-key", r#"{"field": "value"}"#)],
+        }),
+        task_outputs: &[("/get/value", "value"), ("/getWithArgs/value", "value")],
+        ..ANY
+    },
+    Case {
+        flow: "kv.yaml",
+        java: "KvFunctionTest.getKeyNotFound",
+        inputs: r#"{"errorOnMissing": true}"#,
+        kv: Some(KvSetup {
+            namespace: "io.kestra.tests",
+            entries: &[],
+        }),
+        task_states: &[
+            ("get", StateType::Success),
+            ("getWithArgs", StateType::Failed),
+        ],
+        task_outputs: &[("/get/value", "")],
+        task_logs: &[(
+            "getWithArgs",
+            "The key 'my-key' does not exist in the namespace 'io.kestra.tests'.",
+        )],
+        ..ANY
+    },
+    Case {
         flow: "log-to-file.yaml",
         java: "LogToFileTest.task",
         state: Some(StateType::Success),
@@ -750,6 +798,47 @@ const CASES: &[Case] = &[
         task_runs: None,
         ..ANY
     },
+    // StateTest.set runs the flow three times on one state: create, update, delete. These
+    // three cases run in this order against the suite's one store, as its executions do.
+    Case {
+        flow: "state.yaml",
+        java: "StateTest.set (first run)",
+        inputs: r#"{"state": "set"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(5),
+        task_output_values: &[("/createGet/data/value", "1")],
+        ..ANY
+    },
+    Case {
+        flow: "state.yaml",
+        java: "StateTest.set (second run)",
+        inputs: r#"{"state": "set"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(5),
+        task_outputs: &[("/updateGet/data/value", "2")],
+        ..ANY
+    },
+    Case {
+        flow: "state.yaml",
+        java: "StateTest.set (third run)",
+        inputs: r#"{"state": "set"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(5),
+        task_output_values: &[("/deleteGet/count", "0")],
+        ..ANY
+    },
+    Case {
+        flow: "state.yaml",
+        java: "StateTest.each",
+        inputs: r#"{"state": "each"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(17),
+        task_outputs: &[
+            ("/regetEach1/b/data/value", "null-b"),
+            ("/regetEach2/b/data/value", "null-a-b"),
+        ],
+        ..ANY
+    },
     Case {
         flow: "switch-impossible.yaml",
         java: "SwitchTest.switchImpossible",
@@ -808,6 +897,18 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// Empties a namespace's KV store and puts the case's entries, as the Java test does.
+fn prepare_kv(storage: &orchestrator::storage::Storage, setup: &KvSetup) {
+    let kv = KvStore::new(storage, setup.namespace);
+    for entry in kv.list().unwrap() {
+        kv.delete(&entry.key).unwrap();
+    }
+    for (key, value) in setup.entries {
+        let value: Value = serde_json::from_str(value).unwrap();
+        kv.put(key, &value.into(), None, true).unwrap();
+    }
+}
+
 fn flow_text(file: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/kestra/valids")
@@ -820,8 +921,11 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
     let h = start(&[]).await;
     let mut failures = Vec::new();
     for case in CASES {
+        if let Some(setup) = &case.kv {
+            prepare_kv(h.o.storage(), setup);
+        }
         let inputs: Value = serde_json::from_str(case.inputs).unwrap();
-        let (exec, _) = h.run(&flow_text(case.flow), inputs).await;
+        let (exec, logs) = h.run(&flow_text(case.flow), inputs).await;
         let mut wrong = Vec::new();
         if let Some(state) = case.state
             && exec.state.current != state
@@ -866,6 +970,27 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                 if got.and_then(Value::as_str) != Some(*expected) {
                     wrong.push(format!("outputs{pointer}: {got:?} (expected {expected:?})"));
                 }
+            }
+        }
+        if !case.task_output_values.is_empty() {
+            let outputs = Value::Object(orchestrator::run_context::outputs(&exec));
+            for (pointer, expected) in case.task_output_values {
+                let expected: Value = serde_json::from_str(expected).unwrap();
+                let got = outputs.pointer(pointer);
+                if got != Some(&expected) {
+                    wrong.push(format!("outputs{pointer}: {got:?} (expected {expected})"));
+                }
+            }
+        }
+        for (task, expected) in case.task_logs {
+            let run = exec.task_run_list.iter().find(|t| t.task_id == *task);
+            let found = run.is_some_and(|run| {
+                logs.iter().any(|l| {
+                    l.task_run_id.as_deref() == Some(&run.id) && l.message.contains(expected)
+                })
+            });
+            if !found {
+                wrong.push(format!("task `{task}`: no log line contains {expected:?}"));
             }
         }
         if !wrong.is_empty() {
