@@ -4,9 +4,10 @@
 //! `core/src/test/resources/flows/valids/`, at commit
 //! 58c1ca2d0589c888328bacc3ee65e65dc4ba0a6a (December 2024, the 0.21 development line,
 //! which has every 0.20 property these flows use). Each case names the Java test whose
-//! assertions it repeats: the inputs that test passes, the final state and the number of
-//! task runs it asserts, and the task-run states and attempt counts it checks. Only the
-//! assertions are taken; none of Kestra's Java code is.
+//! assertions it repeats: the inputs that test passes, the KV entries it prepares, the final
+//! state and the number of task runs it asserts, and the task-run states, attempt counts,
+//! outputs and log lines it checks. Only the assertions are taken; none of Kestra's Java
+//! code is.
 //!
 //! Everything runs on embedded SQLite, one orchestrator for all cases; every mismatch is
 //! collected and reported at once.
