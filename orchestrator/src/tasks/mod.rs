@@ -5,10 +5,10 @@
 //! `OutputValues`, `Sleep`, `Fail`, the serdes conversions, the KV store's `kv.Set`,
 //! `kv.Get`, `kv.Delete`, `kv.GetKeys`, the state store's `state.Set`, `state.Get`,
 //! `state.Delete`, the deprecated `Echo`) implements [`Runnable`] and runs on a worker
-//! thread. A flowable task (`Sequential`,
-//! `Parallel`, `If`, `Switch`, `ForEach`, the deprecated `EachSequential`, `EachParallel`
-//! and `AllowFailure`) implements [`Flowable`]: the executor asks it, on every pass, which
-//! of its children run next, as Kestra's executor does with `FlowableTask`.
+//! thread. A flowable task (`Sequential`, `Parallel`, `If`, `Switch`, `ForEach`, the
+//! deprecated `EachSequential`, `EachParallel` and `AllowFailure`) implements [`Flowable`]:
+//! the executor asks it, on every pass, which of its children run next, as Kestra's
+//! executor does with `FlowableTask`.
 //!
 //! Adding a task means one new file and one line in the `task_kinds!` list below.
 
