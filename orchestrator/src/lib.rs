@@ -46,6 +46,8 @@
 //! - [`indexer`]: writes queued log lines in batches.
 //! - [`run_context`]: the variables a task renders against.
 //! - [`storage`]: internal storage for task files and `logToFile` logs.
+//! - [`kv`]: Kestra's namespace key-value stores and the state store, kept in internal
+//!   storage.
 //! - [`knobs`]: the optimisation switches, before/after.
 //! - [`provision`]: `--provision containers`, a database server in a container.
 //! - [`service`]: the handle the CLI, the webserver and the tests use.
@@ -57,6 +59,7 @@ pub mod fileserde;
 pub mod flow;
 pub mod indexer;
 pub mod knobs;
+pub mod kv;
 pub mod model;
 pub mod provision;
 pub mod queue;

@@ -18,6 +18,7 @@ use crate::flow::{
 };
 use crate::indexer::Indexer;
 use crate::knobs::Knobs;
+use crate::kv::{FlowNamespaces, KvService};
 use crate::model::{Execution, ExecutionTrigger, Label, LogEntry, State, new_id, now};
 use crate::queue::{ExecutionEvent, Timing};
 use crate::repository::{self, Store};
@@ -187,10 +188,17 @@ impl Orchestrator {
                 config.storage.display()
             )
         })?;
+        let namespaces = Arc::new(FlowNamespaces::default());
+        for source in store.flows().await? {
+            if let Some(namespace) = flow_namespace(&source) {
+                namespaces.insert(&namespace);
+            }
+        }
+        let kv = KvService::new(storage.clone(), namespaces);
         Ok(Orchestrator {
             flows: Arc::new(FlowCache::new(store.clone())),
             store,
-            renderer: Arc::new(Renderer::new()),
+            renderer: Arc::new(Renderer::with_kv(kv)),
             storage,
             config,
             shutdown: CancellationToken::new(),
@@ -313,6 +321,11 @@ impl Orchestrator {
             flow.revision = tx.save_flow(&flow.namespace, &flow.id, source).await?;
         }
         tx.commit().await?;
+        if let Some(kv) = self.renderer.kv() {
+            for (flow, _, _) in &flows {
+                kv.namespaces().insert(&flow.namespace);
+            }
+        }
         Ok(flows
             .into_iter()
             .map(|(flow, _, _)| {
@@ -486,4 +499,16 @@ impl Orchestrator {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The `namespace` of a stored flow's source, read without validating the flow: the KV
+/// stores' namespace rules need only which namespaces hold flows.
+fn flow_namespace(source: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Namespace {
+        namespace: String,
+    }
+    serde_yaml_ng::from_str::<Namespace>(source)
+        .ok()
+        .map(|n| n.namespace)
 }

@@ -96,6 +96,26 @@ fn bad_flows_are_refused_with_a_clear_message_and_nothing_written() {
                 "malformed expression",
             ],
         ),
+        (
+            "kv-type.yaml",
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.kv.Set\n    key: k\n    value: \"1\"\n    kvType: NUMBR\n",
+            vec!["kv-type.yaml", "flow `n.f`", "task `t1`", "kvType", "NUMBR"],
+        ),
+        (
+            "kv-ttl.yaml",
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.kv.Set\n    key: k\n    value: v\n    ttl: soon\n",
+            vec!["kv-ttl.yaml", "flow `n.f`", "task `t1`", "ttl", "soon"],
+        ),
+        (
+            "kv-key.yaml",
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.kv.Get\n    namespace: n\n",
+            vec![
+                "kv-key.yaml",
+                "flow `n.f`",
+                "task `t1`",
+                "missing required property `key`",
+            ],
+        ),
     ];
     for (name, text, expected) in cases {
         let path = write(&dir, name, text);
@@ -288,4 +308,43 @@ async fn subflows_come_from_the_flows_folder_and_the_run_waits_for_them() {
         err.contains("task `waited`") && err.contains("the subflow `cli.child` does not exist"),
         "{err}"
     );
+}
+
+/// A key one `orchestrator run` stores is read with `kv()` by a later one that uses the same
+/// internal storage: the KV store lives in files, not in the process.
+#[test]
+fn kv_stored_by_one_run_is_read_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("storage");
+    let set = write(
+        &dir,
+        "set.yaml",
+        "id: set\nnamespace: company.team\ntasks:\n  - id: set\n    type: io.kestra.plugin.core.kv.Set\n    key: greeting\n    value: \"{{ 'hello' | upper }}\"\n",
+    );
+    let get = write(
+        &dir,
+        "get.yaml",
+        "id: get\nnamespace: company.team\ntasks:\n  - id: get\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ kv('greeting') }} again\"\n",
+    );
+    let run = |flow: &std::path::Path| {
+        let out = orchestrator()
+            .args(["run", "--output", "json"])
+            .arg(flow)
+            .arg("--storage")
+            .arg(&storage)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            flow.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    run(&set);
+    let file = storage.join("company/team/_kv/greeting.ion");
+    assert_eq!(std::fs::read_to_string(file).unwrap(), "\"HELLO\"");
+    let v = run(&get);
+    assert_eq!(v["taskRunList"][0]["outputs"]["value"], "HELLO again");
 }

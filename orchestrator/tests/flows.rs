@@ -590,3 +590,231 @@ async fn inputs_labels_and_disabled_flows() {
     assert_eq!(h.o.store().counts().await.unwrap().executions, 1);
     h.stop().await;
 }
+
+/// One execution stores keys; a second one, of another flow in a child namespace, reads them
+/// with `kv()` and the KV tasks, then deletes one.
+#[tokio::test]
+async fn kv_set_by_one_execution_is_read_by_the_next_with_kv() {
+    let h = start(&[]).await;
+    let producer = r#"
+id: producer
+namespace: company.team
+inputs:
+  - id: n
+    type: INT
+tasks:
+  - id: count
+    type: io.kestra.plugin.core.kv.Set
+    key: orders_count
+    value: "{{ inputs.n }}"
+    kvType: NUMBER
+  - id: config
+    type: io.kestra.plugin.core.kv.Set
+    key: config
+    value: "{{ {'region': 'eu', 'retries': 3} }}"
+  - id: temporary
+    type: io.kestra.plugin.core.kv.Set
+    key: session
+    value: abc
+    ttl: PT1H
+"#;
+    let (exec, _) = h.run(producer, json!({"n": 41})).await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Success,
+        "{:?}",
+        states(&exec)
+    );
+
+    let consumer = r#"
+id: consumer
+namespace: company.team.reports
+tasks:
+  - id: read
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ kv('orders_count', 'company.team') + 1 }} {{ kv('config', 'company.team').region }}"
+  - id: own
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ kv('orders_count') ?? 'not in company.team.reports' }}"
+  - id: get
+    type: io.kestra.plugin.core.kv.Get
+    key: config
+    namespace: company.team
+  - id: keys
+    type: io.kestra.plugin.core.kv.GetKeys
+    namespace: company.team
+    prefix: "{{ 'o' }}"
+  - id: delete
+    type: io.kestra.plugin.core.kv.Delete
+    key: orders_count
+    namespace: company.team
+  - id: gone
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ kv('orders_count', 'company.team') ?? 'gone' }}"
+"#;
+    let (exec, _) = h.run(consumer, json!({})).await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Success,
+        "{:?}",
+        states(&exec)
+    );
+    let output = |id: &str| task(&exec, id).outputs.clone().unwrap_or_default();
+    assert_eq!(output("read")["value"], "42 eu");
+    assert_eq!(output("own")["value"], "not in company.team.reports");
+    assert_eq!(
+        output("get")["value"],
+        json!({"region": "eu", "retries": 3})
+    );
+    assert_eq!(output("keys")["keys"], json!(["orders_count"]));
+    assert_eq!(output("delete")["deleted"], true);
+    assert_eq!(output("gone")["value"], "gone");
+    h.stop().await;
+}
+
+/// The KV tasks fail with Kestra's messages, in the task's logs.
+#[tokio::test]
+async fn kv_tasks_refuse_what_kestra_refuses() {
+    let h = start(&[]).await;
+    let flow = r#"
+id: refusals
+namespace: company.team
+inputs:
+  - id: case
+    type: STRING
+tasks:
+  - id: seed
+    type: io.kestra.plugin.core.kv.Set
+    key: config
+    value: first
+  - id: switch
+    type: io.kestra.plugin.core.flow.Switch
+    value: "{{ inputs.case }}"
+    cases:
+      overwrite:
+        - id: overwrite
+          type: io.kestra.plugin.core.kv.Set
+          key: config
+          value: second
+          overwrite: false
+      missing:
+        - id: missing
+          type: io.kestra.plugin.core.kv.Get
+          key: nope
+          errorOnMissing: true
+      delete:
+        - id: delete
+          type: io.kestra.plugin.core.kv.Delete
+          key: nope
+          errorOnMissing: true
+      namespace:
+        - id: namespace
+          type: io.kestra.plugin.core.kv.Get
+          key: config
+          namespace: nowhere.at.all
+      key:
+        - id: key
+          type: io.kestra.plugin.core.kv.Set
+          key: "a/b"
+          value: x
+"#;
+    let cases = [
+        (
+            "overwrite",
+            "Cannot set value for key 'config'. Key already exists and `overwrite` is set to `false`.",
+        ),
+        (
+            "missing",
+            "No value found for key 'nope' in namespace 'company.team' and `errorOnMissing` is set to true",
+        ),
+        (
+            "delete",
+            "No value found for key 'nope' in namespace 'company.team' and `errorOnMissing` is set to true",
+        ),
+        (
+            "namespace",
+            "Cannot access the KV store. The namespace 'nowhere.at.all' does not exist.",
+        ),
+        ("key", "Key must start with an alphanumeric character"),
+    ];
+    for (case, message) in cases {
+        let (exec, logs) = h.run(flow, json!({ "case": case })).await;
+        assert_eq!(
+            exec.state.current,
+            StateType::Failed,
+            "{case}: {:?}",
+            states(&exec)
+        );
+        assert_eq!(task(&exec, case).state.current, StateType::Failed, "{case}");
+        assert!(
+            logs.iter()
+                .any(|l| l.task_id.as_deref() == Some(case) && l.message.contains(message)),
+            "{case}: {:?}",
+            messages(&logs)
+        );
+    }
+    h.stop().await;
+}
+
+/// Kestra's StateNamespaceTest: a state set with `namespace: true` is seen by another flow
+/// of the namespace; a flow's own state is not.
+#[tokio::test]
+async fn a_namespace_state_is_shared_and_a_flow_state_is_not() {
+    let h = start(&[]).await;
+    let flow1 = r#"
+id: flow1
+namespace: io.kestra.tests
+tasks:
+  - id: set
+    type: io.kestra.plugin.core.state.Set
+    namespace: true
+    data:
+      john: doe
+  - id: own
+    type: io.kestra.plugin.core.state.Set
+    data:
+      mine: "{{ flow.id }}"
+"#;
+    let flow2 = r#"
+id: flow2
+namespace: io.kestra.tests
+tasks:
+  - id: shared
+    type: io.kestra.plugin.core.state.Get
+    namespace: true
+  - id: own
+    type: io.kestra.plugin.core.state.Get
+  - id: strict
+    type: io.kestra.plugin.core.state.Get
+    errorOnMissing: true
+"#;
+    let (exec, _) = h.run(flow1, json!({})).await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Success,
+        "{:?}",
+        states(&exec)
+    );
+    let set = task(&exec, "set").outputs.clone().unwrap();
+    assert_eq!(set["count"], 1);
+    assert_eq!(set["key"], "states_tasks-states_default");
+    assert_eq!(
+        task(&exec, "own").outputs.as_ref().unwrap()["key"],
+        "flow1_states_tasks-states_default"
+    );
+
+    let (exec, logs) = h.run(flow2, json!({})).await;
+    let shared = task(&exec, "shared").outputs.clone().unwrap();
+    assert_eq!(shared["count"], 1);
+    assert_eq!(shared["data"]["john"], "doe");
+    assert_eq!(task(&exec, "own").outputs.as_ref().unwrap()["count"], 0);
+    assert_eq!(task(&exec, "strict").state.current, StateType::Failed);
+    assert!(
+        messages(&logs)
+            .iter()
+            .any(|m| m.contains("State flow2_states_tasks-states_default not found")),
+        "{:?}",
+        messages(&logs)
+    );
+    h.stop().await;
+}

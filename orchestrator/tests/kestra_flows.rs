@@ -4,9 +4,10 @@
 //! `core/src/test/resources/flows/valids/`, at commit
 //! 58c1ca2d0589c888328bacc3ee65e65dc4ba0a6a (December 2024, the 0.21 development line,
 //! which has every 0.20 property these flows use). Each case names the Java test whose
-//! assertions it repeats: the inputs that test passes, the final state and the number of
-//! task runs it asserts, and the task-run states and attempt counts it checks. Only the
-//! assertions are taken; none of Kestra's Java code is.
+//! assertions it repeats: the inputs that test passes, the KV entries it prepares, the final
+//! state and the number of task runs it asserts, and the task-run states, attempt counts,
+//! outputs and log lines it checks. Only the assertions are taken; none of Kestra's Java
+//! code is.
 //!
 //! Everything runs on embedded SQLite, one orchestrator for all cases; every mismatch is
 //! collected and reported at once.
@@ -37,6 +38,7 @@
 mod common;
 
 use common::{start, states};
+use orchestrator::kv::KvStore;
 use orchestrator::model::{Execution, Label, StateType};
 use serde_json::Value;
 
@@ -75,6 +77,13 @@ struct Case {
     task_outputs_contain: &'static [(&'static str, &'static str)],
     /// What the test asserts of the execution the first task run started (a Subflow).
     started: Option<Started>,
+    /// Task outputs the test asserts as other JSON values (a number, a count): a JSON
+    /// pointer as in `task_outputs`, and the value as JSON.
+    task_output_values: &'static [(&'static str, &'static str)],
+    /// Task id and a text its (first) task run's log lines must contain.
+    task_logs: &'static [(&'static str, &'static str)],
+    /// The KV store the test prepares before it runs the flow.
+    kv: Option<KvSetup>,
 }
 
 /// An execution a Subflow task run started, as the test sees it end.
@@ -92,6 +101,14 @@ struct Paused {
     /// The `onResume` inputs it resumes with, as JSON; `None`: it waits for the Pause's
     /// `delay` or `timeout` instead.
     resume: Option<&'static str>,
+}
+
+/// A namespace KV store as a Java test prepares it: emptied (KvFunctionTest's `@BeforeEach`
+/// deletes the namespace's `_kv` folder), then given these entries.
+struct KvSetup {
+    namespace: &'static str,
+    /// Key and value, as JSON.
+    entries: &'static [(&'static str, &'static str)],
 }
 
 /// What a case asserts nothing about.
@@ -112,6 +129,9 @@ const ANY: Case = Case {
     with: &[],
     task_outputs_contain: &[],
     started: None,
+    task_output_values: &[],
+    task_logs: &[],
+    kv: None,
 };
 
 const CASES: &[Case] = &[
@@ -500,6 +520,35 @@ const CASES: &[Case] = &[
         ..ANY
     },
     Case {
+        flow: "kv.yaml",
+        java: "KvFunctionTest.get",
+        kv: Some(KvSetup {
+            namespace: "io.kestra.tests",
+            entries: &[("my-key", r#"{"field": "value"}"#)],
+        }),
+        task_outputs: &[("/get/value", "value"), ("/getWithArgs/value", "value")],
+        ..ANY
+    },
+    Case {
+        flow: "kv.yaml",
+        java: "KvFunctionTest.getKeyNotFound",
+        inputs: r#"{"errorOnMissing": true}"#,
+        kv: Some(KvSetup {
+            namespace: "io.kestra.tests",
+            entries: &[],
+        }),
+        task_states: &[
+            ("get", StateType::Success),
+            ("getWithArgs", StateType::Failed),
+        ],
+        task_outputs: &[("/get/value", "")],
+        task_logs: &[(
+            "getWithArgs",
+            "The key 'my-key' does not exist in the namespace 'io.kestra.tests'.",
+        )],
+        ..ANY
+    },
+    Case {
         flow: "log-to-file.yaml",
         java: "LogToFileTest.task",
         state: Some(StateType::Success),
@@ -787,6 +836,47 @@ const CASES: &[Case] = &[
         java: "SleepTest.sleepTaskTest",
         state: Some(StateType::Success),
         task_runs: None,
+        ..ANY
+    },
+    // StateTest.set runs the flow three times on one state: create, update, delete. These
+    // three cases run in this order against the suite's one store, as its executions do.
+    Case {
+        flow: "state.yaml",
+        java: "StateTest.set (first run)",
+        inputs: r#"{"state": "set"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(5),
+        task_output_values: &[("/createGet/data/value", "1")],
+        ..ANY
+    },
+    Case {
+        flow: "state.yaml",
+        java: "StateTest.set (second run)",
+        inputs: r#"{"state": "set"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(5),
+        task_outputs: &[("/updateGet/data/value", "2")],
+        ..ANY
+    },
+    Case {
+        flow: "state.yaml",
+        java: "StateTest.set (third run)",
+        inputs: r#"{"state": "set"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(5),
+        task_output_values: &[("/deleteGet/count", "0")],
+        ..ANY
+    },
+    Case {
+        flow: "state.yaml",
+        java: "StateTest.each",
+        inputs: r#"{"state": "each"}"#,
+        state: Some(StateType::Success),
+        task_runs: Some(17),
+        task_outputs: &[
+            ("/regetEach1/b/data/value", "null-b"),
+            ("/regetEach2/b/data/value", "null-a-b"),
+        ],
         ..ANY
     },
     Case {
@@ -1170,6 +1260,18 @@ fn started_differs(parent: &Execution, child: &Execution, expected: &Started) ->
     wrong
 }
 
+/// Empties a namespace's KV store and puts the case's entries, as the Java test does.
+fn prepare_kv(storage: &orchestrator::storage::Storage, setup: &KvSetup) {
+    let kv = KvStore::new(storage, setup.namespace);
+    for entry in kv.list().unwrap() {
+        kv.delete(&entry.key).unwrap();
+    }
+    for (key, value) in setup.entries {
+        let value: Value = serde_json::from_str(value).unwrap();
+        kv.put(key, &value.into(), None, true).unwrap();
+    }
+}
+
 fn flow_text(file: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/kestra/valids")
@@ -1182,6 +1284,9 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
     let h = start(&[]).await;
     let mut failures = Vec::new();
     for case in CASES {
+        if let Some(setup) = &case.kv {
+            prepare_kv(h.o.storage(), setup);
+        }
         let inputs: Value = serde_json::from_str(case.inputs).unwrap();
         let mut wrong = Vec::new();
         let labels: Vec<Label> = case
@@ -1201,8 +1306,8 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
         let id = h
             .start_labelled(&flow_text(case.flow), inputs, labels)
             .await;
-        let exec = match &case.paused {
-            None => h.finish(&id).await.0,
+        let (exec, logs) = match &case.paused {
+            None => h.finish(&id).await,
             Some(paused) => {
                 let at_pause = h.wait_state(&id, StateType::Paused).await;
                 if at_pause.task_run_list.len() != paused.task_runs
@@ -1220,7 +1325,7 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                         wrong.push(format!("resumed to {}", resumed.state.current));
                     }
                 }
-                h.finish(&id).await.0
+                h.finish(&id).await
             }
         };
         if let Some(state) = case.state
@@ -1331,6 +1436,27 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                 if got.and_then(Value::as_str) != Some(*expected) {
                     wrong.push(format!("outputs{pointer}: {got:?} (expected {expected:?})"));
                 }
+            }
+        }
+        if !case.task_output_values.is_empty() {
+            let outputs = Value::Object(orchestrator::run_context::outputs(&exec));
+            for (pointer, expected) in case.task_output_values {
+                let expected: Value = serde_json::from_str(expected).unwrap();
+                let got = outputs.pointer(pointer);
+                if got != Some(&expected) {
+                    wrong.push(format!("outputs{pointer}: {got:?} (expected {expected})"));
+                }
+            }
+        }
+        for (task, expected) in case.task_logs {
+            let run = exec.task_run_list.iter().find(|t| t.task_id == *task);
+            let found = run.is_some_and(|run| {
+                logs.iter().any(|l| {
+                    l.task_run_id.as_deref() == Some(&run.id) && l.message.contains(expected)
+                })
+            });
+            if !found {
+                wrong.push(format!("task `{task}`: no log line contains {expected:?}"));
             }
         }
         if !wrong.is_empty() {

@@ -90,7 +90,7 @@ pub(crate) fn translate(template: &str) -> Cow<'_, str> {
 
 /// Finds the byte offset of the closing `}}` / `%}` of a block starting at `start`, skipping
 /// string literals and nested brackets (a map literal `{'a': {'b': 1}}` contains `}}`).
-fn find_block_end(src: &str, start: usize, is_tag: bool) -> Option<usize> {
+pub(crate) fn find_block_end(src: &str, start: usize, is_tag: bool) -> Option<usize> {
     let bytes = src.as_bytes();
     let close = if is_tag { b'%' } else { b'}' };
     let mut depth = 0usize;

@@ -10,12 +10,15 @@
 //! * maps and lists printed inside `{{ }}` are JSON, `null` prints nothing (Kestra `JsonWriter`);
 //! * `??` / `???` coalescing, and Pebble's ternary, `equals` and `contains` ([`coalesce`]);
 //! * inclusive `range`, `json`/`toJson`, `fromJson`, `jq`, `is json`, `date`, `now()` and the
-//!   other Kestra filters ([`pebble`], [`jq`]).
+//!   other Kestra filters ([`pebble`], [`jq`]);
+//! * `kv()`, which reads namespace KV stores ([`kv`]).
 //!
 //! # Primary type
 //!
 //! [`Renderer`] is built once and shared by every worker thread. Strings without `{{`, `{%` or
 //! `{#` are returned without touching minijinja; compiled templates are cached (bounded).
+//! [`Renderer::with_kv`] gives it the KV stores `kv()` reads; [`Renderer::new`] has none, and
+//! `kv()` says so.
 //!
 //! # Example
 //!
@@ -34,6 +37,7 @@
 mod coalesce;
 mod date;
 mod jq;
+mod kv;
 mod pebble;
 
 use minijinja::value::Value;
@@ -41,6 +45,8 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
+
+use crate::kv::KvService;
 
 /// Templates kept compiled before the cache is emptied (Kestra's `kestra.variables.cache-size`).
 const CACHE_CAPACITY: usize = 1000;
@@ -146,6 +152,8 @@ pub struct Renderer {
     /// minijinja's template cache is our compiled-template cache. Written only to empty it.
     env: RwLock<Environment<'static>>,
     meta: RwLock<HashMap<String, Arc<TemplateMeta>>>,
+    /// The namespace KV stores `kv()` reads, which the KV and state tasks use too.
+    kv: Option<KvService>,
 }
 
 impl Default for Renderer {
@@ -162,8 +170,23 @@ impl std::fmt::Debug for Renderer {
 }
 
 impl Renderer {
-    /// Builds the environment with Kestra's filters, functions, tests and output rules.
+    /// Builds the environment with Kestra's filters, functions, tests and output rules, and
+    /// no KV stores: `kv()` fails, saying so.
     pub fn new() -> Self {
+        Self::build(None)
+    }
+
+    /// A renderer whose `kv()` reads the namespace KV stores of `kv`.
+    pub fn with_kv(kv: KvService) -> Self {
+        Self::build(Some(kv))
+    }
+
+    /// The KV stores this renderer reads, if it has them.
+    pub fn kv(&self) -> Option<&KvService> {
+        self.kv.as_ref()
+    }
+
+    fn build(kv: Option<KvService>) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Pebble keeps the text exactly: no newline trimming, no escaping (Kestra's factory).
@@ -174,9 +197,11 @@ impl Renderer {
         env.set_loader(|source| Ok(Some(coalesce::translate(source).into_owned())));
         pebble::register(&mut env);
         jq::register(&mut env);
+        kv::register(&mut env, kv.clone());
         Renderer {
             env: RwLock::new(env),
             meta: RwLock::new(HashMap::new()),
+            kv,
         }
     }
 
@@ -191,6 +216,41 @@ impl Renderer {
         env.get_template(template)
             .and_then(|t| t.render(ctx))
             .map_err(|e| undefined_or(e, template, &meta, vars))
+    }
+
+    /// Renders one string as Kestra's `renderTyped` does (its `TypedObjectWriter`): a string
+    /// that is exactly one `{{ … }}` gives the expression's value, typed (a map, a number, a
+    /// boolean, `null`); any other string renders to text.
+    pub fn render_typed(&self, template: &str, vars: &Json) -> Result<Json, ExpressionError> {
+        let Some(inner) = single_expression(template) else {
+            return self.render(template, vars).map(Json::String);
+        };
+        let meta = self.meta(template)?;
+        let ctx = meta.tree.select(vars);
+        // Pebble's operators are translated inside `{{ … }}`, which the translation keeps.
+        let translated = coalesce::translate(template);
+        let expression = translated[2..translated.len() - 2].to_owned();
+        let env = self.env.read().unwrap_or_else(|e| e.into_inner());
+        let value = env
+            .compile_expression_owned(expression)
+            .and_then(|expr| expr.eval(ctx))
+            .map_err(|e| undefined_or(e, template, &meta, vars))?;
+        if value.is_undefined() {
+            return Err(ExpressionError::Undefined {
+                template: template.to_owned(),
+                name: meta
+                    .paths
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| inner.trim().into()),
+                line: None,
+            });
+        }
+        serde_json::to_value(&value).map_err(|e| ExpressionError::Render {
+            template: template.to_owned(),
+            message: e.to_string(),
+            line: None,
+        })
     }
 
     /// Renders every string (and map key) inside `value`; other values are kept as they are.
@@ -284,6 +344,10 @@ impl Renderer {
             tree.insert("taskrun");
             tree.insert("parents");
         }
+        if template.contains(kv::KV_CALL) {
+            // It reads the flow's namespace from the context.
+            tree.insert("flow.namespace");
+        }
         let meta = Arc::new(TemplateMeta { paths, tree });
         let mut cache = self.meta.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CACHE_CAPACITY {
@@ -301,6 +365,13 @@ impl Renderer {
 
 fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// The expression of a string that is one `{{ … }}` and nothing else.
+fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("{{")?;
+    let end = coalesce::find_block_end(s, 2, false)?;
+    (end + 2 == s.len() && !inner.starts_with('-')).then(|| &s[2..end])
 }
 
 /// Prints a value the way Kestra's `JsonWriter` does: maps and lists as JSON, null as nothing.
@@ -486,6 +557,26 @@ mod tests {
     }
 
     #[test]
+    fn render_typed_keeps_the_type_of_a_lone_expression() {
+        let r = Renderer::new();
+        let typed = |t: &str| r.render_typed(t, &vars()).unwrap();
+        assert_eq!(typed("{{ outputs.first.vars }}"), json!({"n": 42}));
+        assert_eq!(typed("{{ inputs.count }}"), json!(3));
+        assert_eq!(typed("{{ inputs.flag }}"), json!(true));
+        assert_eq!(typed("{{ inputs.nothing }}"), json!(null));
+        assert_eq!(typed("{{ {'a': {'b': 1}} }}"), json!({"a": {"b": 1}}));
+        assert_eq!(typed("{{ inputs.missing ?? 'd' }}"), json!("d"));
+        // Anything around the expression makes it text, as does a plain string.
+        assert_eq!(typed("n={{ inputs.count }}"), json!("n=3"));
+        assert_eq!(typed("{{ inputs.count }} "), json!("3 "));
+        assert_eq!(typed("plain"), json!("plain"));
+        assert!(matches!(
+            r.render_typed("{{ inputs.missing }}", &vars()),
+            Err(ExpressionError::Undefined { .. })
+        ));
+    }
+
+    #[test]
     fn plain_strings_are_returned_as_is() {
         let r = Renderer::new();
         let s = "no expression { here } %}";
@@ -558,6 +649,9 @@ mod tests {
         assert_eq!(render("{{ nope.a ?? also.missing ?? 'third' }}"), "third");
         assert_eq!(render("{{ inputs.nothing ?? 'was null' }}"), "was null");
         assert_eq!(render("[{{ inputs.nothing ??? 'only undefined' }}]"), "[]");
+        // Pebble's `null` literal, as Kestra's kv.yaml uses it.
+        assert_eq!(render("[{{ inputs.missing ?? null }}]"), "[]");
+        assert_eq!(render("{{ inputs.nothing == null }}"), "true");
         assert_eq!(render("{{ inputs.missing ?? 'a' | upper }}"), "A");
         assert_eq!(render("{{ 'x ?? y' }} ?? {{ \"??\" }}"), "x ?? y ?? ??");
         assert_eq!(render("{{ outputs[inputs.name].value ?? 0 }}"), "0");

@@ -56,6 +56,10 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("merge", merge);
     env.add_filter("raw", |v: Value| v);
 
+    // Pebble reads `null` as well as `none` as the null literal (`{{ a ?? null }}`, in
+    // Kestra's own test flows); minijinja knows only `none`.
+    env.add_global("null", Value::from(()));
+
     env.add_test("json", is_json);
     env.add_test("null", |v: &Value| v.is_none());
     env.add_test("empty", |v: &Value| is_empty(v));

@@ -2,11 +2,13 @@
 //!
 //! Each file owns its task: its Kestra type names, its properties and their parsing
 //! ([`TaskType::parse`]), and what it does. A runnable task (`Log`, `Return`,
-//! `OutputValues`, `Sleep`, `Fail`, the serdes conversions, the deprecated `Echo`)
-//! implements [`Runnable`] and runs on a worker thread. A flowable task (`Sequential`,
-//! `Parallel`, `If`, `Switch`, `ForEach`, the deprecated `EachSequential`, `EachParallel`
-//! and `AllowFailure`) implements [`Flowable`]: the executor asks it, on every pass, which
-//! of its children run next, as Kestra's executor does with `FlowableTask`.
+//! `OutputValues`, `Sleep`, `Fail`, the serdes conversions, the KV store's `kv.Set`,
+//! `kv.Get`, `kv.Delete`, `kv.GetKeys`, the state store's `state.Set`, `state.Get`,
+//! `state.Delete`, the deprecated `Echo`) implements [`Runnable`] and runs on a worker
+//! thread. A flowable task (`Sequential`, `Parallel`, `If`, `Switch`, `ForEach`, the
+//! deprecated `EachSequential`, `EachParallel` and `AllowFailure`) implements [`Flowable`]:
+//! the executor asks it, on every pass, which of its children run next, as Kestra's
+//! executor does with `FlowableTask`.
 //!
 //! `Labels` changes its own execution and implements [`ExecutionUpdatable`]: the executor
 //! runs it, as Kestra's runs an `ExecutionUpdatableTask`. `Subflow` starts an execution of
@@ -23,6 +25,10 @@ mod echo;
 mod fail;
 mod for_each;
 mod if_task;
+mod kv_delete;
+mod kv_get;
+mod kv_get_keys;
+mod kv_set;
 mod labels;
 mod log;
 mod output_values;
@@ -31,6 +37,9 @@ mod pause;
 mod sequential;
 mod serdes;
 mod sleep;
+mod state_delete;
+mod state_get;
+mod state_set;
 mod subflow;
 mod switch;
 
@@ -42,6 +51,10 @@ pub use echo::Echo;
 pub use fail::Fail;
 pub use for_each::ForEach;
 pub use if_task::IfTask;
+pub use kv_delete::KvDelete;
+pub use kv_get::KvGet;
+pub use kv_get_keys::KvGetKeys;
+pub use kv_set::KvSet;
 pub use labels::{Labels, SYSTEM_PREFIX};
 pub use log::Log;
 pub use output_values::OutputValues;
@@ -50,6 +63,9 @@ pub use pause::{Pause, ResumeError, mark_as, on_resume_inputs, resume};
 pub use sequential::Sequential;
 pub use serdes::Conversion;
 pub use sleep::Sleep;
+pub use state_delete::StateDelete;
+pub use state_get::StateGet;
+pub use state_set::StateSet;
 pub use subflow::{Subflow, TRIGGER_TYPES as SUBFLOW_TRIGGER_TYPES, guess_state};
 pub use switch::Switch;
 
@@ -59,6 +75,7 @@ use crate::executor::{FlowableRun, Progress, Walker};
 use crate::expression::{ExpressionError, Renderer};
 use crate::flow::{FlowError, Task, TaskProps};
 use crate::knobs::SerdeMode;
+use crate::kv::{KvError, KvStore};
 use crate::model::{Execution, Level, TaskRun};
 use crate::storage::Storage;
 
@@ -154,6 +171,13 @@ task_kinds! {
     Subflow(Subflow),
     /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
     Convert(Conversion),
+    KvSet(KvSet),
+    KvGet(KvGet),
+    KvDelete(KvDelete),
+    KvGetKeys(KvGetKeys),
+    StateSet(StateSet),
+    StateGet(StateGet),
+    StateDelete(StateDelete),
     // Deprecated types Kestra still runs.
     EachSequential(EachSequential),
     EachParallel(EachParallel),
@@ -195,6 +219,23 @@ impl TaskContext<'_> {
     pub fn render(&self, template: &str) -> Result<String, TaskError> {
         Ok(self.renderer.render(template, self.vars)?)
     }
+
+    /// Renders a string to a typed value (Kestra's `RunContext.renderTyped`).
+    pub fn render_typed(&self, template: &str) -> Result<Value, TaskError> {
+        Ok(self.renderer.render_typed(template, self.vars)?)
+    }
+
+    /// The KV store of `namespace`, opened from this task run's flow (Kestra's
+    /// `RunContext.namespaceKv`, with `KVStoreService`'s namespace rules). The stores are
+    /// the renderer's, which `kv()` reads too.
+    pub fn namespace_kv(&self, namespace: &str) -> Result<KvStore, TaskError> {
+        let service = self.renderer.kv().ok_or_else(|| {
+            TaskError::Failed("no KV store: this worker was built without internal storage".into())
+        })?;
+        service
+            .store(namespace, Some(&self.task_run.namespace))
+            .map_err(TaskError::from)
+    }
 }
 
 /// Why a task attempt failed. The worker logs the message at ERROR in the task's logs.
@@ -206,6 +247,9 @@ pub enum TaskError {
     /// The task failed on purpose (`Fail`) or could not do its work.
     #[error("{0}")]
     Failed(String),
+    /// A KV store refused the operation (a bad key, an existing key, a missing namespace…).
+    #[error(transparent)]
+    Kv(#[from] KvError),
 }
 
 /// A task that runs on a worker thread and returns its outputs.
