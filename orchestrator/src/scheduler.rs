@@ -223,8 +223,9 @@ struct Entry {
 pub struct Scheduler {
     store: Arc<dyn Store>,
     entries: HashMap<String, Entry>,
-    /// Each flow's source as last read, to parse only the changed ones.
-    sources: HashMap<String, String>,
+    /// Each stored source as last read, with its flow's key (`None`: it does not load), so
+    /// that only new and changed sources are parsed.
+    sources: HashMap<String, Option<String>>,
     /// Executions this scheduler created, for tests and the harness.
     fired: u64,
 }
@@ -264,47 +265,56 @@ impl Scheduler {
         }
     }
 
-    /// Reads the deployed flows again and keeps their enabled schedule triggers.
+    /// Reads the deployed flows again and keeps their enabled schedule triggers. Only a
+    /// source not seen at the last reading is parsed.
     pub async fn reload(&mut self) -> anyhow::Result<()> {
         let sources = self.store.flows().await?;
-        let mut seen: HashMap<String, String> = HashMap::with_capacity(sources.len());
+        let mut seen: HashMap<String, Option<String>> = HashMap::with_capacity(sources.len());
         for source in sources {
+            if let Some(key) = self.sources.remove(&source) {
+                seen.insert(source, key);
+                continue;
+            }
             let flow = match parse_flow(&source, "stored flow") {
                 Ok(flow) => flow,
                 Err(e) => {
                     tracing::warn!("scheduler: a stored flow does not load: {e}");
+                    seen.insert(source, None);
                     continue;
                 }
             };
             let key = flow.key();
-            if self.sources.get(&key) != Some(&source) {
-                self.entries.retain(|_, e| e.flow.key() != key);
-                let stored = self.store.flow(&flow.namespace, &flow.id).await?;
-                let mut flow = flow;
-                flow.revision = stored.map_or(1, |(revision, _)| revision);
-                let flow = Arc::new(flow);
-                if !flow.disabled {
-                    for trigger in &flow.triggers {
-                        let Trigger::Schedule(schedule) = trigger else {
-                            continue;
-                        };
-                        if schedule.disabled {
-                            continue;
-                        }
-                        let ticks = Ticks::of(schedule).map_err(anyhow::Error::msg)?;
-                        let entry = Entry {
-                            flow: flow.clone(),
-                            schedule: schedule.clone(),
-                            ticks,
-                            next: None,
-                        };
-                        self.entries.insert(state_key(&flow, &schedule.id), entry);
-                    }
+            self.entries.retain(|_, e| e.flow.key() != key);
+            let stored = self.store.flow(&flow.namespace, &flow.id).await?;
+            let mut flow = flow;
+            flow.revision = stored.map_or(1, |(revision, _)| revision);
+            let flow = Arc::new(flow);
+            for trigger in flow.triggers.iter().filter(|_| !flow.disabled) {
+                let Trigger::Schedule(schedule) = trigger else {
+                    continue;
+                };
+                if schedule.disabled {
+                    continue;
                 }
+                let ticks = match Ticks::of(schedule) {
+                    Ok(ticks) => ticks,
+                    Err(e) => {
+                        tracing::warn!("scheduler: flow `{key}`: {e}");
+                        continue;
+                    }
+                };
+                let entry = Entry {
+                    flow: flow.clone(),
+                    schedule: schedule.clone(),
+                    ticks,
+                    next: None,
+                };
+                self.entries.insert(state_key(&flow, &schedule.id), entry);
             }
-            seen.insert(key, source);
+            seen.insert(source, Some(key));
         }
-        self.entries.retain(|_, e| seen.contains_key(&e.flow.key()));
+        let keys: std::collections::HashSet<&String> = seen.values().flatten().collect();
+        self.entries.retain(|_, e| keys.contains(&e.flow.key()));
         self.sources = seen;
         Ok(())
     }
