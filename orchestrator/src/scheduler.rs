@@ -223,8 +223,8 @@ struct Entry {
 pub struct Scheduler {
     store: Arc<dyn Store>,
     entries: HashMap<String, Entry>,
-    /// Each stored source as last read, with its flow's key (`None`: it does not load), so
-    /// that only new and changed sources are parsed.
+    /// Each stored source as last read, with its flow's key (`None`: it has no schedule, or
+    /// it does not load), so that only new and changed sources are parsed.
     sources: HashMap<String, Option<String>>,
     /// Executions this scheduler created, for tests and the harness.
     fired: u64,
@@ -273,6 +273,12 @@ impl Scheduler {
         for source in sources {
             if let Some(key) = self.sources.remove(&source) {
                 seen.insert(source, key);
+                continue;
+            }
+            if !source.contains(".Schedule") {
+                // No schedule trigger can be in it: not worth a parse (a flow with ten
+                // thousand expressions costs some hundred thousand allocations to load).
+                seen.insert(source, None);
                 continue;
             }
             let flow = match parse_flow(&source, "stored flow") {
