@@ -1010,7 +1010,7 @@ const CASES: &[Case] = &[
     },
     Case {
         flow: "pause_on_resume.yaml",
-        java: "PauseTest.runOnResume (the text input; the file part is in server.rs)",
+        java: "PauseTest.runOnResume (the text input; api.rs sends the file part too)",
         state: Some(StateType::Success),
         task_outputs: &[("/last/values/asked", "restarted")],
         paused: Some(Paused {
