@@ -1,18 +1,15 @@
 use serde_json::{Map, Value};
 
+use super::state_set::StateRef;
 use super::{Role, Runnable, TaskContext, TaskError, TaskType};
 use crate::flow::{FlowError, TaskProps};
-use crate::kv::StateStore;
-use crate::kv::state::StateName;
 
 /// `io.kestra.plugin.core.state.Get`: the state `name` as the outputs `data` and `count`;
 /// an absent state is empty, or fails the task with `errorOnMissing: true` (Kestra's
 /// `plugin/core/state/Get.java`, commit 58c1ca2d). Scoped as [`super::StateSet`] is.
 #[derive(Debug, Clone)]
 pub struct StateGet {
-    pub name: String,
-    pub namespace: bool,
-    pub taskrun_value: bool,
+    pub state: StateRef,
     pub error_on_missing: bool,
 }
 
@@ -22,17 +19,13 @@ impl TaskType for StateGet {
         &[("io.kestra.core.tasks.states.Get", Self::TYPES[0])];
 
     fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
-        let name = props.take::<Option<String>>("name")?;
-        let namespace = props.take::<Option<bool>>("namespace")?.unwrap_or(false);
-        let taskrun_value = props.take::<Option<bool>>("taskrunValue")?.unwrap_or(true);
+        let state = StateRef::parse(&mut props)?;
         let error_on_missing = props
             .take::<Option<bool>>("errorOnMissing")?
             .unwrap_or(false);
         props.finish()?;
         Ok(StateGet {
-            name: name.unwrap_or_else(|| "default".into()),
-            namespace,
-            taskrun_value,
+            state,
             error_on_missing,
         })
     }
@@ -44,27 +37,21 @@ impl TaskType for StateGet {
 
 impl Runnable for StateGet {
     fn run(&self, ctx: &mut TaskContext<'_>) -> Result<Map<String, Value>, TaskError> {
-        let name = ctx.render(&self.name)?;
-        let tr = ctx.task_run;
-        let state = StateName {
-            name: &name,
-            flow_scoped: !self.namespace,
-            task_run_value: tr.value.as_deref().filter(|_| self.taskrun_value),
-        };
-        let states = StateStore::new(ctx.namespace_kv(&tr.namespace)?, &tr.flow_id);
-        let data = match states.get(&state)? {
-            Some(data) => data,
-            None if self.error_on_missing => {
-                return Err(TaskError::Failed(format!(
-                    "State {} not found",
-                    states.key(&state)
-                )));
-            }
-            None => Map::new(),
-        };
-        let mut out = Map::new();
-        out.insert("count".into(), Value::from(data.len()));
-        out.insert("data".into(), Value::Object(data));
-        Ok(out)
+        self.state.with(ctx, |states, _, state| {
+            let data = match states.get(state)? {
+                Some(data) => data,
+                None if self.error_on_missing => {
+                    return Err(TaskError::Failed(format!(
+                        "State {} not found",
+                        states.key(state)
+                    )));
+                }
+                None => Map::new(),
+            };
+            let mut out = Map::new();
+            out.insert("count".into(), Value::from(data.len()));
+            out.insert("data".into(), Value::Object(data));
+            Ok(out)
+        })
     }
 }

@@ -13,10 +13,48 @@ use crate::kv::state::StateName;
 /// run's loop value unless `taskrunValue: false`. See [`crate::kv::state`].
 #[derive(Debug, Clone)]
 pub struct StateSet {
+    pub state: StateRef,
+    pub data: Map<String, Value>,
+}
+
+/// What every state task names (Kestra's `AbstractState`): the state `name` (`default`), in
+/// the flow or, with `namespace: true`, in its namespace, and for the task run's loop value
+/// unless `taskrunValue: false`.
+#[derive(Debug, Clone)]
+pub struct StateRef {
     pub name: String,
     pub namespace: bool,
     pub taskrun_value: bool,
-    pub data: Map<String, Value>,
+}
+
+impl StateRef {
+    pub(crate) fn parse(props: &mut TaskProps<'_, '_>) -> Result<Self, FlowError> {
+        let name = props.take::<Option<String>>("name")?;
+        let namespace = props.take::<Option<bool>>("namespace")?.unwrap_or(false);
+        let taskrun_value = props.take::<Option<bool>>("taskrunValue")?.unwrap_or(true);
+        Ok(StateRef {
+            name: name.unwrap_or_else(|| "default".into()),
+            namespace,
+            taskrun_value,
+        })
+    }
+
+    /// Calls `f` with the task run's state store, the state's rendered name, and the state.
+    pub(crate) fn with<T>(
+        &self,
+        ctx: &TaskContext<'_>,
+        f: impl FnOnce(&StateStore, &str, &StateName<'_>) -> Result<T, TaskError>,
+    ) -> Result<T, TaskError> {
+        let name = ctx.render(&self.name)?;
+        let tr = ctx.task_run;
+        let state = StateName {
+            name: &name,
+            flow_scoped: !self.namespace,
+            task_run_value: tr.value.as_deref().filter(|_| self.taskrun_value),
+        };
+        let states = StateStore::new(ctx.namespace_kv(&tr.namespace)?, &tr.flow_id);
+        f(&states, &name, &state)
+    }
 }
 
 impl TaskType for StateSet {
@@ -25,15 +63,11 @@ impl TaskType for StateSet {
         &[("io.kestra.core.tasks.states.Set", Self::TYPES[0])];
 
     fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
-        let name = props.take::<Option<String>>("name")?;
-        let namespace = props.take::<Option<bool>>("namespace")?.unwrap_or(false);
-        let taskrun_value = props.take::<Option<bool>>("taskrunValue")?.unwrap_or(true);
+        let state = StateRef::parse(&mut props)?;
         let data = props.take::<Option<Map<String, Value>>>("data")?;
         props.finish()?;
         Ok(StateSet {
-            name: name.unwrap_or_else(|| "default".into()),
-            namespace,
-            taskrun_value,
+            state,
             data: data.unwrap_or_default(),
         })
     }
@@ -52,15 +86,9 @@ impl Runnable for StateSet {
         else {
             unreachable!("a rendered map is a map");
         };
-        let name = ctx.render(&self.name)?;
-        let tr = ctx.task_run;
-        let state = StateName {
-            name: &name,
-            flow_scoped: !self.namespace,
-            task_run_value: tr.value.as_deref().filter(|_| self.taskrun_value),
-        };
-        let states = StateStore::new(ctx.namespace_kv(&tr.namespace)?, &tr.flow_id);
-        let (key, merged) = states.merge(&state, data)?;
+        let (key, merged) = self
+            .state
+            .with(ctx, |states, _, state| Ok(states.merge(state, data)?))?;
         let mut out = Map::new();
         out.insert("count".into(), Value::from(merged.len()));
         out.insert("key".into(), Value::String(key));
