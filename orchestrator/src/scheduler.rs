@@ -315,7 +315,10 @@ impl Scheduler {
                     ticks,
                     next: None,
                 };
-                self.entries.insert(state_key(&flow, &schedule.id), entry);
+                self.entries.insert(
+                    TriggerState::key(&flow.namespace, &flow.id, &schedule.id),
+                    entry,
+                );
             }
             seen.insert(source, Some(key));
         }
@@ -398,11 +401,6 @@ impl Scheduler {
     pub fn fired(&self) -> u64 {
         self.fired
     }
-}
-
-/// The trigger row's key for a flow's trigger.
-fn state_key(flow: &Flow, trigger_id: &str) -> String {
-    format!("{}_{}_{trigger_id}", flow.namespace, flow.id)
 }
 
 /// A trigger's first row: its first tick is the first after `now`, or the first at or

@@ -362,7 +362,12 @@ pub struct TriggerState {
 impl TriggerState {
     /// The row key: Kestra's `Trigger#uid`, `namespace_flowId_triggerId`.
     pub fn uid(&self) -> String {
-        format!("{}_{}_{}", self.namespace, self.flow_id, self.trigger_id)
+        Self::key(&self.namespace, &self.flow_id, &self.trigger_id)
+    }
+
+    /// The row key of a flow's trigger.
+    pub fn key(namespace: &str, flow_id: &str, trigger_id: &str) -> String {
+        format!("{namespace}_{flow_id}_{trigger_id}")
     }
 
     /// The document stored in `value`.
