@@ -22,6 +22,7 @@ fn queued(flow: usize) -> ExecutionQueued {
     let id = new_id();
     let execution = Execution {
         original_id: id.clone(),
+        metadata: None,
         outputs: None,
         id,
         tenant_id: None,

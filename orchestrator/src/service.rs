@@ -19,7 +19,9 @@ use crate::flow::{
 use crate::indexer::Indexer;
 use crate::knobs::Knobs;
 use crate::kv::{FlowNamespaces, KvService};
-use crate::model::{Execution, ExecutionTrigger, Label, LogEntry, State, new_id, now};
+use crate::model::{
+    Execution, ExecutionMetadata, ExecutionTrigger, Label, LogEntry, State, StateType, new_id, now,
+};
 use crate::queue::{ExecutionEvent, Timing};
 use crate::repository::{self, Store};
 use crate::storage::Storage;
@@ -92,6 +94,7 @@ pub fn new_execution(
     }
     Execution {
         original_id: id.clone(),
+        metadata: None,
         outputs: None,
         id,
         // Kestra OSS: no tenant.
@@ -108,6 +111,31 @@ pub fn new_execution(
 }
 
 /// The executions an execution's Subflow task runs started.
+/// The execution a `CREATE_NEW_EXECUTION` retry starts after a RETRIED one, as Kestra's
+/// `ExecutionService#replay` builds it from the start (`Execution#childExecution` with no
+/// task runs and a new state, then `metadata.nextAttempt()`): the same flow revision,
+/// inputs, labels, trigger and original id, one attempt number up.
+pub fn replay_execution(exec: &Execution) -> Execution {
+    Execution {
+        id: new_id(),
+        tenant_id: exec.tenant_id.clone(),
+        namespace: exec.namespace.clone(),
+        flow_id: exec.flow_id.clone(),
+        flow_revision: exec.flow_revision,
+        inputs: exec.inputs.clone(),
+        labels: exec.labels.clone(),
+        state: State::new(now()),
+        task_run_list: Vec::new(),
+        trigger: exec.trigger.clone(),
+        original_id: exec.original_id.clone(),
+        outputs: exec.outputs.clone(),
+        metadata: Some(ExecutionMetadata {
+            attempt_number: exec.attempt_number() + 1,
+            original_created_date: exec.original_created_date(),
+        }),
+    }
+}
+
 fn started_executions(exec: &Execution) -> Vec<String> {
     exec.task_run_list
         .iter()
@@ -467,12 +495,47 @@ impl Orchestrator {
         let deadline = tokio::time::Instant::now() + timeout;
         let root = self.wait_terminal(id, timeout).await?;
         let mut pending = started_executions(&root);
+        pending.extend(self.next_attempt(&root, deadline, timeout).await?);
         while let Some(child) = pending.pop() {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let ended = self.wait_terminal(&child, left).await?;
             pending.extend(started_executions(&ended));
+            pending.extend(self.next_attempt(&ended, deadline, timeout).await?);
         }
         Ok(root)
+    }
+
+    /// The execution a `CREATE_NEW_EXECUTION` retry starts after `ended`, once the executor
+    /// created it (at its retry delay); `None` unless `ended` is RETRIED.
+    async fn next_attempt(
+        &self,
+        ended: &Execution,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<Option<String>, ServiceError> {
+        if ended.state.current != StateType::Retried {
+            return Ok(None);
+        }
+        let attempt = ended.attempt_number() + 1;
+        loop {
+            let next = self
+                .store
+                .executions_of_flow(&ended.namespace, &ended.flow_id)
+                .await?
+                .into_iter()
+                .find(|e| e.original_id == ended.original_id && e.attempt_number() == attempt);
+            if let Some(next) = next {
+                return Ok(Some(next.id));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ServiceError::Timeout {
+                    id: ended.id.clone(),
+                    waited: timeout,
+                    state: "RETRIED, its next attempt not created yet".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until every queued message is consumed and every log line a worker of this

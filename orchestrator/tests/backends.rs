@@ -450,6 +450,7 @@ fn queued(
     state.transition(StateType::Queued, date);
     let execution = Execution {
         original_id: id.clone(),
+        metadata: None,
         outputs: None,
         id,
         tenant_id: tenant.map(str::to_string),
@@ -742,6 +743,7 @@ async fn a_tenants_executions_queue_and_release_in_that_tenant(backend: Backend)
         let id = orchestrator::model::new_id();
         let execution = Execution {
             original_id: id.clone(),
+            metadata: None,
             outputs: None,
             id: id.clone(),
             tenant_id: Some("main".into()),

@@ -351,6 +351,76 @@ tasks:
     h.stop().await;
 }
 
+/// Kestra's `TimeoutTest`: a 100-second Sleep with a 100 µs `timeout` fails at once, with
+/// `TimeoutExceededException`'s message in its logs; a retry gives each attempt the whole
+/// timeout again; an expression timeout is rendered when the attempt starts.
+#[tokio::test]
+async fn timeout_fails_an_attempt_that_runs_too_long() {
+    let h = start(&[]).await;
+    let started = std::time::Instant::now();
+    let (exec, logs) = h
+        .run(
+            r#"
+id: timeouts
+namespace: tests
+inputs:
+  - id: limit
+    type: STRING
+    defaults: PT0.05S
+tasks:
+  - id: test
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT100S
+    timeout: PT0.0001S
+    allowFailure: true
+  - id: retried
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT100S
+    timeout: "{{ inputs.limit }}"
+    allowFailure: true
+    retry:
+      type: constant
+      interval: PT0.01S
+      maxAttempt: 2
+  - id: inTime
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT0.01S
+    timeout: PT10S
+"#,
+            json!({}),
+        )
+        .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "the sleeps were not cut short"
+    );
+    assert_eq!(
+        exec.state.current,
+        StateType::Warning,
+        "{:?}",
+        states(&exec)
+    );
+    assert_eq!(task(&exec, "test").state.current, StateType::Warning);
+    let timed_out = |id: &str| -> Vec<String> {
+        logs.iter()
+            .filter(|l| l.task_id.as_deref() == Some(id) && l.level == Level::Error)
+            .map(|l| l.message.clone())
+            .collect()
+    };
+    assert_eq!(timed_out("test"), vec!["Timeout after 00:00:00.000"]);
+    let retried = task(&exec, "retried").attempts.as_ref().unwrap();
+    assert_eq!(retried.len(), 2);
+    assert!(retried.iter().all(|a| a.state.current == StateType::Failed));
+    assert!(
+        retried
+            .iter()
+            .all(|a| a.state.duration() >= jiff::SignedDuration::from_millis(50))
+    );
+    assert_eq!(timed_out("retried"), vec!["Timeout after 00:00:00.050"; 2]);
+    assert_eq!(task(&exec, "inTime").state.current, StateType::Success);
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn retry_makes_the_configured_number_of_attempts() {
     let h = start(&[]).await;

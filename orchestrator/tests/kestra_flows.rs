@@ -16,8 +16,6 @@
 //! conform yet, and why:
 //!
 //! * `errors.yaml` (JdbcRunnerTest.errors): the `errorLogs()` function;
-//! * `retry-failed-flow-attempts.yml`, `retry-failed-flow-duration.yml` (RetryCaseTest):
-//!   flow-level `retry`;
 //! * `sla-max-duration-ok.yaml`, `sla-max-duration-fail.yaml`, `sla-execution-condition.yaml`
 //!   (SLATestCase, five tests): `sla`;
 //! * `variables.yaml` (VariablesTest.recursiveVars): the `render()` function and `envs`;
@@ -84,6 +82,10 @@ struct Case {
     task_logs: &'static [(&'static str, &'static str)],
     /// The KV store the test prepares before it runs the flow.
     kv: Option<KvSetup>,
+    /// The states every execution of the run ends in, in any order: the first and those
+    /// its `CREATE_NEW_EXECUTION` retries started (the test counts the terminated
+    /// executions of the flow).
+    attempts_end: Option<&'static [StateType]>,
 }
 
 /// An execution a Subflow task run started, as the test sees it end.
@@ -132,6 +134,7 @@ const ANY: Case = Case {
     task_output_values: &[],
     task_logs: &[],
     kv: None,
+    attempts_end: None,
 };
 
 const CASES: &[Case] = &[
@@ -717,6 +720,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retryExpo",
         state: Some(StateType::Failed),
         task_runs: Some(1),
+        attempts: &[("failed", 3)],
         ..ANY
     },
     Case {
@@ -724,6 +728,45 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retryFail",
         state: Some(StateType::Failed),
         task_runs: Some(2),
+        attempts: &[("keepFailingWithRetry", 3)],
+        ..ANY
+    },
+    Case {
+        flow: "retry-failed-flow-attempts.yml",
+        java: "JdbcRunnerRetryTest.retryFailedFlowAttempts",
+        state: Some(StateType::Failed),
+        attempts: &[("fail", 4)],
+        ..ANY
+    },
+    Case {
+        flow: "retry-failed-flow-duration.yml",
+        java: "JdbcRunnerRetryTest.retryFailedFlowDuration",
+        state: Some(StateType::Failed),
+        attempts: &[("fail", 3)],
+        ..ANY
+    },
+    Case {
+        flow: "retry-new-execution-flow-attempts.yml",
+        java: "JdbcRunnerRetryTest.retryNewExecutionFlowAttempts",
+        attempts_end: Some(&[StateType::Retried, StateType::Retried, StateType::Failed]),
+        ..ANY
+    },
+    Case {
+        flow: "retry-new-execution-flow-duration.yml",
+        java: "JdbcRunnerRetryTest.retryNewExecutionFlowDuration",
+        attempts_end: Some(&[StateType::Retried, StateType::Retried, StateType::Failed]),
+        ..ANY
+    },
+    Case {
+        flow: "retry-new-execution-task-attempts.yml",
+        java: "JdbcRunnerRetryTest.retryNewExecutionTaskAttempts",
+        attempts_end: Some(&[StateType::Retried, StateType::Retried, StateType::Failed]),
+        ..ANY
+    },
+    Case {
+        flow: "retry-new-execution-task-duration.yml",
+        java: "JdbcRunnerRetryTest.retryNewExecutionTaskDuration",
+        attempts_end: Some(&[StateType::Retried, StateType::Retried, StateType::Failed]),
         ..ANY
     },
     Case {
@@ -731,6 +774,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retryFailedTaskAttempts",
         state: Some(StateType::Failed),
         task_runs: None,
+        attempts: &[("fail", 4)],
         ..ANY
     },
     Case {
@@ -738,6 +782,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retryFailedTaskDuration",
         state: Some(StateType::Failed),
         task_runs: None,
+        attempts: &[("fail", 3)],
         ..ANY
     },
     Case {
@@ -745,6 +790,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retryFailed",
         state: Some(StateType::Failed),
         task_runs: Some(2),
+        attempts: &[("failed", 5)],
         ..ANY
     },
     Case {
@@ -752,6 +798,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retryFlowableChild",
         state: Some(StateType::Failed),
         task_runs: None,
+        attempts: &[("child", 3)],
         ..ANY
     },
     Case {
@@ -759,6 +806,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retryFlowableNestedChild",
         state: Some(StateType::Failed),
         task_runs: None,
+        attempts: &[("child", 3)],
         ..ANY
     },
     Case {
@@ -773,6 +821,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retryFlowable",
         state: Some(StateType::Failed),
         task_runs: None,
+        attempts: &[("child", 3)],
         ..ANY
     },
     Case {
@@ -780,6 +829,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retryRandom",
         state: Some(StateType::Failed),
         task_runs: Some(1),
+        attempts: &[("failed", 3)],
         ..ANY
     },
     Case {
@@ -787,6 +837,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retrySuccessAtFirstAttempt",
         state: Some(StateType::Success),
         task_runs: Some(1),
+        attempts: &[("not-retry-and-no-warning", 1)],
         ..ANY
     },
     Case {
@@ -794,6 +845,7 @@ const CASES: &[Case] = &[
         java: "JdbcRunnerRetryTest.retrySuccess",
         state: Some(StateType::Warning),
         task_runs: Some(1),
+        attempts: &[("failed", 4)],
         ..ANY
     },
     Case {
@@ -1445,6 +1497,29 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                 let got = outputs.pointer(pointer);
                 if got != Some(&expected) {
                     wrong.push(format!("outputs{pointer}: {got:?} (expected {expected})"));
+                }
+            }
+        }
+        if let Some(expected) = case.attempts_end {
+            match h.o.wait_tree(&id, std::time::Duration::from_secs(60)).await {
+                Err(e) => wrong.push(format!("retries: {e}")),
+                Ok(_) => {
+                    let mut got: Vec<String> =
+                        h.o.store()
+                            .executions_of_flow(&exec.namespace, &exec.flow_id)
+                            .await
+                            .unwrap()
+                            .into_iter()
+                            .filter(|e| e.original_id == exec.id)
+                            .map(|e| e.state.current.to_string())
+                            .collect();
+                    let mut expected: Vec<String> =
+                        expected.iter().map(ToString::to_string).collect();
+                    got.sort();
+                    expected.sort();
+                    if got != expected {
+                        wrong.push(format!("executions ended {got:?} (expected {expected:?})"));
+                    }
                 }
             }
         }

@@ -305,6 +305,7 @@ fn queued(tenant: Option<&str>, flow_id: String) -> ExecutionQueued {
     state.transition(orchestrator::model::StateType::Queued, at);
     let execution = Execution {
         original_id: id.clone(),
+        metadata: None,
         outputs: None,
         id,
         tenant_id: tenant.map(str::to_string),
@@ -440,6 +441,7 @@ async fn create(
     let id = new_id();
     let execution = Execution {
         original_id: id.clone(),
+        metadata: None,
         outputs: None,
         id,
         tenant_id: Some(tenant.to_string()),

@@ -23,7 +23,9 @@ use crate::model::{Execution, LogEntry, StateType, WorkerTaskResult};
 use crate::queue::{
     self, ExecutionEvent, QueueMessage, RunContext, Timing, Transaction, WorkerTask,
 };
-use crate::repository::{ExecutionQueued, Message, QueueType, SavedExecution, Store, Tx};
+use crate::repository::{
+    DelayType, ExecutionDelay, ExecutionQueued, Message, QueueType, SavedExecution, Store, Tx,
+};
 use crate::run_context::VarsBase;
 use crate::tasks::Role;
 
@@ -298,11 +300,12 @@ impl Executor {
         Ok(())
     }
 
-    /// Moves on the paused task runs whose `delay` or `timeout` has passed, as Kestra's
-    /// `JdbcExecutor#executionDelaySend` does (`RESUME_FLOW`): each is marked as its delay
-    /// says ([`crate::tasks::mark_as`]) and the execution goes back to the executor. A task
-    /// run no longer paused (resumed by hand meanwhile) is left as it is, where Kestra would
-    /// mark it again. Returns how many delays were taken.
+    /// Carries out the due delays, as Kestra's `JdbcExecutor#executionDelaySend` does.
+    /// `RESUME_FLOW`: a paused task run whose `delay` or `timeout` has passed is marked as
+    /// its delay says ([`crate::tasks::mark_as`]) and the execution goes back to the
+    /// executor; a task run no longer paused (resumed by hand meanwhile) is left as it is,
+    /// where Kestra would mark it again. `RESTART_FAILED_FLOW`: a RETRIED execution is
+    /// replayed as a new one. Returns how many delays were taken.
     pub async fn resume_due(&self) -> anyhow::Result<usize> {
         let mut tx = self.store.begin().await?;
         let delays = tx
@@ -318,19 +321,32 @@ impl Executor {
                 );
                 continue;
             };
-            let paused = exec
-                .task_run(&delay.task_run_id)
-                .is_some_and(|t| t.state.current == StateType::Paused);
-            if !paused {
-                continue;
+            match delay.delay_type {
+                DelayType::ResumeFlow => {
+                    let paused = exec
+                        .task_run(&delay.task_run_id)
+                        .is_some_and(|t| t.state.current == StateType::Paused);
+                    if !paused {
+                        continue;
+                    }
+                    let flow = self
+                        .flows
+                        .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+                        .await?;
+                    crate::tasks::mark_as(&mut exec, &flow, &delay.task_run_id, delay.state, None)?;
+                    tx.save_execution(&exec).await?;
+                    events.push(ExecutionEvent::new(&exec.id));
+                }
+                // `ExecutionService#replay` from the start: a new execution, one attempt up.
+                DelayType::RestartFailedFlow => {
+                    if exec.state.current != StateType::Retried {
+                        continue;
+                    }
+                    let next = crate::service::replay_execution(&exec);
+                    tx.save_execution(&next).await?;
+                    events.push(ExecutionEvent::new(&next.id));
+                }
             }
-            let flow = self
-                .flows
-                .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
-                .await?;
-            crate::tasks::mark_as(&mut exec, &flow, &delay.task_run_id, delay.state, None)?;
-            tx.save_execution(&exec).await?;
-            events.push(ExecutionEvent::new(&exec.id));
         }
         tx.send(&events).await?;
         tx.commit().await?;
@@ -383,6 +399,16 @@ impl Executor {
             tx.save_execution(&exec).await?;
             return Ok(());
         }
+        if let Some(delay) = retry_as_new_execution(&flow, &mut exec) {
+            // Kestra's `ExecutorService#handleChildWorkerTaskResult` with
+            // `CREATE_NEW_EXECUTION`: the execution ends RETRIED, and a new one starts at the
+            // delay's date (`resume_due`).
+            tx.delay_push(&delay).await?;
+            fx.terminated = true;
+            release_slot(&flow, &exec, fx);
+            tx.save_execution(&exec).await?;
+            return Ok(());
+        }
         let resolution = resolve(&flow, &mut exec, &self.renderer);
         self.dispatch(&flow, &exec, &resolution, fx);
         if !resolution.subflows.is_empty() {
@@ -419,18 +445,7 @@ impl Executor {
             exec.state.transition(done, crate::model::now());
             fx.terminated = true;
             self.subflow_ended(tx, &flow, &exec, fx).await?;
-            // Kestra pops only for `behavior: QUEUE` (JdbcExecutor#toExecution).
-            if flow
-                .concurrency
-                .as_ref()
-                .is_some_and(|c| c.behavior == ConcurrencyBehavior::Queue)
-            {
-                fx.releases.push(Release {
-                    tenant: exec.tenant_id.clone(),
-                    namespace: exec.namespace.clone(),
-                    flow_id: exec.flow_id.clone(),
-                });
-            }
+            release_slot(&flow, &exec, fx);
         }
         let terminal = exec.state.is_terminal();
         if let Some(saved) = tx.save_execution_keeping(exec).await?
@@ -700,12 +715,16 @@ impl Executor {
             let Some(task) = flow.find_task(&task_run.task_id) else {
                 continue;
             };
+            // A task without a `retry` carries the one it inherits, for the worker's attempts.
+            let task = match flow.retry_for(exec, task_run) {
+                Some(retry) if task.retry.is_none() => task.inheriting(retry),
+                _ => task.clone(),
+            };
+            let variables = vars.for_task_run(exec, task_run, &task);
             let worker_task = WorkerTask {
                 task_run: task_run.clone(),
-                task: task.clone(),
-                run_context: RunContext {
-                    variables: vars.for_task_run(exec, task_run, task),
-                },
+                task,
+                run_context: RunContext { variables },
             };
             fx.messages.push(worker_task.to_message());
         }
@@ -749,6 +768,86 @@ fn merge_result(exec: &mut Execution, result: WorkerTaskResult) {
     {
         *tr = result.task_run;
     }
+}
+
+/// Frees the flow's concurrency slot of an execution that ended; Kestra pops only for
+/// `behavior: QUEUE` (`JdbcExecutor#toExecution`).
+fn release_slot(flow: &Flow, exec: &Execution, fx: &mut Effects) {
+    if flow
+        .concurrency
+        .as_ref()
+        .is_some_and(|c| c.behavior == ConcurrencyBehavior::Queue)
+    {
+        fx.releases.push(Release {
+            tenant: exec.tenant_id.clone(),
+            namespace: exec.namespace.clone(),
+            flow_id: exec.flow_id.clone(),
+        });
+    }
+}
+
+/// A failed task run whose retry says `CREATE_NEW_EXECUTION`, while the execution's
+/// attempts and the retry's `maxDuration` allow another: marks the task run, its parents
+/// and the execution RETRIED, and returns the delay at which the execution is replayed.
+/// Follows Kestra 58c1ca2d0's `ExecutorService#handleChildWorkerTaskResult`, with
+/// `TaskRun#nextRetryDate(retry, execution)` for a task's (or a parent's) retry and
+/// `ExecutionService#nextRetryDate` for the flow's, then
+/// `ExecutionService#markWithTaskRunAs(…, RETRIED, true)`.
+fn retry_as_new_execution(flow: &Flow, exec: &mut Execution) -> Option<ExecutionDelay> {
+    let (id, date) = exec.task_run_list.iter().find_map(|tr| {
+        if tr.state.current != StateType::Failed {
+            return None;
+        }
+        let task = flow.find_task(&tr.task_id)?;
+        if !matches!(task.kind.role(), Role::Runnable(_) | Role::Executable(_)) {
+            return None;
+        }
+        let task_retry = flow.task_retry(exec, tr);
+        let retry = task_retry.or(flow.retry.as_ref())?;
+        if retry.behavior() != crate::flow::RetryBehavior::CreateNewExecution {
+            return None;
+        }
+        let attempt = exec.attempt_number();
+        if retry.max_attempt().is_some_and(|max| attempt >= max) {
+            return None;
+        }
+        // From the task run's last attempt for a task's retry, from the execution for the
+        // flow's.
+        let base = match task_retry {
+            Some(_) => tr
+                .attempts
+                .as_ref()
+                .and_then(|a| a.last())
+                .and_then(|a| a.state.histories.last())
+                .map_or_else(crate::model::now, |h| h.date),
+            None => exec
+                .state
+                .histories
+                .last()
+                .map_or_else(crate::model::now, |h| h.date),
+        };
+        let delay = jiff::SignedDuration::try_from(retry.delay_before(attempt + 1)).ok()?;
+        let date = base.checked_add(delay).ok()?;
+        if let Some(max) = retry.max_duration() {
+            let max = jiff::SignedDuration::try_from(max).ok()?;
+            if exec
+                .original_created_date()
+                .checked_add(max)
+                .is_ok_and(|end| date > end)
+            {
+                return None;
+            }
+        }
+        Some((tr.id.clone(), date))
+    })?;
+    let now = crate::model::now();
+    let mut next = Some(id.clone());
+    while let Some(tr) = next.and_then(|id| exec.task_run_mut(&id)) {
+        tr.state.transition(StateType::Retried, now);
+        next = tr.parent_task_run_id.clone();
+    }
+    exec.state.transition(StateType::Retried, now);
+    Some(ExecutionDelay::restart_failed_flow(&exec.id, &id, date))
 }
 
 /// Ends a task run the executor runs itself, with one attempt in the same state.
@@ -804,6 +903,7 @@ mod tests {
             task_run_list: Vec::new(),
             trigger: None,
             original_id: id.to_string(),
+            metadata: None,
             outputs: None,
         };
         SavedExecution {

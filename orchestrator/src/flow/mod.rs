@@ -16,11 +16,11 @@ pub use cache::{FlowCache, FlowLookupError};
 pub use error::FlowError;
 pub use input::{Input, InputError, resolve_inputs};
 pub use parse::parse_flow;
-pub use task::{Retry, Task, TaskProps, parse_duration as task_duration};
+pub use task::{Retry, RetryBehavior, Task, TaskProps, parse_duration as task_duration};
 
 pub use crate::tasks::TaskKind;
 
-use crate::model::Label;
+use crate::model::{Execution, Label, TaskRun};
 
 /// Flow `concurrency.behavior`: what happens to an execution over the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -100,6 +100,8 @@ pub struct Flow {
     pub errors: Vec<Task>,
     pub outputs: Vec<FlowOutput>,
     pub concurrency: Option<Concurrency>,
+    /// The flow's `retry`: for a failed task run whose task, and whose parents, have none.
+    pub retry: Option<Retry>,
     pub triggers: Vec<Trigger>,
     /// The YAML as written, stored in the `flows` table and returned by the API.
     pub source: String,
@@ -123,6 +125,30 @@ impl Flow {
             })
         }
         find(&self.tasks, id).or_else(|| find(&self.errors, id))
+    }
+
+    /// The retry that covers a failed run of `task_run`, as Kestra's
+    /// `ExecutorService#handleChildWorkerTaskResult` picks it: the task's own, else that of
+    /// its nearest parent that has one ([`Flow::task_retry`]), else the flow's.
+    pub fn retry_for(&self, exec: &Execution, task_run: &TaskRun) -> Option<&Retry> {
+        self.task_retry(exec, task_run).or(self.retry.as_ref())
+    }
+
+    /// The task's own `retry`, else that of its nearest parent that has one.
+    pub fn task_retry(&self, exec: &Execution, task_run: &TaskRun) -> Option<&Retry> {
+        let task = self.find_task(&task_run.task_id)?;
+        if task.retry.is_some() {
+            return task.retry.as_ref();
+        }
+        let mut parent = task_run.parent_task_run_id.as_deref();
+        while let Some(id) = parent {
+            let run = exec.task_run(id)?;
+            if let Some(r) = self.find_task(&run.task_id).and_then(|t| t.retry.as_ref()) {
+                return Some(r);
+            }
+            parent = run.parent_task_run_id.as_deref();
+        }
+        None
     }
 
     pub fn webhook_key_matches(&self, key: &str) -> Option<&str> {

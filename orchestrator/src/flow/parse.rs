@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::task::{Loader, TaskDefault};
-use super::{Concurrency, Flow, FlowError, FlowOutput, Input, Trigger};
+use super::{Concurrency, Flow, FlowError, FlowOutput, Input, Retry, Trigger};
 use crate::expression::Renderer;
 use crate::model::Label;
 
@@ -21,6 +21,7 @@ const TOP_LEVEL: &[&str] = &[
     "outputs",
     "disabled",
     "concurrency",
+    "retry",
     "triggers",
     "taskDefaults",
     "pluginDefaults",
@@ -87,6 +88,7 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
     if concurrency.as_ref().is_some_and(|c| c.limit == 0) {
         return Err(ctx.flow_err("`concurrency.limit` must be at least 1"));
     }
+    let retry = prop::<Option<Retry>>(&ctx, &mut doc, "retry")?;
     let triggers = parse_triggers(&ctx, doc.remove("triggers"))?;
     let tasks = match doc.remove("tasks") {
         Some(v) => ctx.tasks(v, "tasks")?,
@@ -125,6 +127,7 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
         errors,
         outputs,
         concurrency,
+        retry,
         triggers,
         source: source.to_string(),
     })
@@ -282,6 +285,21 @@ tasks:
             "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n",
         );
         assert!(e.contains("task `t1`") && e.contains("message"), "{e}");
+    }
+
+    #[test]
+    fn a_timeout_that_is_no_duration_names_the_task() {
+        let e = err(
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1S\n    timeout: soon\n",
+        );
+        assert!(
+            e.contains("flow `n.f`, task `t1`") && e.contains("property `timeout`"),
+            "{e}"
+        );
+        let e = err(
+            "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1S\n    timeout: 5\n",
+        );
+        assert!(e.contains("property `timeout` must be a duration"), "{e}");
     }
 
     #[test]

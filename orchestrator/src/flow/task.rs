@@ -1,8 +1,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::FlowError;
@@ -28,6 +28,10 @@ pub struct Task {
     /// SKIPPED. `None` is Kestra's default, `"true"`.
     pub run_if: Option<String>,
     pub retry: Option<Retry>,
+    /// Kestra's `timeout`: an ISO-8601 duration, or an expression that renders to one. A
+    /// runnable task's attempt that runs longer fails (Kestra's `WorkerTaskCallable`); a
+    /// `Pause` reads it as its own.
+    pub timeout: Option<String>,
     pub log_level: Option<Level>,
     pub log_to_file: bool,
     pub kind: TaskKind,
@@ -52,6 +56,19 @@ impl Task {
             .map(|f| f.children())
             .unwrap_or_default()
             .into_iter()
+    }
+
+    /// This task with the `retry` it inherits from a parent or its flow, in its Kestra map
+    /// too, so that the worker task carrying it carries the retry.
+    pub(crate) fn inheriting(&self, retry: &Retry) -> Task {
+        let mut task = self.clone();
+        if let Value::Object(m) = &mut task.raw
+            && let Ok(v) = serde_json::to_value(retry)
+        {
+            m.insert("retry".into(), v);
+        }
+        task.retry = Some(retry.clone());
+        task
     }
 
     /// The Kestra map this task was parsed from.
@@ -193,6 +210,15 @@ impl<'a> Loader<'a> {
             map,
             timeout: None,
         };
+        let timeout = match props.map.remove("timeout") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                props.check("timeout", &Value::String(s.clone()))?;
+                props.duration("timeout", Some(s))?
+            }
+            Some(_) => return Err(props.error("property `timeout` must be a duration")),
+        };
+        props.timeout = timeout.clone();
         let disabled = props.take::<Option<bool>>("disabled")?;
         let allow_failure = props.take::<Option<bool>>("allowFailure")?;
         let allow_warning = props.take::<Option<bool>>("allowWarning")?;
@@ -205,7 +231,6 @@ impl<'a> Loader<'a> {
         let retry = props.take::<Option<Retry>>("retry")?;
         let log_level = props.take::<Option<Level>>("logLevel")?;
         let log_to_file = props.take::<Option<bool>>("logToFile")?;
-        props.timeout = props.map.remove("timeout");
         for k in COMMON {
             props.map.remove(*k);
         }
@@ -218,6 +243,7 @@ impl<'a> Loader<'a> {
             allow_warning: allow_warning.unwrap_or(false),
             run_if,
             retry,
+            timeout,
             log_level,
             log_to_file: log_to_file.unwrap_or(false),
             kind,
@@ -234,21 +260,26 @@ pub struct TaskProps<'l, 'a> {
     id: &'l str,
     type_name: &'static str,
     map: Map<String, Value>,
-    /// Every task's `timeout`, which a `Pause` reads as its own.
-    timeout: Option<Value>,
+    /// Every task's `timeout`, checked already, which a `Pause` reads as its own.
+    timeout: Option<String>,
 }
 
 impl TaskProps<'_, '_> {
     /// The task's `timeout`, as written (Kestra's `Task#timeout`; a `Pause` redefines it).
-    pub fn timeout(&mut self) -> Result<Option<String>, FlowError> {
-        match self.timeout.take() {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => {
-                self.check("timeout", &Value::String(s.clone()))?;
-                Ok(Some(s))
-            }
-            Some(_) => Err(self.error("property `timeout` must be a duration")),
+    pub fn timeout(&self) -> Option<String> {
+        self.timeout.clone()
+    }
+
+    /// A duration property: checked here when written as a duration, rendered when the task
+    /// runs when written as an expression.
+    pub fn duration(&self, key: &str, text: Option<String>) -> Result<Option<String>, FlowError> {
+        if let Some(text) = &text
+            && !text.contains("{{")
+            && !text.contains("{%")
+        {
+            parse_duration(text).map_err(|e| self.error(format!("property `{key}`: {e}")))?;
         }
+        Ok(text)
     }
 
     /// The task's Kestra type (an older alias already mapped to it).
@@ -360,8 +391,9 @@ impl TaskProps<'_, '_> {
 }
 
 /// Kestra's `retry` property: `constant`, `exponential` or `random` delays, bounded by
-/// `maxAttempt` (total attempts, the first included) and `maxDuration`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `maxAttempt` (total attempts, the first included) and `maxDuration`. It serializes back
+/// to the same map, so that a worker task can carry the retry a task inherits.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(
     tag = "type",
     rename_all = "lowercase",
@@ -369,41 +401,74 @@ impl TaskProps<'_, '_> {
 )]
 pub enum Retry {
     Constant {
-        #[serde(deserialize_with = "de_duration")]
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         interval: Duration,
-        #[serde(alias = "maxAttempts")]
+        #[serde(alias = "maxAttempts", skip_serializing_if = "Option::is_none")]
         max_attempt: Option<u32>,
-        #[serde(default, deserialize_with = "de_opt_duration")]
+        #[serde(
+            default,
+            deserialize_with = "de_opt_duration",
+            serialize_with = "ser_opt_duration",
+            skip_serializing_if = "Option::is_none"
+        )]
         max_duration: Option<Duration>,
         #[serde(default)]
         warning_on_retry: bool,
+        #[serde(default)]
+        behavior: RetryBehavior,
     },
     Exponential {
-        #[serde(deserialize_with = "de_duration")]
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         interval: Duration,
-        #[serde(deserialize_with = "de_duration")]
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         max_interval: Duration,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         delay_factor: Option<f64>,
-        #[serde(alias = "maxAttempts")]
+        #[serde(alias = "maxAttempts", skip_serializing_if = "Option::is_none")]
         max_attempt: Option<u32>,
-        #[serde(default, deserialize_with = "de_opt_duration")]
+        #[serde(
+            default,
+            deserialize_with = "de_opt_duration",
+            serialize_with = "ser_opt_duration",
+            skip_serializing_if = "Option::is_none"
+        )]
         max_duration: Option<Duration>,
         #[serde(default)]
         warning_on_retry: bool,
+        #[serde(default)]
+        behavior: RetryBehavior,
     },
     Random {
-        #[serde(deserialize_with = "de_duration")]
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         min_interval: Duration,
-        #[serde(deserialize_with = "de_duration")]
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         max_interval: Duration,
-        #[serde(alias = "maxAttempts")]
+        #[serde(alias = "maxAttempts", skip_serializing_if = "Option::is_none")]
         max_attempt: Option<u32>,
-        #[serde(default, deserialize_with = "de_opt_duration")]
+        #[serde(
+            default,
+            deserialize_with = "de_opt_duration",
+            serialize_with = "ser_opt_duration",
+            skip_serializing_if = "Option::is_none"
+        )]
         max_duration: Option<Duration>,
         #[serde(default)]
         warning_on_retry: bool,
+        #[serde(default)]
+        behavior: RetryBehavior,
     },
+}
+
+/// Kestra's `AbstractRetry.Behavior`: what a failure the retry covers leads to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RetryBehavior {
+    /// A new attempt of the failed task run, in the same execution.
+    #[default]
+    RetryFailedTask,
+    /// The execution ends RETRIED and a new execution of the flow starts after the delay
+    /// (Kestra's `ExecutionService#replay` from the start, one attempt number up).
+    CreateNewExecution,
 }
 
 impl Retry {
@@ -420,6 +485,21 @@ impl Retry {
         | Retry::Exponential { max_duration, .. }
         | Retry::Random { max_duration, .. }) = self;
         *max_duration
+    }
+
+    pub fn behavior(&self) -> RetryBehavior {
+        let (Retry::Constant { behavior, .. }
+        | Retry::Exponential { behavior, .. }
+        | Retry::Random { behavior, .. }) = self;
+        *behavior
+    }
+
+    /// The `maxAttempt` as written (`None`: no bound).
+    pub fn max_attempt(&self) -> Option<u32> {
+        let (Retry::Constant { max_attempt, .. }
+        | Retry::Exponential { max_attempt, .. }
+        | Retry::Random { max_attempt, .. }) = self;
+        *max_attempt
     }
 
     pub fn warning_on_retry(&self) -> bool {
@@ -478,6 +558,18 @@ fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    let d = jiff::SignedDuration::try_from(*d).map_err(serde::ser::Error::custom)?;
+    s.serialize_str(&d.to_string())
+}
+
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 fn de_opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     Option::<String>::deserialize(d)?
         .map(|s| parse_duration(&s).map_err(serde::de::Error::custom))
@@ -487,6 +579,22 @@ fn de_opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Dura
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_serializes_back_to_what_it_reads() {
+        for yaml in [
+            "type: constant\ninterval: PT1.5S\nmaxAttempt: 3\nbehavior: CREATE_NEW_EXECUTION\n",
+            "type: exponential\ninterval: PT1S\nmaxInterval: PT1M\ndelayFactor: 3\nmaxDuration: PT1H\nwarningOnRetry: true\n",
+            "type: random\nminInterval: PT0.1S\nmaxInterval: PT2S\n",
+        ] {
+            let retry: Retry = serde_yaml_ng::from_str(yaml).unwrap();
+            let back: Retry =
+                serde_json::from_value(serde_json::to_value(&retry).unwrap()).unwrap();
+            assert_eq!(back, retry, "{yaml}");
+        }
+        let retry: Retry = serde_yaml_ng::from_str("type: constant\ninterval: PT1S\n").unwrap();
+        assert_eq!(retry.behavior(), RetryBehavior::RetryFailedTask);
+    }
 
     #[test]
     fn durations_parse_like_kestra() {

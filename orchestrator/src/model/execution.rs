@@ -44,9 +44,35 @@ pub struct Execution {
     /// The flow's `outputs`, rendered when the execution ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Map<String, Value>>,
+    /// Kestra's `metadata`, kept once a `CREATE_NEW_EXECUTION` retry made this execution;
+    /// `None` on a first attempt, whose metadata the execution itself gives
+    /// ([`Execution::attempt_number`], [`Execution::original_created_date`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ExecutionMetadata>,
+}
+
+/// Kestra's `ExecutionMetadata`: which attempt of its flow this execution is, and when the
+/// first attempt was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionMetadata {
+    pub attempt_number: u32,
+    pub original_created_date: jiff::Timestamp,
 }
 
 impl Execution {
+    /// 1 for a first execution, one more for each execution a retry created after it.
+    pub fn attempt_number(&self) -> u32 {
+        self.metadata.as_ref().map_or(1, |m| m.attempt_number)
+    }
+
+    /// When the first attempt of this execution was created.
+    pub fn original_created_date(&self) -> jiff::Timestamp {
+        self.metadata
+            .as_ref()
+            .map_or_else(|| self.state.start_date(), |m| m.original_created_date)
+    }
+
     pub fn task_run(&self, id: &str) -> Option<&TaskRun> {
         self.task_run_list.iter().find(|t| t.id == id)
     }

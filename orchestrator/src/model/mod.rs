@@ -9,7 +9,8 @@ mod log;
 mod state;
 
 pub use execution::{
-    Execution, ExecutionTrigger, Label, TaskRun, TaskRunAttempt, WorkerTaskResult,
+    Execution, ExecutionMetadata, ExecutionTrigger, Label, TaskRun, TaskRunAttempt,
+    WorkerTaskResult,
 };
 pub use log::{Level, LogEntry};
 pub use state::{History, State, StateType, iso_duration};

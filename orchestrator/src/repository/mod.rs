@@ -298,9 +298,8 @@ impl ExecutionQueued {
     }
 }
 
-/// Kestra's `ExecutionDelay` (`RESUME_FLOW`): a paused task run to move on at a date, to
-/// RUNNING after a Pause's `delay`, to FAILED after its `timeout`. Stored in
-/// `executordelayed`; the executor takes the due ones every second, as Kestra's
+/// Kestra's `ExecutionDelay`: something the executor does to an execution at a date, stored
+/// in `executordelayed`; the executor takes the due ones every second, as Kestra's
 /// `JdbcExecutor#executionDelaySend` does.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -310,8 +309,18 @@ pub struct ExecutionDelay {
     pub date: jiff::Timestamp,
     /// The state the task run moves to.
     pub state: crate::model::StateType,
-    /// Always `RESUME_FLOW` here: the delays of retries and `WaitFor` are not built.
-    pub delay_type: String,
+    pub delay_type: DelayType,
+}
+
+/// Kestra's `ExecutionDelay.DelayType`, for the kinds flowbench builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DelayType {
+    /// A paused task run moves on: to RUNNING after a Pause's `delay`, to FAILED after its
+    /// `timeout`.
+    ResumeFlow,
+    /// A RETRIED execution is replayed as a new execution (a `CREATE_NEW_EXECUTION` retry).
+    RestartFailedFlow,
 }
 
 impl ExecutionDelay {
@@ -326,7 +335,23 @@ impl ExecutionDelay {
             task_run_id: task_run_id.into(),
             date,
             state,
-            delay_type: "RESUME_FLOW".into(),
+            delay_type: DelayType::ResumeFlow,
+        }
+    }
+
+    /// Replays the RETRIED execution `execution_id`, whose task run `task_run_id` failed,
+    /// as a new execution at `date`.
+    pub fn restart_failed_flow(
+        execution_id: &str,
+        task_run_id: &str,
+        date: jiff::Timestamp,
+    ) -> Self {
+        ExecutionDelay {
+            execution_id: execution_id.into(),
+            task_run_id: task_run_id.into(),
+            date,
+            state: crate::model::StateType::Running,
+            delay_type: DelayType::RestartFailedFlow,
         }
     }
 

@@ -143,6 +143,7 @@ mod tests {
             task_run_list: Vec::new(),
             trigger: None,
             original_id: "e".into(),
+            metadata: None,
             outputs: None,
         }
     }

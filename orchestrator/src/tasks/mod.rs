@@ -213,11 +213,23 @@ pub struct TaskContext<'a> {
     pub task_run: &'a TaskRun,
     /// The `serde.mode` knob, for the FileSerde conversion tasks.
     pub serde_mode: SerdeMode,
+    /// When the task's `timeout` runs out: the attempt then fails, whatever it returns, and
+    /// [`TaskContext::sleep`] wakes (Kestra's worker interrupts the task's thread).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl TaskContext<'_> {
     pub fn render(&self, template: &str) -> Result<String, TaskError> {
         Ok(self.renderer.render(template, self.vars)?)
+    }
+
+    /// Holds the worker thread for `d`, or until the task's `timeout` runs out.
+    pub fn sleep(&self, d: std::time::Duration) {
+        let d = match self.deadline {
+            Some(deadline) => d.min(deadline.saturating_duration_since(std::time::Instant::now())),
+            None => d,
+        };
+        std::thread::sleep(d);
     }
 
     /// Renders a string to a typed value (Kestra's `RunContext.renderTyped`).

@@ -33,10 +33,9 @@ impl TaskType for Pause {
 
     fn parse(mut props: TaskProps<'_, '_>) -> Result<Self, FlowError> {
         let delay = props.take::<Option<String>>("delay")?;
-        let delay = checked_duration(&props, "delay", delay)?;
+        let delay = props.duration("delay", delay)?;
         // Every task has a `timeout`; the Pause's is when it fails unless resumed.
-        let timeout = props.timeout()?;
-        let timeout = checked_duration(&props, "timeout", timeout)?;
+        let timeout = props.timeout();
         let on_resume: Option<Vec<Input>> = props.take("onResume")?;
         let on_resume = on_resume.unwrap_or_default();
         for input in &on_resume {
@@ -59,22 +58,6 @@ impl TaskType for Pause {
     fn role(&self) -> Role<'_> {
         Role::Flowable(self)
     }
-}
-
-/// A duration property: checked at load when written as a duration, rendered at the pause
-/// when written as an expression.
-fn checked_duration(
-    props: &TaskProps<'_, '_>,
-    key: &str,
-    text: Option<String>,
-) -> Result<Option<String>, FlowError> {
-    if let Some(text) = &text
-        && !text.contains("{{")
-        && !text.contains("{%")
-    {
-        parse_duration(text).map_err(|e| props.error(format!("property `{key}`: {e}")))?;
-    }
-    Ok(text)
 }
 
 impl Flowable for Pause {
@@ -307,6 +290,7 @@ mod tests {
             }],
             trigger: None,
             original_id: "e".into(),
+            metadata: None,
             outputs: None,
         }
     }

@@ -28,7 +28,7 @@ impl Runnable for Sleep {
     fn run(&self, ctx: &mut TaskContext<'_>) -> Result<Map<String, Value>, TaskError> {
         let text = ctx.render(&self.duration)?;
         let d = task_duration(&text).map_err(TaskError::Failed)?;
-        std::thread::sleep(d);
+        ctx.sleep(d);
         Ok(Map::new())
     }
 }

@@ -2,7 +2,7 @@
 //! `worker.task-handling` knob.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ use super::logger::{AttemptLogger, LineStamp, Sink};
 use super::mutate::{self, Ran};
 use super::{Event, WorkerTask};
 use crate::expression::Renderer;
-use crate::flow::Task;
+use crate::flow::{RetryBehavior, Task, task_duration};
 use crate::knobs::{Knobs, TaskHandling};
 use crate::model::{Level, State, StateType, TaskRun, TaskRunAttempt, WorkerTaskResult};
 use crate::storage::Storage;
@@ -76,7 +76,12 @@ impl TaskRunner {
                 state: StateType::Failed,
             };
         };
-        let max = task.retry.as_ref().map_or(1, |r| r.max_attempts());
+        // A `CREATE_NEW_EXECUTION` retry is the executor's: the worker makes one attempt.
+        let retry = task
+            .retry
+            .as_ref()
+            .filter(|r| r.behavior() == RetryBehavior::RetryFailedTask);
+        let max = retry.map_or(1, |r| r.max_attempts());
         let started = Instant::now();
         let threshold = task.log_level.unwrap_or(Level::Trace);
         let thread = std::thread::current()
@@ -116,21 +121,34 @@ impl TaskRunner {
                 Err(e) => (Err(format!("opening the task's log file: {e}")), None),
                 Ok(sink) => {
                     let mut logger = AttemptLogger::new(stamp, threshold, sink);
-                    let result = {
-                        let mut ctx = TaskContext {
-                            renderer: &self.renderer,
-                            vars,
-                            logger: &mut logger,
-                            storage: &self.storage,
-                            task_run,
-                            serde_mode: self.knobs.serde_mode,
-                        };
-                        runnable.run(&mut ctx)
+                    let result = match self.timeout(task, vars) {
+                        Err(e) => Err(e),
+                        Ok(timeout) => {
+                            let deadline = timeout.map(|t| Instant::now() + t);
+                            let mut ctx = TaskContext {
+                                renderer: &self.renderer,
+                                vars,
+                                logger: &mut logger,
+                                storage: &self.storage,
+                                task_run,
+                                serde_mode: self.knobs.serde_mode,
+                                deadline,
+                            };
+                            let result = runnable.run(&mut ctx).map_err(|e| e.to_string());
+                            // Kestra's Failsafe `Timeout`: an attempt that outlived its
+                            // timeout fails with `TimeoutExceededException`'s message.
+                            match (timeout, deadline) {
+                                (Some(t), Some(d)) if Instant::now() >= d => {
+                                    Err(timeout_message(t))
+                                }
+                                _ => result,
+                            }
+                        }
                     };
                     let result = match (result, logger.error.take()) {
                         (Ok(o), None) => Ok(o),
                         (Ok(_), Some(e)) => Err(e),
-                        (Err(e), _) => Err(e.to_string()),
+                        (Err(e), _) => Err(e),
                     };
                     if let Err(msg) = &result {
                         use crate::tasks::TaskLogger;
@@ -143,7 +161,7 @@ impl TaskRunner {
                 Ok(outputs) => {
                     state.transition(StateType::Success, crate::model::now());
                     attempts.push(TaskRunAttempt { state, log_file });
-                    let warn = n > 1 && task.retry.as_ref().is_some_and(|r| r.warning_on_retry());
+                    let warn = n > 1 && retry.is_some_and(|r| r.warning_on_retry());
                     return Ran {
                         attempts,
                         outputs: (!outputs.is_empty()).then_some(outputs),
@@ -157,7 +175,7 @@ impl TaskRunner {
                 Err(_) => {
                     state.transition(StateType::Failed, crate::model::now());
                     attempts.push(TaskRunAttempt { state, log_file });
-                    let retry = task.retry.as_ref().filter(|r| {
+                    let retry = retry.filter(|r| {
                         n < max
                             && r.max_duration()
                                 .is_none_or(|d| started.elapsed() + r.delay_before(n + 1) <= d)
@@ -176,5 +194,54 @@ impl TaskRunner {
             }
         }
         unreachable!("the attempt loop returns")
+    }
+
+    /// The task's `timeout`, rendered for this attempt (Kestra renders it in
+    /// `WorkerTaskCallable#doCall`, so a bad one fails the attempt).
+    fn timeout(&self, task: &Task, vars: &Value) -> Result<Option<Duration>, String> {
+        let Some(text) = &task.timeout else {
+            return Ok(None);
+        };
+        let rendered = self
+            .renderer
+            .render(text, vars)
+            .map_err(|e| format!("property `timeout`: {e}"))?;
+        task_duration(&rendered)
+            .map(Some)
+            .map_err(|e| format!("property `timeout`: {e}"))
+    }
+}
+
+/// Kestra's `TimeoutExceededException` message: `Timeout after ` and the timeout as
+/// `HH:mm:ss.SSS` (commons-lang's `DurationFormatUtils.formatDurationHMS`; hours go past 24).
+fn timeout_message(timeout: Duration) -> String {
+    let ms = timeout.as_millis();
+    format!(
+        "Timeout after {:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_message_is_kestras_hms() {
+        assert_eq!(
+            timeout_message(Duration::from_nanos(100_000)),
+            "Timeout after 00:00:00.000"
+        );
+        assert_eq!(
+            timeout_message(Duration::from_millis(90 * 60_000 + 1_250)),
+            "Timeout after 01:30:01.250"
+        );
+        assert_eq!(
+            timeout_message(Duration::from_secs(25 * 3600)),
+            "Timeout after 25:00:00.000"
+        );
     }
 }
