@@ -270,50 +270,70 @@ async fn run(
         // The run ends once the execution and every execution it started have ended.
         let done = o.wait_tree(&exec.id, Duration::from_secs(timeout)).await?;
         o.wait_idle(Duration::from_secs(60)).await?;
-        let logs = o.logs(&done.id).await?;
-        anyhow::Ok((done, logs))
+        // With a `CREATE_NEW_EXECUTION` retry, the run is every attempt, the last one its end.
+        let mut ran = Vec::new();
+        for exec in o.attempts(&done).await? {
+            let logs = o.logs(&exec.id).await?;
+            ran.push((exec, logs));
+        }
+        anyhow::Ok(ran)
     }
     .await;
     o.shutdown().await;
-    let (exec, logs) = result?;
+    let ran = result?;
+    let Some((exec, _)) = ran.last() else {
+        anyhow::bail!("the execution is gone");
+    };
     let mut out = std::io::stdout().lock();
     match output {
         Output::Json => {
-            serde_json::to_writer_pretty(&mut out, &exec)?;
+            serde_json::to_writer_pretty(&mut out, exec)?;
             writeln!(out)?;
         }
         Output::Text => {
-            for l in &logs {
-                writeln!(
-                    out,
-                    "{} {:5} {} {}",
-                    l.timestamp,
-                    l.level.as_str(),
-                    l.task_id.as_deref().unwrap_or("-"),
-                    l.message
-                )?;
+            for (exec, logs) in &ran {
+                print_execution(&mut out, exec, logs)?;
             }
-            for tr in &exec.task_run_list {
-                let value = tr
-                    .value
-                    .as_deref()
-                    .map(|v| format!(" [{v}]"))
-                    .unwrap_or_default();
-                writeln!(out, "{:<9} {}{value}", tr.state.current, tr.task_id)?;
-            }
-            writeln!(
-                out,
-                "execution {} {} in {}",
-                exec.id,
-                exec.state.current,
-                orchestrator::model::iso_duration(exec.state.duration())
-            )?;
         }
     }
     Ok(match exec.state.current {
         StateType::Success | StateType::Warning => ExitCode::SUCCESS,
         _ => ExitCode::from(1),
     })
+}
+
+/// An execution as `run` prints it: its log lines, its task runs, and how it ended.
+fn print_execution(
+    out: &mut impl Write,
+    exec: &orchestrator::model::Execution,
+    logs: &[orchestrator::model::LogEntry],
+) -> std::io::Result<()> {
+    for l in logs {
+        writeln!(
+            out,
+            "{} {:5} {} {}",
+            l.timestamp,
+            l.level.as_str(),
+            l.task_id.as_deref().unwrap_or("-"),
+            l.message
+        )?;
+    }
+    for tr in &exec.task_run_list {
+        let value = tr
+            .value
+            .as_deref()
+            .map(|v| format!(" [{v}]"))
+            .unwrap_or_default();
+        writeln!(out, "{:<9} {}{value}", tr.state.current, tr.task_id)?;
+    }
+    writeln!(
+        out,
+        "execution {} {} in {}",
+        exec.id,
+        exec.state.current,
+        orchestrator::model::iso_duration(exec.state.duration())
+    )?;
+    Ok(())
 }
 
 async fn server(

@@ -505,6 +505,25 @@ impl Orchestrator {
         Ok(root)
     }
 
+    /// Every attempt of `exec`'s run, first to last: `exec`, and the executions its
+    /// `CREATE_NEW_EXECUTION` retries started after it.
+    pub async fn attempts(&self, exec: &Execution) -> Result<Vec<Execution>, ServiceError> {
+        if exec.state.current != StateType::Retried {
+            return Ok(vec![exec.clone()]);
+        }
+        let mut all: Vec<Execution> = self
+            .store
+            .executions_of_flow(&exec.namespace, &exec.flow_id)
+            .await?
+            .into_iter()
+            .filter(|e| {
+                e.original_id == exec.original_id && e.attempt_number() >= exec.attempt_number()
+            })
+            .collect();
+        all.sort_by_key(Execution::attempt_number);
+        Ok(all)
+    }
+
     /// The execution a `CREATE_NEW_EXECUTION` retry starts after `ended`, once the executor
     /// created it (at its retry delay); `None` unless `ended` is RETRIED.
     async fn next_attempt(

@@ -49,6 +49,36 @@ fn run_prints_kestras_json_and_exits_by_final_state() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
 }
 
+/// A `CREATE_NEW_EXECUTION` retry: the run goes on through every attempt, prints each, and
+/// exits by the last one's state (`--output json` prints the last one).
+#[test]
+fn run_follows_a_flow_retry_through_its_new_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write(
+        &dir,
+        "retry.yaml",
+        "id: r\nnamespace: n\nretry:\n  behavior: CREATE_NEW_EXECUTION\n  type: constant\n  interval: PT0.1S\n  maxAttempt: 2\ntasks:\n  - id: boom\n    type: io.kestra.plugin.core.execution.Fail\n",
+    );
+    let out = orchestrator().arg("run").arg(&flow).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ends: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("execution "))
+        .filter_map(|l| l.split(' ').nth(1))
+        .collect();
+    assert_eq!(ends, ["RETRIED", "FAILED"], "{stdout}");
+    let out = orchestrator()
+        .args(["run", "--output", "json"])
+        .arg(&flow)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"]["current"], "FAILED");
+    assert_eq!(v["metadata"]["attemptNumber"], 2);
+    assert_ne!(v["id"], v["originalId"]);
+}
+
 /// Each bad flow names the file, the flow and the task, exits non-zero without a panic,
 /// and leaves no database behind.
 #[test]
