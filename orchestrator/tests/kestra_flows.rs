@@ -16,8 +16,6 @@
 //! conform yet, and why:
 //!
 //! * `errors.yaml` (JdbcRunnerTest.errors): the `errorLogs()` function;
-//! * `sla-max-duration-ok.yaml`, `sla-max-duration-fail.yaml`, `sla-execution-condition.yaml`
-//!   (SLATestCase, five tests): `sla`;
 //! * `variables.yaml` (VariablesTest.recursiveVars): the `render()` function and `envs`;
 //! * `trigger-toggle.yaml` (ToggleTest.toggle): the `Toggle` task;
 //! * `restart-each.yaml` (RestartCaseTest.replay): replaying an execution;
@@ -1252,6 +1250,39 @@ const CASES: &[Case] = &[
         with: &["for-each-item-subflow-failed.yaml"],
         state: Some(StateType::Success),
         task_runs: Some(2),
+        ..ANY
+    },
+    Case {
+        flow: "sla-max-duration-fail.yaml",
+        java: "JdbcRunnerTest.maxDurationSLAShouldFail",
+        state: Some(StateType::Failed),
+        ..ANY
+    },
+    Case {
+        flow: "sla-max-duration-ok.yaml",
+        java: "JdbcRunnerTest.maxDurationSLAShouldPass",
+        state: Some(StateType::Success),
+        ..ANY
+    },
+    Case {
+        flow: "sla-execution-condition.yaml",
+        java: "JdbcRunnerTest.executionConditionSLAShouldPass",
+        state: Some(StateType::Success),
+        ..ANY
+    },
+    Case {
+        flow: "sla-execution-condition.yaml",
+        java: "JdbcRunnerTest.executionConditionSLAShouldCancel",
+        inputs: r#"{"string": "CANCEL"}"#,
+        state: Some(StateType::Cancelled),
+        ..ANY
+    },
+    Case {
+        flow: "sla-execution-condition.yaml",
+        java: "JdbcRunnerTest.executionConditionSLAShouldLabel",
+        inputs: r#"{"string": "LABEL"}"#,
+        state: Some(StateType::Success),
+        end_labels: Some(&["system.correlationId:{execution}", "sla:violated"]),
         ..ANY
     },
 ];

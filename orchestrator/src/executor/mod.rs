@@ -305,18 +305,19 @@ impl Executor {
     /// its delay says ([`crate::tasks::mark_as`]) and the execution goes back to the
     /// executor; a task run no longer paused (resumed by hand meanwhile) is left as it is,
     /// where Kestra would mark it again. `RESTART_FAILED_FLOW`: a RETRIED execution is
-    /// replayed as a new one. Returns how many delays were taken.
+    /// replayed as a new one. `SLA_MONITOR`: a `MAX_DURATION` SLA past its deadline is
+    /// violated. Returns how many delays were taken.
     pub async fn resume_due(&self) -> anyhow::Result<usize> {
         let mut tx = self.store.begin().await?;
         let delays = tx
             .delays_take(jiff::Timestamp::now().as_millisecond(), POLL_SIZE)
             .await?;
-        let mut events = Vec::new();
+        let mut fx = Effects::default();
         for delay in &delays {
             let Some(mut exec) = tx.load_execution(&delay.execution_id).await? else {
                 tracing::warn!(
-                    "delay of task run {} for unknown execution {} dropped",
-                    delay.task_run_id,
+                    "delay {} for unknown execution {} dropped",
+                    delay.uid(),
                     delay.execution_id
                 );
                 continue;
@@ -335,7 +336,7 @@ impl Executor {
                         .await?;
                     crate::tasks::mark_as(&mut exec, &flow, &delay.task_run_id, delay.state, None)?;
                     tx.save_execution(&exec).await?;
-                    events.push(ExecutionEvent::new(&exec.id));
+                    fx.messages.push(ExecutionEvent::new(&exec.id).to_message());
                 }
                 // `ExecutionService#replay` from the start: a new execution, one attempt up.
                 DelayType::RestartFailedFlow => {
@@ -344,12 +345,49 @@ impl Executor {
                     }
                     let next = crate::service::replay_execution(&exec);
                     tx.save_execution(&next).await?;
-                    events.push(ExecutionEvent::new(&next.id));
+                    fx.messages.push(ExecutionEvent::new(&next.id).to_message());
+                }
+                // `JdbcExecutor#executionSLAMonitor`.
+                DelayType::SlaMonitor => {
+                    if exec.state.is_terminal() {
+                        continue;
+                    }
+                    let flow = self
+                        .flows
+                        .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+                        .await?;
+                    let sla = flow
+                        .sla
+                        .iter()
+                        .find(|s| Some(&s.id) == delay.sla_id.as_ref());
+                    let Some(violation) = sla.and_then(|s| s.exceeded(&exec, crate::model::now()))
+                    else {
+                        continue;
+                    };
+                    let mut lines = vec![(
+                        crate::model::Level::Warn,
+                        format!("SLA '{}' violated: {}", violation.sla.id, violation.reason),
+                    )];
+                    let changed = crate::flow::sla::apply(&violation, &mut exec, &mut |l, m| {
+                        lines.push((l, m))
+                    });
+                    fx.logs.extend(
+                        lines
+                            .into_iter()
+                            .map(|(level, message)| execution_log(&exec, level, message)),
+                    );
+                    if !changed {
+                        continue;
+                    }
+                    if exec.state.is_terminal() {
+                        fx.terminated = true;
+                        release_slot(&flow, &exec, &mut fx);
+                    }
+                    tx.save_execution(&exec).await?;
                 }
             }
         }
-        tx.send(&events).await?;
-        tx.commit().await?;
+        self.flush(tx, fx).await?;
         Ok(delays.len())
     }
 
@@ -366,6 +404,17 @@ impl Executor {
             .await?;
         let now = crate::model::now();
         if exec.state.current == StateType::Created {
+            // Kestra's `JdbcExecutor` saves an SLA monitor per `MAX_DURATION` SLA of a
+            // created execution, due at its start plus the duration.
+            for sla in &flow.sla {
+                if let crate::flow::SlaKind::MaxDuration(d) = sla.kind
+                    && let Ok(d) = jiff::SignedDuration::try_from(d)
+                    && let Ok(deadline) = exec.state.start_date().checked_add(d)
+                {
+                    tx.delay_push(&ExecutionDelay::sla_monitor(&exec.id, &sla.id, deadline))
+                        .await?;
+                }
+            }
             if let Some(c) = &flow.concurrency {
                 let running = tx.count_running(&exec.namespace, &exec.flow_id).await?;
                 if running >= i64::from(c.limit) {
@@ -398,6 +447,28 @@ impl Executor {
             // A late or duplicated result for a finished execution changes nothing.
             tx.save_execution(&exec).await?;
             return Ok(());
+        }
+        // Kestra's `ExecutorService#handleExecutionChangedSLA`: the first violated
+        // `EXECUTION_ASSERTION` applies.
+        if !flow.sla.is_empty() {
+            let vars = VarsBase::new(&flow, &exec).for_execution();
+            let mut lines = Vec::new();
+            let mut log = |level, message| lines.push((level, message));
+            let violations = crate::flow::sla::violated(&flow.sla, &self.renderer, &vars, &mut log);
+            if let Some(v) = violations.first() {
+                crate::flow::sla::apply(v, &mut exec, &mut log);
+            }
+            fx.logs.extend(
+                lines
+                    .into_iter()
+                    .map(|(level, message)| execution_log(&exec, level, message)),
+            );
+            if exec.state.is_terminal() {
+                fx.terminated = true;
+                release_slot(&flow, &exec, fx);
+                tx.save_execution(&exec).await?;
+                return Ok(());
+            }
         }
         if let Some(delay) = retry_as_new_execution(&flow, &mut exec) {
             // Kestra's `ExecutorService#handleChildWorkerTaskResult` with
@@ -436,6 +507,7 @@ impl Executor {
                         // Kestra's ExecutorService#onEnd: the execution fails, and says why.
                         fx.logs.push(execution_log(
                             &exec,
+                            crate::model::Level::Error,
                             format!("Failed to render output values: {message}"),
                         ));
                         done = StateType::Failed;
@@ -869,10 +941,10 @@ fn task_log(tr: &crate::model::TaskRun, level: crate::model::Level, message: Str
     LogEntry::from_executor(tr, id, level, crate::model::now(), message)
 }
 
-/// An ERROR line in the execution's logs, outside any task run.
-fn execution_log(exec: &Execution, message: String) -> LogEntry {
+/// A line in the execution's logs, outside any task run.
+fn execution_log(exec: &Execution, level: crate::model::Level, message: String) -> LogEntry {
     LogEntry {
-        id: format!("{}:end", exec.id),
+        id: format!("{}:executor:{}", exec.id, crate::model::new_id()),
         namespace: exec.namespace.clone(),
         flow_id: exec.flow_id.clone(),
         task_id: None,
@@ -880,7 +952,7 @@ fn execution_log(exec: &Execution, message: String) -> LogEntry {
         task_run_id: None,
         attempt_number: None,
         timestamp: crate::model::now(),
-        level: crate::model::Level::Error,
+        level,
         thread: Some("executor".into()),
         message,
     }

@@ -8,6 +8,7 @@ mod cache;
 mod error;
 mod input;
 mod parse;
+pub(crate) mod sla;
 mod task;
 
 use serde_json::{Map, Value};
@@ -16,6 +17,7 @@ pub use cache::{FlowCache, FlowLookupError};
 pub use error::FlowError;
 pub use input::{Input, InputError, resolve_inputs};
 pub use parse::parse_flow;
+pub use sla::{Sla, SlaBehavior, SlaKind, Violation};
 pub use task::{Retry, RetryBehavior, Task, TaskProps, parse_duration as task_duration};
 
 pub use crate::tasks::TaskKind;
@@ -102,6 +104,8 @@ pub struct Flow {
     pub concurrency: Option<Concurrency>,
     /// The flow's `retry`: for a failed task run whose task, and whose parents, have none.
     pub retry: Option<Retry>,
+    /// The flow's `sla`.
+    pub sla: Vec<Sla>,
     pub triggers: Vec<Trigger>,
     /// The YAML as written, stored in the `flows` table and returned by the API.
     pub source: String,

@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::task::{Loader, TaskDefault};
-use super::{Concurrency, Flow, FlowError, FlowOutput, Input, Retry, Trigger};
+use super::{Concurrency, Flow, FlowError, FlowOutput, Input, Retry, Sla, Trigger};
 use crate::expression::Renderer;
 use crate::model::Label;
 
@@ -22,6 +22,7 @@ const TOP_LEVEL: &[&str] = &[
     "disabled",
     "concurrency",
     "retry",
+    "sla",
     "triggers",
     "taskDefaults",
     "pluginDefaults",
@@ -89,6 +90,14 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
         return Err(ctx.flow_err("`concurrency.limit` must be at least 1"));
     }
     let retry = prop::<Option<Retry>>(&ctx, &mut doc, "retry")?;
+    let sla = match doc.remove("sla") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .into_iter()
+            .map(|v| Sla::parse(v, &renderer).map_err(|m| ctx.flow_err(m)))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ctx.flow_err("`sla` must be a list")),
+    };
     let triggers = parse_triggers(&ctx, doc.remove("triggers"))?;
     let tasks = match doc.remove("tasks") {
         Some(v) => ctx.tasks(v, "tasks")?,
@@ -128,6 +137,7 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
         outputs,
         concurrency,
         retry,
+        sla,
         triggers,
         source: source.to_string(),
     })
@@ -300,6 +310,17 @@ tasks:
             "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1S\n    timeout: 5\n",
         );
         assert!(e.contains("property `timeout` must be a duration"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_sla_names_the_flow_and_the_sla() {
+        let e = err(
+            "id: f\nnamespace: n\nsla:\n  - id: quick\n    type: MAX_DURATION\n    behavior: FAIL\n    duration: soon\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+        );
+        assert!(
+            e.contains("bad.yaml: flow `n.f`") && e.contains("sla `quick`: `duration`"),
+            "{e}"
+        );
     }
 
     #[test]

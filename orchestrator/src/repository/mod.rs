@@ -310,6 +310,9 @@ pub struct ExecutionDelay {
     /// The state the task run moves to.
     pub state: crate::model::StateType,
     pub delay_type: DelayType,
+    /// The flow SLA a `SLA_MONITOR` row watches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_id: Option<String>,
 }
 
 /// Kestra's `ExecutionDelay.DelayType`, for the kinds flowbench builds.
@@ -321,6 +324,12 @@ pub enum DelayType {
     ResumeFlow,
     /// A RETRIED execution is replayed as a new execution (a `CREATE_NEW_EXECUTION` retry).
     RestartFailedFlow,
+    /// A `MAX_DURATION` SLA's deadline. Kestra keeps these monitors in a table of their
+    /// own, `sla_monitor`, which its executor reads every second as it reads
+    /// `executordelayed`; here they are rows of `executordelayed`, one per execution and
+    /// SLA, and a row of an execution that ended meanwhile is dropped when due where Kestra
+    /// purges it at the end.
+    SlaMonitor,
 }
 
 impl ExecutionDelay {
@@ -336,6 +345,7 @@ impl ExecutionDelay {
             date,
             state,
             delay_type: DelayType::ResumeFlow,
+            sla_id: None,
         }
     }
 
@@ -352,12 +362,28 @@ impl ExecutionDelay {
             date,
             state: crate::model::StateType::Running,
             delay_type: DelayType::RestartFailedFlow,
+            sla_id: None,
         }
     }
 
-    /// The row key: one delay per task run.
+    /// Checks the `MAX_DURATION` SLA `sla_id` of `execution_id` at its deadline.
+    pub fn sla_monitor(execution_id: &str, sla_id: &str, date: jiff::Timestamp) -> Self {
+        ExecutionDelay {
+            execution_id: execution_id.into(),
+            task_run_id: String::new(),
+            date,
+            state: crate::model::StateType::Running,
+            delay_type: DelayType::SlaMonitor,
+            sla_id: Some(sla_id.into()),
+        }
+    }
+
+    /// The row key: one delay per task run, one monitor per SLA.
     pub fn uid(&self) -> String {
-        format!("{}_{}", self.execution_id, self.task_run_id)
+        match &self.sla_id {
+            Some(sla) => format!("{}_sla_{sla}", self.execution_id),
+            None => format!("{}_{}", self.execution_id, self.task_run_id),
+        }
     }
 
     /// The document stored in `value`.
