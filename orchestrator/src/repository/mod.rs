@@ -298,10 +298,10 @@ impl ExecutionQueued {
     }
 }
 
-/// Kestra's `ExecutionDelay` (`RESUME_FLOW`): a paused task run to move on at a date, to
-/// RUNNING after a Pause's `delay`, to FAILED after its `timeout`. Stored in
-/// `executordelayed`; the executor takes the due ones every second, as Kestra's
-/// `JdbcExecutor#executionDelaySend` does.
+/// Kestra's `ExecutionDelay`: a paused task run to move on at a date. `RESUME_FLOW`: to
+/// RUNNING after a Pause's `delay`, to FAILED after its `timeout`; `CONTINUE_FLOWABLE`: a
+/// `WaitFor`'s next round after its `interval`. Stored in `executordelayed`; the executor
+/// takes the due ones every second, as Kestra's `JdbcExecutor#executionDelaySend` does.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionDelay {
@@ -310,11 +310,17 @@ pub struct ExecutionDelay {
     pub date: jiff::Timestamp,
     /// The state the task run moves to.
     pub state: crate::model::StateType,
-    /// Always `RESUME_FLOW` here: the delays of retries and `WaitFor` are not built.
+    /// [`ExecutionDelay::RESUME_FLOW`] or [`ExecutionDelay::CONTINUE_FLOWABLE`]; the delays
+    /// of retries are not built.
     pub delay_type: String,
 }
 
 impl ExecutionDelay {
+    /// A paused task run marked as `state` (a Pause's `delay` or `timeout`).
+    pub const RESUME_FLOW: &str = "RESUME_FLOW";
+    /// A flowable's next round (a `WaitFor`'s `interval`).
+    pub const CONTINUE_FLOWABLE: &str = "CONTINUE_FLOWABLE";
+
     pub fn resume(
         execution_id: &str,
         task_run_id: &str,
@@ -326,7 +332,20 @@ impl ExecutionDelay {
             task_run_id: task_run_id.into(),
             date,
             state,
-            delay_type: "RESUME_FLOW".into(),
+            delay_type: Self::RESUME_FLOW.into(),
+        }
+    }
+
+    /// A `WaitFor`'s next round at `date`.
+    pub fn continue_flowable(execution_id: &str, task_run_id: &str, date: jiff::Timestamp) -> Self {
+        ExecutionDelay {
+            delay_type: Self::CONTINUE_FLOWABLE.into(),
+            ..Self::resume(
+                execution_id,
+                task_run_id,
+                date,
+                crate::model::StateType::Running,
+            )
         }
     }
 
