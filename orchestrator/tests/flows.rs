@@ -423,6 +423,47 @@ tasks:
     h.stop().await;
 }
 
+/// A Dag task that depends on a disabled task never starts, and the Dag still ends.
+#[tokio::test]
+async fn a_dag_task_waiting_for_a_disabled_one_never_starts() {
+    let h = start(&[]).await;
+    let (exec, _) = h
+        .run(
+            r#"
+id: dag-disabled
+namespace: tests
+tasks:
+  - id: dag
+    type: io.kestra.plugin.core.flow.Dag
+    tasks:
+      - task:
+          id: off
+          type: io.kestra.plugin.core.log.Log
+          message: never
+          disabled: true
+      - task:
+          id: after-off
+          type: io.kestra.plugin.core.log.Log
+          message: never either
+        dependsOn: [off]
+      - task:
+          id: free
+          type: io.kestra.plugin.core.log.Log
+          message: runs
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(exec.state.current, StateType::Success);
+    let ran: Vec<&str> = exec
+        .task_run_list
+        .iter()
+        .map(|t| t.task_id.as_str())
+        .collect();
+    assert_eq!(ran, ["dag", "free"]);
+    h.stop().await;
+}
+
 /// A WaitFor runs its tasks again until its condition is true; each child knows its round
 /// (`taskrun.iteration`), and the loop's `iterationCount` output counts them.
 #[tokio::test]

@@ -1371,7 +1371,9 @@ fn flow_text(file: &str) -> String {
 
 /// Kestra's invalid test flows (`core/src/test/resources/flows/invalids/`, copied byte for
 /// byte into `tests/kestra/invalids/`), refused at load with the message its Java test
-/// asserts, naming the file, the flow and the task.
+/// asserts, naming the file, the flow and the task. Kestra's validator prefixes the
+/// message with the task's id (`dag: Cyclic dependency detected: …`); flowbench's error
+/// names the task as every load error does (``task `dag` (…Dag): property `tasks`: …``).
 #[test]
 fn kestras_invalid_flows_are_refused_as_kestras_tests_assert() {
     let cases = [

@@ -10,7 +10,9 @@ use crate::flow::{FlowError, Task, TaskProps};
 /// `dependsOn` has ended, at most `concurrent` at once (0: no limit). Follows Kestra
 /// 58c1ca2d0's `Dag` and `FlowableUtils.resolveDagNexts` (a dependency counts once its task
 /// run has ended, in any state; after a failure no new task starts), and `DagTaskValidator`
-/// (an unknown `dependsOn` id, then a cycle, fails the flow at load).
+/// (an unknown `dependsOn` id, then a cycle, fails the flow at load). A task that depends
+/// on a disabled one never starts: Kestra's Dag then waits for ever, flowbench's ends
+/// without it once nothing else runs.
 #[derive(Debug, Clone)]
 pub struct Dag {
     pub tasks: Vec<Task>,
