@@ -81,6 +81,7 @@ fn taskrun_vars(tr: &TaskRun) -> Value {
         "startDate": tr.state.start_date(),
         "attemptsCount": tr.attempt_count(),
         "parentId": tr.parent_task_run_id,
+        "iteration": tr.iteration,
     })
 }
 

@@ -38,6 +38,18 @@ impl Storage {
         )
     }
 
+    /// [`Storage::task_uri`] of a task run's own folder.
+    pub fn task_run_uri(tr: &crate::model::TaskRun, name: &str) -> String {
+        Self::task_uri(
+            &tr.namespace,
+            &tr.flow_id,
+            &tr.execution_id,
+            &tr.task_id,
+            &tr.id,
+            name,
+        )
+    }
+
     /// The URI of a file given as an execution's input, Kestra's layout:
     /// `kestra:///{namespace}/{flow}/executions/{execution}/inputs/{input}/{file name}`.
     pub fn input_uri(

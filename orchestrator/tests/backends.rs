@@ -46,6 +46,8 @@ on_every_backend!(
     a_saved_execution_is_reused_only_while_its_document_is_stored,
     delays_are_taken_once_when_due,
     a_paused_execution_goes_on_after_its_delay_and_fails_after_its_timeout,
+    a_wait_for_goes_round_through_continue_flowable_delays,
+    a_resume_task_resumes_a_paused_execution,
     subflows_started_together_each_end_their_task_run,
     two_schedulers_fire_each_tick_once_and_a_new_one_takes_up_the_rest,
 );
@@ -1208,6 +1210,69 @@ async fn a_paused_execution_goes_on_after_its_delay_and_fails_after_its_timeout(
             "{backend:?} {after}: ended {waited:?} after the pause"
         );
     }
+    o.shutdown().await;
+}
+
+/// A WaitFor's rounds are `CONTINUE_FLOWABLE` rows of `executordelayed`, on every backend
+/// (Kestra's `WaitForCaseTest.waitforMultipleTasks`): three rounds, `interval` apart.
+async fn a_wait_for_goes_round_through_continue_flowable_delays(backend: Backend) {
+    let Some((_db, o)) = started(backend, &[]).await else {
+        return;
+    };
+    let source = "id: waitfor\nnamespace: tests\ntasks:\n  - id: waitfor\n    type: io.kestra.plugin.core.flow.WaitFor\n    condition: \"{{ outputs.count.value == '4' }}\"\n    checkFrequency:\n      interval: PT0.2S\n    tasks:\n      - id: count\n        type: io.kestra.plugin.core.debug.Return\n        format: \"{{ outputs.waitfor.iterationCount + 1 }}\"\n";
+    let exec = run(&o, source, Map::new(), vec![]).await;
+    assert_eq!(exec.state.current, StateType::Success, "{backend:?}");
+    assert_eq!(exec.task_run_list.len(), 2, "{backend:?}");
+    let waitfor = &exec.task_run_list[0];
+    assert_eq!(waitfor.iteration, Some(3), "{backend:?}");
+    assert_eq!(
+        waitfor.outputs.as_ref().unwrap()["iterationCount"],
+        json!(4)
+    );
+    let paused = exec
+        .state
+        .histories
+        .iter()
+        .filter(|h| h.state == StateType::Paused)
+        .count();
+    assert_eq!(paused, 2, "{backend:?}: paused between the rounds");
+    o.shutdown().await;
+}
+
+/// A Resume task resumes the paused execution it names, on every backend (Kestra's
+/// `ResumeTest.resume`): the resumed one goes on to its end.
+async fn a_resume_task_resumes_a_paused_execution(backend: Backend) {
+    let Some((_db, o)) = started(backend, &[]).await else {
+        return;
+    };
+    let pause = o
+        .deploy(
+            "id: pause\nnamespace: tests\ntasks:\n  - id: pause\n    type: io.kestra.plugin.core.flow.Pause\n  - id: last\n    type: io.kestra.plugin.core.debug.Return\n    format: done\n",
+            "pause.yaml",
+        )
+        .await
+        .unwrap();
+    let paused = o
+        .create_execution(&pause.namespace, &pause.id, Map::new(), vec![], None)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while o.execution(&paused.id).await.unwrap().state.current != StateType::Paused {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{backend:?}: never paused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let resume = "id: resume\nnamespace: tests\ninputs:\n  - id: executionId\n    type: STRING\ntasks:\n  - id: resume\n    type: io.kestra.plugin.core.execution.Resume\n    executionId: \"{{ inputs.executionId }}\"\n";
+    let inputs: Map<String, Value> = [("executionId".to_string(), json!(paused.id))]
+        .into_iter()
+        .collect();
+    let exec = run(&o, resume, inputs, vec![]).await;
+    assert_eq!(exec.state.current, StateType::Success, "{backend:?}");
+    let resumed = o.wait_terminal(&paused.id, WAIT).await.unwrap();
+    assert_eq!(resumed.state.current, StateType::Success, "{backend:?}");
+    assert_eq!(resumed.task_run_list.len(), 2, "{backend:?}");
     o.shutdown().await;
 }
 

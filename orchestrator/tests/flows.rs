@@ -266,7 +266,19 @@ tasks:
         "{:?}",
         states(&exec)
     );
-    assert_eq!(messages(&logs), vec!["one", "two", "then-branch", "B"]);
+    // Each of the three Sleep tasks says how long it waits, as Kestra's does.
+    assert_eq!(
+        messages(&logs),
+        vec![
+            "one",
+            "two",
+            "then-branch",
+            "B",
+            "Waiting for PT0.1S",
+            "Waiting for PT0.1S",
+            "Waiting for PT0.1S"
+        ]
+    );
     assert!(
         exec.task_run_list
             .iter()
@@ -334,12 +346,11 @@ tasks:
     );
     let mut said = messages(&logs);
     said.sort();
-    assert_eq!(
-        said,
-        vec![
-            "none a 2", "none b 2", "none c 2", "none d 2", "none e 2", "none f 2"
-        ]
-    );
+    let mut expected = vec!["Waiting for PT0.05S"; 6];
+    expected.extend([
+        "none a 2", "none b 2", "none c 2", "none d 2", "none e 2", "none f 2",
+    ]);
+    assert_eq!(said, expected);
     let iterations: Vec<_> = exec
         .task_run_list
         .iter()
@@ -348,6 +359,154 @@ tasks:
         .collect();
     assert_eq!(iterations.len(), 6);
     assert!(max_overlap(&iterations) <= 2, "{iterations:?}");
+    h.stop().await;
+}
+
+/// A Dag starts a task once every task it `dependsOn` has ended, at most `concurrent` at
+/// once, whatever the order they are listed in.
+#[tokio::test]
+async fn dag_starts_each_task_after_its_dependencies_and_within_concurrent() {
+    let h = start(&["worker.threads=8"]).await;
+    let (exec, logs) = h
+        .run(
+            r#"
+id: dag
+namespace: tests
+tasks:
+  - id: dag
+    type: io.kestra.plugin.core.flow.Dag
+    concurrent: 2
+    tasks:
+      - task:
+          id: last
+          type: io.kestra.plugin.core.log.Log
+          message: "after {{ outputs.a.value }}"
+        dependsOn: [a, b, c]
+      - task:
+          id: a
+          type: io.kestra.plugin.core.debug.Return
+          format: "{{ task.id }}"
+      - task:
+          id: b
+          type: io.kestra.plugin.core.flow.Sleep
+          duration: PT0.1S
+      - task:
+          id: c
+          type: io.kestra.plugin.core.flow.Sleep
+          duration: PT0.1S
+        dependsOn: [a]
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Success,
+        "{:?}",
+        states(&exec)
+    );
+    assert_eq!(exec.task_run_list.len(), 5);
+    let span = |id: &str| {
+        let t = task(&exec, id);
+        (t.state.start_date(), t.state.end_date().unwrap())
+    };
+    let (a, b, c, last) = (span("a"), span("b"), span("c"), span("last"));
+    assert!(c.0 >= a.1, "c started before a ended: {a:?} {c:?}");
+    for dep in [a, b, c] {
+        assert!(
+            last.0 >= dep.1,
+            "last started before {dep:?} ended: {last:?}"
+        );
+    }
+    assert!(max_overlap(&[a, b, c]) <= 2, "{a:?} {b:?} {c:?}");
+    assert!(messages(&logs).contains(&"after a".to_string()));
+    h.stop().await;
+}
+
+/// A Dag task that depends on a disabled task never starts, and the Dag still ends.
+#[tokio::test]
+async fn a_dag_task_waiting_for_a_disabled_one_never_starts() {
+    let h = start(&[]).await;
+    let (exec, _) = h
+        .run(
+            r#"
+id: dag-disabled
+namespace: tests
+tasks:
+  - id: dag
+    type: io.kestra.plugin.core.flow.Dag
+    tasks:
+      - task:
+          id: off
+          type: io.kestra.plugin.core.log.Log
+          message: never
+          disabled: true
+      - task:
+          id: after-off
+          type: io.kestra.plugin.core.log.Log
+          message: never either
+        dependsOn: [off]
+      - task:
+          id: free
+          type: io.kestra.plugin.core.log.Log
+          message: runs
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(exec.state.current, StateType::Success);
+    let ran: Vec<&str> = exec
+        .task_run_list
+        .iter()
+        .map(|t| t.task_id.as_str())
+        .collect();
+    assert_eq!(ran, ["dag", "free"]);
+    h.stop().await;
+}
+
+/// A WaitFor runs its tasks again until its condition is true; each child knows its round
+/// (`taskrun.iteration`), and the loop's `iterationCount` output counts them.
+#[tokio::test]
+async fn wait_for_repeats_its_tasks_until_the_condition_holds() {
+    let h = start(&[]).await;
+    let (exec, logs) = h
+        .run(
+            r#"
+id: waiting
+namespace: tests
+tasks:
+  - id: loop
+    type: io.kestra.plugin.core.flow.WaitFor
+    condition: "{{ outputs.round.value == '3' }}"
+    checkFrequency:
+      interval: PT0.05S
+    tasks:
+      - id: round
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ taskrun.iteration }}"
+      - id: say
+        type: io.kestra.plugin.core.log.Log
+        message: "round {{ taskrun.iteration }} count {{ outputs.loop.iterationCount }}"
+"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Success,
+        "{:?}",
+        states(&exec)
+    );
+    // The children of earlier rounds are gone, as in Kestra.
+    assert_eq!(exec.task_run_list.len(), 3, "{:?}", states(&exec));
+    let looped = task(&exec, "loop");
+    assert_eq!(looped.outputs.as_ref().unwrap()["iterationCount"], json!(4));
+    assert_eq!(looped.iteration, Some(3));
+    assert_eq!(task(&exec, "round").iteration, Some(3));
+    assert_eq!(
+        messages(&logs),
+        vec!["round 1 count 1", "round 2 count 2", "round 3 count 3"]
+    );
     h.stop().await;
 }
 

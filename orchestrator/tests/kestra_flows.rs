@@ -84,6 +84,18 @@ struct Case {
     /// its `CREATE_NEW_EXECUTION` retries started (the test counts the terminated
     /// executions of the flow).
     attempts_end: Option<&'static [StateType]>,
+    /// Task ids whose (first) task run must have outputs.
+    has_outputs: &'static [&'static str],
+    /// What the test asserts of the last task run of the list.
+    last: Option<Last>,
+}
+
+/// The last task run of an execution's list, as a test reads it (`getTaskRunList().getLast()`).
+struct Last {
+    /// A JSON pointer into its outputs and the string it must hold.
+    outputs: &'static [(&'static str, &'static str)],
+    /// The attempts it must have made.
+    attempts: Option<usize>,
 }
 
 /// An execution a Subflow task run started, as the test sees it end.
@@ -133,6 +145,8 @@ const ANY: Case = Case {
     task_logs: &[],
     kv: None,
     attempts_end: None,
+    has_outputs: &[],
+    last: None,
 };
 
 const CASES: &[Case] = &[
@@ -179,6 +193,13 @@ const CASES: &[Case] = &[
             ("/2-1_return/v41/value", "return-v41"),
             ("/2-1_return/v42/value", "return-v42"),
         ],
+        ..ANY
+    },
+    Case {
+        flow: "dag.yaml",
+        java: "DagTest.dag",
+        state: Some(StateType::Success),
+        task_runs: Some(7),
         ..ANY
     },
     Case {
@@ -882,10 +903,79 @@ const CASES: &[Case] = &[
         ..ANY
     },
     Case {
+        flow: "get-log.yaml",
+        java: "FetchTest.fetch",
+        state: Some(StateType::Success),
+        task_runs: Some(4),
+        task_output_values: &[("/get-log-task/size", "3")],
+        ..ANY
+    },
+    Case {
+        flow: "get-log-taskid.yaml",
+        java: "FetchTest.fetchWithTaskId",
+        state: Some(StateType::Success),
+        task_runs: Some(4),
+        task_output_values: &[("/get-log-task/size", "1")],
+        ..ANY
+    },
+    Case {
+        flow: "get-log-executionid.yaml",
+        java: "FetchTest.fetchWithExecutionId",
+        state: Some(StateType::Success),
+        task_runs: Some(4),
+        task_output_values: &[("/get-log-task/size", "3")],
+        ..ANY
+    },
+    Case {
         flow: "sleep-task-flow.yaml",
         java: "SleepTest.sleepTaskTest",
         state: Some(StateType::Success),
         task_runs: None,
+        ..ANY
+    },
+    Case {
+        flow: "waitfor.yaml",
+        java: "JdbcRunnerTest.waitFor (WaitForCaseTest.waitfor)",
+        state: Some(StateType::Success),
+        has_outputs: &["waitfor"],
+        ..ANY
+    },
+    Case {
+        flow: "waitfor-max-iterations.yaml",
+        java: "JdbcRunnerTest.waitforMaxIterations (WaitForCaseTest)",
+        state: Some(StateType::Failed),
+        ..ANY
+    },
+    Case {
+        flow: "waitfor-max-duration.yaml",
+        java: "JdbcRunnerTest.waitforMaxDuration (WaitForCaseTest)",
+        state: Some(StateType::Failed),
+        ..ANY
+    },
+    Case {
+        flow: "waitfor-no-success.yaml",
+        java: "JdbcRunnerTest.waitforNoSuccess (WaitForCaseTest)",
+        state: Some(StateType::Success),
+        ..ANY
+    },
+    Case {
+        flow: "waitfor-multiple-tasks.yaml",
+        java: "JdbcRunnerTest.waitforMultipleTasks (WaitForCaseTest)",
+        state: Some(StateType::Success),
+        last: Some(Last {
+            outputs: &[("/values/count", "4")],
+            attempts: None,
+        }),
+        ..ANY
+    },
+    Case {
+        flow: "waitfor-multiple-tasks-failed.yaml",
+        java: "JdbcRunnerTest.waitforMultipleTasksFailed (WaitForCaseTest)",
+        state: Some(StateType::Failed),
+        last: Some(Last {
+            outputs: &[],
+            attempts: Some(1),
+        }),
         ..ANY
     },
     // StateTest.set runs the flow three times on one state: create, update, delete. These
@@ -1362,6 +1452,41 @@ fn flow_text(file: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Kestra's invalid test flows (`core/src/test/resources/flows/invalids/`, copied byte for
+/// byte into `tests/kestra/invalids/`), refused at load with the message its Java test
+/// asserts, naming the file, the flow and the task. Kestra's validator prefixes the
+/// message with the task's id (`dag: Cyclic dependency detected: …`); flowbench's error
+/// names the task as every load error does (``task `dag` (…Dag): property `tasks`: …``).
+#[test]
+fn kestras_invalid_flows_are_refused_as_kestras_tests_assert() {
+    let cases = [
+        (
+            "dag-cyclicdependency.yaml",
+            "DagTest.dagCyclicDependencies",
+            "Cyclic dependency detected: task1, task2",
+        ),
+        (
+            "dag-notexist-task.yaml",
+            "DagTest.dagNotExistTask",
+            "Not existing task id in dependency: taskX",
+        ),
+    ];
+    for (file, java, message) in cases {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/kestra/invalids")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let e = orchestrator::flow::parse_flow(&text, file)
+            .err()
+            .unwrap_or_else(|| panic!("{file} ({java}) loads"))
+            .to_string();
+        let flow = format!("flow `io.kestra.tests.{}`", file.trim_end_matches(".yaml"));
+        for part in [file, flow.as_str(), "task `dag`", message] {
+            assert!(e.contains(part), "{file} ({java}): `{part}` not in: {e}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn kestras_test_flows_end_as_kestras_tests_assert() {
     let h = start(&[]).await;
@@ -1565,6 +1690,38 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                 wrong.push(format!("task `{task}`: no log line contains {expected:?}"));
             }
         }
+        for task in case.has_outputs {
+            let run = exec.task_run_list.iter().find(|t| t.task_id == *task);
+            if run.is_none_or(|t| t.outputs.is_none()) {
+                wrong.push(format!("task `{task}`: no outputs"));
+            }
+        }
+        if let Some(last) = &case.last {
+            match exec.task_run_list.last() {
+                None => wrong.push("no task run".into()),
+                Some(run) => {
+                    let outputs = Value::Object(run.outputs.clone().unwrap_or_default());
+                    for (pointer, expected) in last.outputs {
+                        let got = outputs.pointer(pointer);
+                        if got.and_then(Value::as_str) != Some(*expected) {
+                            wrong.push(format!(
+                                "last task run `{}`: outputs{pointer}: {got:?} (expected {expected:?})",
+                                run.task_id
+                            ));
+                        }
+                    }
+                    if let Some(n) = last.attempts
+                        && run.attempt_count() != n
+                    {
+                        wrong.push(format!(
+                            "last task run `{}`: {} attempts (expected {n})",
+                            run.task_id,
+                            run.attempt_count()
+                        ));
+                    }
+                }
+            }
+        }
         if !wrong.is_empty() {
             failures.push(format!(
                 "{} ({}): {}; task runs {:?}",
@@ -1583,4 +1740,40 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
         CASES.len(),
         failures.join("\n")
     );
+}
+
+/// Kestra's `ResumeTest.resume`: `pause.yaml` runs until it pauses; `resume-execution.yaml`,
+/// given its id, ends SUCCESS, and the paused execution then ends within 5 s.
+#[tokio::test]
+async fn resume_resumes_the_paused_execution_it_names() {
+    let h = start(&[]).await;
+    let paused = h
+        .start_labelled(&flow_text("pause.yaml"), Value::Null, Vec::new())
+        .await;
+    h.wait_state(&paused, StateType::Paused).await;
+    let inputs = serde_json::json!({ "executionId": paused });
+    let resume = h
+        .start_labelled(&flow_text("resume-execution.yaml"), inputs, Vec::new())
+        .await;
+    let (exec, _) = h.finish(&resume).await;
+    assert_eq!(
+        exec.state.current,
+        StateType::Success,
+        "{:?}",
+        states(&exec)
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let exec = h.o.execution(&paused).await.unwrap();
+        if exec.state.is_terminal() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the paused execution is still {} after 5 s",
+            exec.state.current
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    h.stop().await;
 }

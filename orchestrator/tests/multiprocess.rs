@@ -28,7 +28,8 @@ use orchestrator::service::Orchestrator;
 /// The restart test stops the PostgreSQL every test of this file uses: run them one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Three log lines per execution, and a short Sleep so that a kill lands mid-task.
+/// Four log lines per execution (the Sleep says how long it waits), and a short Sleep so
+/// that a kill lands mid-task.
 const FLOW: &str = r#"
 id: multiprocess
 namespace: tests
@@ -45,7 +46,7 @@ tasks:
       - bye 1
       - bye 2
 "#;
-const LINES_PER_EXECUTION: usize = 3;
+const LINES_PER_EXECUTION: usize = 4;
 
 /// Every child process, killed (SIGKILL) and reaped when the test ends, however it ends.
 #[derive(Default)]
@@ -295,7 +296,16 @@ async fn workers_killed_mid_run_lose_nothing() {
         let logs = d.observer.logs(id).await.unwrap();
         let mut messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
         messages.sort();
-        assert_eq!(messages, ["bye 1", "bye 2", &format!("hello {id}")], "{id}");
+        assert_eq!(
+            messages,
+            [
+                "Waiting for PT0.05S",
+                "bye 1",
+                "bye 2",
+                &format!("hello {id}")
+            ],
+            "{id}"
+        );
         lines += logs.len();
     }
     assert_eq!(lines, total * LINES_PER_EXECUTION);

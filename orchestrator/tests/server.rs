@@ -214,6 +214,7 @@ async fn kill_9_mid_run_loses_no_execution_and_no_acknowledged_log_line() {
         assert_eq!(
             msgs,
             vec![
+                "Waiting for PT0.4S".to_string(),
                 "bye".to_string(),
                 format!("end {id}"),
                 format!("start {id}")
@@ -225,7 +226,7 @@ async fn kill_9_mid_run_loses_no_execution_and_no_acknowledged_log_line() {
     assert!(lost.is_empty(), "acknowledged log lines lost: {lost:?}");
     assert_eq!(
         c.logs,
-        3 * accepted.len() as i64,
+        4 * accepted.len() as i64,
         "no line lost and none doubled"
     );
 }

@@ -303,7 +303,8 @@ impl Executor {
     /// Carries out the due delays, as Kestra's `JdbcExecutor#executionDelaySend` does.
     /// `RESUME_FLOW`: a paused task run whose `delay` or `timeout` has passed is marked as
     /// its delay says ([`crate::tasks::mark_as`]) and the execution goes back to the
-    /// executor; a task run no longer paused (resumed by hand meanwhile) is left as it is,
+    /// executor; `CONTINUE_FLOWABLE`: a paused `WaitFor` starts its next round
+    /// ([`crate::tasks::next_round`]); a task run no longer paused (resumed by hand meanwhile) is left as it is,
     /// where Kestra would mark it again. `RESTART_FAILED_FLOW`: a RETRIED execution is
     /// replayed as a new one. `SLA_MONITOR`: a `MAX_DURATION` SLA past its deadline is
     /// violated. Returns how many delays were taken.
@@ -323,18 +324,28 @@ impl Executor {
                 continue;
             };
             match delay.delay_type {
-                DelayType::ResumeFlow => {
+                DelayType::ResumeFlow | DelayType::ContinueFlowable => {
                     let paused = exec
                         .task_run(&delay.task_run_id)
                         .is_some_and(|t| t.state.current == StateType::Paused);
                     if !paused {
                         continue;
                     }
-                    let flow = self
-                        .flows
-                        .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
-                        .await?;
-                    crate::tasks::mark_as(&mut exec, &flow, &delay.task_run_id, delay.state, None)?;
+                    if delay.delay_type == DelayType::ContinueFlowable {
+                        crate::tasks::next_round(&mut exec, &delay.task_run_id);
+                    } else {
+                        let flow = self
+                            .flows
+                            .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+                            .await?;
+                        crate::tasks::mark_as(
+                            &mut exec,
+                            &flow,
+                            &delay.task_run_id,
+                            delay.state,
+                            None,
+                        )?;
+                    }
                     tx.save_execution(&exec).await?;
                     fx.messages.push(ExecutionEvent::new(&exec.id).to_message());
                 }
@@ -486,6 +497,10 @@ impl Executor {
             self.start_subflows(tx, &flow, &mut exec, &resolution.subflows, fx)
                 .await?;
         }
+        if !resolution.resumes.is_empty() {
+            self.resume_executions(tx, &flow, &mut exec, &resolution.resumes, fx)
+                .await?;
+        }
         fx.logs.extend(resolution.logs);
         if resolution.paused {
             // Kestra's `ExecutorService#handlePausedDelay`.
@@ -545,14 +560,11 @@ impl Executor {
         let vars = VarsBase::new(flow, exec);
         let mut ended = false;
         for &i in indexes {
-            let task_run = &exec.task_run_list[i];
-            let Some(task) = flow.find_task(&task_run.task_id) else {
+            let Some((Role::Executable(subflow), task_vars)) =
+                run_by_executor(flow, exec, &vars, i)
+            else {
                 continue;
             };
-            let Role::Executable(subflow) = task.kind.role() else {
-                continue;
-            };
-            let task_vars = vars.for_task_run(exec, task_run, task);
             let started = self
                 .subflow_execution(tx, flow, exec, i, subflow, &task_vars)
                 .await?;
@@ -590,6 +602,66 @@ impl Executor {
             // results of them do.
             fx.messages.push(ExecutionEvent::new(&exec.id).to_message());
         }
+        Ok(())
+    }
+
+    /// Runs the Resume task runs this pass started (`crate::tasks::Resume`): each resumes
+    /// the execution it names, as `POST /api/v1/executions/{id}/resume` does, saved and
+    /// queued in this batch's transaction, and ends SUCCESS; FAILED, the reason logged, when
+    /// that execution does not exist or is not paused. The task's own execution is resumed
+    /// in place.
+    async fn resume_executions(
+        &self,
+        tx: &mut dyn Tx,
+        flow: &Flow,
+        exec: &mut Execution,
+        indexes: &[usize],
+        fx: &mut Effects,
+    ) -> anyhow::Result<()> {
+        let now = crate::model::now();
+        let vars = VarsBase::new(flow, exec);
+        for &i in indexes {
+            let Some((Role::Resuming(resume), task_vars)) = run_by_executor(flow, exec, &vars, i)
+            else {
+                continue;
+            };
+            let outcome = match resume.target(&self.renderer, &task_vars, exec) {
+                Err(message) => Err(message),
+                Ok((id, inputs)) if id == exec.id => {
+                    crate::tasks::resume(exec, flow, inputs).map_err(|e| e.to_string())
+                }
+                Ok((id, inputs)) => match tx.load_execution(&id).await? {
+                    None => Err(format!("No execution found for execution id {id}")),
+                    Some(mut other) => {
+                        let other_flow = self
+                            .flows
+                            .get(&other.namespace, &other.flow_id, other.flow_revision)
+                            .await?;
+                        match crate::tasks::resume(&mut other, &other_flow, inputs) {
+                            Err(e) => Err(e.to_string()),
+                            Ok(()) => {
+                                tx.save_execution(&other).await?;
+                                fx.messages
+                                    .push(ExecutionEvent::new(&other.id).to_message());
+                                Ok(())
+                            }
+                        }
+                    }
+                },
+            };
+            let tr = &mut exec.task_run_list[i];
+            let state = match outcome {
+                Ok(()) => StateType::Success,
+                Err(message) => {
+                    fx.logs
+                        .push(task_log(tr, crate::model::Level::Error, message));
+                    StateType::Failed
+                }
+            };
+            end_task_run(tr, state, now);
+        }
+        // The ended task runs move the execution on in its next pass.
+        fx.messages.push(ExecutionEvent::new(&exec.id).to_message());
         Ok(())
     }
 
@@ -834,6 +906,19 @@ impl Executor {
 
 /// Applies a worker's result unless the task run already ended (a resubmitted task run can
 /// report twice; the first terminal result wins).
+/// The role of task run `i`'s task, and the variables it renders against, for a task run
+/// the executor runs itself (a Subflow, a Resume).
+fn run_by_executor<'f>(
+    flow: &'f Flow,
+    exec: &Execution,
+    vars: &VarsBase,
+    i: usize,
+) -> Option<(Role<'f>, serde_json::Value)> {
+    let task_run = &exec.task_run_list[i];
+    let task = flow.find_task(&task_run.task_id)?;
+    Some((task.kind.role(), vars.for_task_run(exec, task_run, task)))
+}
+
 fn merge_result(exec: &mut Execution, result: WorkerTaskResult) {
     if let Some(tr) = exec.task_run_mut(&result.task_run.id)
         && !tr.state.is_terminal()

@@ -32,6 +32,8 @@ pub struct Resolution {
     pub delays: Vec<ExecutionDelay>,
     /// Indexes in `taskRunList` of Subflow task runs whose execution the executor starts.
     pub subflows: Vec<usize>,
+    /// Indexes in `taskRunList` of Resume task runs, whose execution the executor resumes.
+    pub resumes: Vec<usize>,
 }
 
 /// Whether a task run, or a list of them, is done.
@@ -128,6 +130,7 @@ impl<'a> Walker<'a> {
             attempts: None,
             outputs: None,
             state: State::new(self.now),
+            iteration: None,
         };
         let i = self.exec.task_run_list.len();
         self.index.insert(
@@ -197,6 +200,19 @@ impl<'a> Walker<'a> {
         parent: Option<&str>,
         limit: u32,
     ) -> Progress {
+        self.parallel_when(items, parent, limit, |_, _| true)
+    }
+
+    /// [`Walker::parallel_of`] where a child starts only once `ready` says so (a Dag's
+    /// `dependsOn`, Kestra's `FlowableUtils.resolveDagNexts`). A child never ready while
+    /// nothing else runs is left unstarted, and the list is done without it.
+    pub(crate) fn parallel_when<'v>(
+        &mut self,
+        items: impl Iterator<Item = (&'a Task, Option<&'v str>)>,
+        parent: Option<&str>,
+        limit: u32,
+        ready: impl Fn(&Self, &Task) -> bool,
+    ) -> Progress {
         let mut state = StateType::Success;
         let mut active = 0u32;
         let mut waiting = Vec::new();
@@ -210,19 +226,34 @@ impl<'a> Walker<'a> {
             }
         }
         let mut blocked = false;
-        for (task, value) in waiting {
-            if state.is_failed() {
+        // A child that ends as it starts (an executor-run task) can make a later-listed one
+        // ready, or an earlier-listed one: go round until a round starts nothing.
+        loop {
+            let mut started = false;
+            let mut unready = Vec::new();
+            for (task, value) in waiting {
+                if state.is_failed() {
+                    break;
+                }
+                if limit != 0 && active >= limit {
+                    blocked = true;
+                    break;
+                }
+                if !ready(self, task) {
+                    unready.push((task, value));
+                    continue;
+                }
+                started = true;
+                let i = self.create(task, parent, value);
+                match self.advance(i, task) {
+                    Progress::Running => active += 1,
+                    Progress::Done(s) => state = state.worst(s),
+                }
+            }
+            if !started || unready.is_empty() || blocked {
                 break;
             }
-            if limit != 0 && active >= limit {
-                blocked = true;
-                break;
-            }
-            let i = self.create(task, parent, value);
-            match self.advance(i, task) {
-                Progress::Running => active += 1,
-                Progress::Done(s) => state = state.worst(s),
-            }
+            waiting = unready;
         }
         if active > 0 || blocked {
             Progress::Running
@@ -275,6 +306,15 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Whether every task in `ids` has a task run under `parent` that has ended.
+    pub(crate) fn ended(&self, ids: &[String], parent: &str) -> bool {
+        ids.iter().all(|id| {
+            self.index
+                .get(&(id.clone(), Some(parent.to_string()), None))
+                .is_some_and(|&i| self.exec.task_run_list[i].state.current.is_terminal())
+        })
+    }
+
     fn transition(&mut self, i: usize, to: StateType) {
         self.exec.task_run_list[i].state.transition(to, self.now);
     }
@@ -310,6 +350,13 @@ impl<'a> Walker<'a> {
                 if current == StateType::Created {
                     self.transition(i, StateType::Running);
                     self.out.subflows.push(i);
+                }
+                return Progress::Running;
+            }
+            Role::Resuming(_) => {
+                if current == StateType::Created {
+                    self.transition(i, StateType::Running);
+                    self.out.resumes.push(i);
                 }
                 return Progress::Running;
             }
@@ -397,15 +444,54 @@ impl<'a> Walker<'a> {
         self.transition(run.index, StateType::Paused);
         self.out.paused = true;
         if let Some((after, state)) = after {
-            let at = self
-                .now
-                .checked_add(
-                    jiff::SignedDuration::try_from(after).unwrap_or(jiff::SignedDuration::MAX),
-                )
-                .unwrap_or(Timestamp::MAX);
+            let at = self.after(after);
             self.out
                 .delays
                 .push(ExecutionDelay::resume(&self.exec.id, run.id, at, state));
+        }
+    }
+
+    /// Pauses a flowable's task run until its next round, `after` from now (a `WaitFor`'s
+    /// `interval`; Kestra's `ExecutionService#pauseFlowable` and `CONTINUE_FLOWABLE`).
+    pub(crate) fn pause_round(&mut self, run: &FlowableRun<'_>, after: std::time::Duration) {
+        self.transition(run.index, StateType::Paused);
+        self.out.paused = true;
+        let at = self.after(after);
+        self.out
+            .delays
+            .push(ExecutionDelay::continue_flowable(&self.exec.id, run.id, at));
+    }
+
+    fn after(&self, after: std::time::Duration) -> Timestamp {
+        self.now
+            .checked_add(jiff::SignedDuration::try_from(after).unwrap_or(jiff::SignedDuration::MAX))
+            .unwrap_or(Timestamp::MAX)
+    }
+
+    /// When this pass runs.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// A flowable's own task run.
+    pub(crate) fn task_run(&self, run: &FlowableRun<'_>) -> &TaskRun {
+        &self.exec.task_run_list[run.index]
+    }
+
+    /// The task runs whose parent is a flowable's task run.
+    pub(crate) fn children_of(&self, run: &FlowableRun<'_>) -> impl Iterator<Item = &TaskRun> {
+        self.exec
+            .task_run_list
+            .iter()
+            .filter(|t| t.parent_task_run_id.as_deref() == Some(run.id))
+    }
+
+    /// Sets the `iteration` of a flowable's children that have none (a `WaitFor`'s round).
+    pub(crate) fn set_children_iteration(&mut self, run: &FlowableRun<'_>, iteration: i32) {
+        for t in &mut self.exec.task_run_list {
+            if t.parent_task_run_id.as_deref() == Some(run.id) && t.iteration.is_none() {
+                t.iteration = Some(iteration);
+            }
         }
     }
 

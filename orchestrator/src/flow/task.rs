@@ -46,7 +46,7 @@ impl Task {
     pub(crate) fn flowable(&self) -> Option<&dyn Flowable> {
         match self.kind.role() {
             Role::Flowable(f) => Some(f),
-            Role::Runnable(_) | Role::Updating(_) | Role::Executable(_) => None,
+            Role::Runnable(_) | Role::Updating(_) | Role::Executable(_) | Role::Resuming(_) => None,
         }
     }
 
@@ -352,6 +352,11 @@ impl TaskProps<'_, '_> {
             }
             Some(_) => Err(self.error(format!("`{key}` must be a list of tasks"))),
         }
+    }
+
+    /// One child task, given as a value the type read itself (a Dag's `tasks[].task`).
+    pub fn task(&mut self, v: Value) -> Result<Task, FlowError> {
+        self.loader.task(v)
     }
 
     /// A map of named lists of child tasks (a Switch's `cases`), in YAML order.

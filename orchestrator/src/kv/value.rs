@@ -69,7 +69,7 @@ fn number(text: &str) -> Result<Ion, String> {
 
 /// `Instant.parse`, kept at the millisecond precision Kestra's Ion writer keeps
 /// (`Timestamp.forDateZ(Date.from(instant))`), in UTC.
-fn instant(text: &str) -> Result<Timestamp, String> {
+pub(crate) fn instant(text: &str) -> Result<Timestamp, String> {
     let ts: jiff::Timestamp = text
         .trim()
         .parse()

@@ -110,6 +110,10 @@ pub struct TaskRun {
     #[serde(default)]
     pub outputs: Option<Map<String, Value>>,
     pub state: State,
+    /// Kestra's `TaskRun.iteration`: which round of a `WaitFor` this run belongs to (the
+    /// `WaitFor`'s own run counts its restarts from 2; its children have the round, from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration: Option<i32>,
 }
 
 impl TaskRun {

@@ -322,6 +322,8 @@ pub enum DelayType {
     /// A paused task run moves on: to RUNNING after a Pause's `delay`, to FAILED after its
     /// `timeout`.
     ResumeFlow,
+    /// A `WaitFor`'s next round, after its `interval`.
+    ContinueFlowable,
     /// A RETRIED execution is replayed as a new execution (a `CREATE_NEW_EXECUTION` retry).
     RestartFailedFlow,
     /// A `MAX_DURATION` SLA's deadline. Kestra keeps these monitors in a table of their
@@ -346,6 +348,19 @@ impl ExecutionDelay {
             state,
             delay_type: DelayType::ResumeFlow,
             sla_id: None,
+        }
+    }
+
+    /// A `WaitFor`'s next round at `date`.
+    pub fn continue_flowable(execution_id: &str, task_run_id: &str, date: jiff::Timestamp) -> Self {
+        ExecutionDelay {
+            delay_type: DelayType::ContinueFlowable,
+            ..Self::resume(
+                execution_id,
+                task_run_id,
+                date,
+                crate::model::StateType::Running,
+            )
         }
     }
 

@@ -4,8 +4,9 @@
 //! ([`TaskType::parse`]), and what it does. A runnable task (`Log`, `Return`,
 //! `OutputValues`, `Sleep`, `Fail`, the serdes conversions, the KV store's `kv.Set`,
 //! `kv.Get`, `kv.Delete`, `kv.GetKeys`, the state store's `state.Set`, `state.Get`,
-//! `state.Delete`, the deprecated `Echo`) implements [`Runnable`] and runs on a worker
-//! thread. A flowable task (`Sequential`, `Parallel`, `If`, `Switch`, `ForEach`, the
+//! `state.Delete`, `log.Fetch`, the deprecated `Echo`) implements [`Runnable`] and runs on a worker
+//! thread. A flowable task (`Sequential`, `Parallel`, `If`, `Switch`, `ForEach`, `Dag`,
+//! `WaitFor`, the
 //! deprecated `EachSequential`, `EachParallel` and `AllowFailure`) implements [`Flowable`]:
 //! the executor asks it, on every pass, which of its children run next, as Kestra's
 //! executor does with `FlowableTask`.
@@ -13,15 +14,18 @@
 //! `Labels` changes its own execution and implements [`ExecutionUpdatable`]: the executor
 //! runs it, as Kestra's runs an `ExecutionUpdatableTask`. `Subflow` starts an execution of
 //! another flow, which the executor creates and waits for, as Kestra's does for an
-//! `ExecutableTask`.
+//! `ExecutableTask`. `Resume` resumes a paused execution, which the executor loads and
+//! saves in the pass that starts the task run.
 //!
 //! Adding a task means one new file and one line in the `task_kinds!` list below.
 
 mod allow_failure;
+mod dag;
 mod debug_return;
 mod each_parallel;
 mod each_sequential;
 mod echo;
+mod execution_target;
 mod fail;
 mod for_each;
 mod if_task;
@@ -31,9 +35,11 @@ mod kv_get_keys;
 mod kv_set;
 mod labels;
 mod log;
+mod log_fetch;
 mod output_values;
 mod parallel;
 mod pause;
+mod resume;
 mod sequential;
 mod serdes;
 mod sleep;
@@ -42,12 +48,15 @@ mod state_get;
 mod state_set;
 mod subflow;
 mod switch;
+mod wait_for;
 
 pub use allow_failure::AllowFailure;
+pub use dag::Dag;
 pub use debug_return::DebugReturn;
 pub use each_parallel::EachParallel;
 pub use each_sequential::EachSequential;
 pub use echo::Echo;
+pub use execution_target::ExecutionTarget;
 pub use fail::Fail;
 pub use for_each::ForEach;
 pub use if_task::IfTask;
@@ -57,9 +66,11 @@ pub use kv_get_keys::KvGetKeys;
 pub use kv_set::KvSet;
 pub use labels::{Labels, SYSTEM_PREFIX};
 pub use log::Log;
+pub use log_fetch::Fetch;
 pub use output_values::OutputValues;
 pub use parallel::Parallel;
 pub use pause::{Pause, ResumeError, mark_as, on_resume_inputs, resume};
+pub use resume::Resume;
 pub use sequential::Sequential;
 pub use serdes::Conversion;
 pub use sleep::Sleep;
@@ -68,6 +79,7 @@ pub use state_get::StateGet;
 pub use state_set::StateSet;
 pub use subflow::{Subflow, TRIGGER_TYPES as SUBFLOW_TRIGGER_TYPES, guess_state};
 pub use switch::Switch;
+pub use wait_for::{CheckFrequency, WaitFor, next_round};
 
 use serde_json::{Map, Value};
 
@@ -76,7 +88,7 @@ use crate::expression::{ExpressionError, Renderer};
 use crate::flow::{FlowError, Task, TaskProps};
 use crate::knobs::SerdeMode;
 use crate::kv::{KvError, KvStore};
-use crate::model::{Execution, Level, TaskRun};
+use crate::model::{Execution, Level, LogEntry, TaskRun};
 use crate::storage::Storage;
 
 /// A Kestra task type: the names it runs under, and how it reads its properties.
@@ -102,6 +114,8 @@ pub(crate) enum Role<'a> {
     Updating(&'a dyn ExecutionUpdatable),
     /// Starts another execution, which the executor creates (Kestra's `ExecutableTask`).
     Executable(&'a Subflow),
+    /// Resumes a paused execution, which the executor loads and saves.
+    Resuming(&'a Resume),
 }
 
 /// A task that changes its own execution, run by the executor as it would send the task
@@ -157,6 +171,7 @@ macro_rules! task_kinds {
 
 task_kinds! {
     Log(Log),
+    Fetch(Fetch),
     Return(DebugReturn),
     OutputValues(OutputValues),
     Sleep(Sleep),
@@ -166,8 +181,11 @@ task_kinds! {
     If(IfTask),
     Switch(Switch),
     ForEach(ForEach),
+    Dag(Dag),
+    WaitFor(WaitFor),
     Pause(Pause),
     Labels(Labels),
+    Resume(Resume),
     Subflow(Subflow),
     /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
     Convert(Conversion),
@@ -216,6 +234,15 @@ pub struct TaskContext<'a> {
     /// When the task's `timeout` runs out: the attempt then fails, whatever it returns, and
     /// [`TaskContext::sleep`] wakes (Kestra's worker interrupts the task's thread).
     pub deadline: Option<std::time::Instant>,
+    /// The indexed log lines of executions, for `log.Fetch`; `None` where the worker has no
+    /// database (the benchmarks' task handler).
+    pub logs: Option<&'a dyn ExecutionLogs>,
+}
+
+/// Reads the indexed log lines of an execution, oldest first (Kestra's
+/// `LogRepositoryInterface#findByExecutionId`), from a worker thread.
+pub trait ExecutionLogs: Send + Sync {
+    fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>, String>;
 }
 
 impl TaskContext<'_> {
@@ -230,6 +257,21 @@ impl TaskContext<'_> {
             None => d,
         };
         std::thread::sleep(d);
+    }
+
+    /// A file of this task run's own folder in internal storage: its URI, and its path with
+    /// the folders created (where a task writes its output file).
+    pub fn output_file(&self, name: &str) -> Result<(String, std::path::PathBuf), TaskError> {
+        let uri = Storage::task_run_uri(self.task_run, name);
+        let path = self
+            .storage
+            .path(&uri)
+            .map_err(|e| TaskError::Failed(e.to_string()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| TaskError::Failed(format!("creating {}: {e}", dir.display())))?;
+        }
+        Ok((uri, path))
     }
 
     /// Renders a string to a typed value (Kestra's `RunContext.renderTyped`).

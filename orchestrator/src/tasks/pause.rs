@@ -287,6 +287,7 @@ mod tests {
                 attempts: None,
                 outputs: None,
                 state: tr_state,
+                iteration: None,
             }],
             trigger: None,
             original_id: "e".into(),

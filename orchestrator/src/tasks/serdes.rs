@@ -3,7 +3,6 @@ use serde_json::{Map, Value};
 use super::{Role, Runnable, TaskContext, TaskError, TaskType};
 use crate::fileserde::{self, ConvertOptions, Format};
 use crate::flow::{FlowError, TaskProps};
-use crate::storage::Storage;
 
 const CSV_TO_ION: &str = "io.kestra.plugin.serdes.csv.CsvToIon";
 const ION_TO_CSV: &str = "io.kestra.plugin.serdes.csv.IonToCsv";
@@ -104,22 +103,8 @@ impl Runnable for Conversion {
             .path(&from)
             .map_err(|e| TaskError::Failed(format!("`from`: {e}")))?;
         let tr = ctx.task_run;
-        let uri = Storage::task_uri(
-            &tr.namespace,
-            &tr.flow_id,
-            &tr.execution_id,
-            &tr.task_id,
-            &tr.id,
-            &format!("{}.{}", tr.task_id, extension(self.output)),
-        );
-        let output = ctx
-            .storage
-            .path(&uri)
-            .map_err(|e| TaskError::Failed(e.to_string()))?;
-        if let Some(dir) = output.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| TaskError::Failed(format!("creating {}: {e}", dir.display())))?;
-        }
+        let (uri, output) =
+            ctx.output_file(&format!("{}.{}", tr.task_id, extension(self.output)))?;
         let stats = fileserde::convert(
             &input,
             self.input,

@@ -25,6 +25,7 @@ impl TaskHandler {
                 storage: o.storage().clone(),
                 knobs: o.knobs().clone(),
                 emitter: None,
+                logs: None,
             },
             events,
             drained,

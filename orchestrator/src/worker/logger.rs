@@ -71,13 +71,8 @@ impl AttemptLogger {
     }
 
     pub fn for_file(storage: &Storage, stamp: &LineStamp) -> std::io::Result<Sink> {
-        let tr = &stamp.task_run;
-        let uri = Storage::task_uri(
-            &tr.namespace,
-            &tr.flow_id,
-            &tr.execution_id,
-            &tr.task_id,
-            &tr.id,
+        let uri = Storage::task_run_uri(
+            &stamp.task_run,
             &format!("logs-attempt-{}.txt", stamp.attempt),
         );
         let file = storage.append(&uri)?;

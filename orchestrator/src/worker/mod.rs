@@ -181,6 +181,10 @@ impl Worker {
             storage: self.storage.clone(),
             knobs: self.knobs.clone(),
             emitter,
+            logs: Some(Arc::new(runner::StoreLogs {
+                store: store.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            })),
         });
         let mut handles = Vec::with_capacity(threads);
         for n in 0..threads {

@@ -262,6 +262,7 @@ mod tests {
                 attempts: None,
                 outputs: None,
                 state,
+                iteration: None,
             },
             task: flow.tasks[0].clone(),
             run_context: RunContext {

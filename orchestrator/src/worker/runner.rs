@@ -15,7 +15,7 @@ use crate::flow::{RetryBehavior, Task, task_duration};
 use crate::knobs::{Knobs, TaskHandling};
 use crate::model::{Level, State, StateType, TaskRun, TaskRunAttempt, WorkerTaskResult};
 use crate::storage::Storage;
-use crate::tasks::{Role, Runnable, TaskContext};
+use crate::tasks::{ExecutionLogs, Role, Runnable, TaskContext};
 
 /// Runs one task run on a worker thread.
 pub(crate) struct TaskRunner {
@@ -24,12 +24,28 @@ pub(crate) struct TaskRunner {
     pub knobs: Knobs,
     /// The pool each line is handed to: present exactly when `logs.indexing=sync`.
     pub emitter: Option<LogEmitter>,
+    /// The logs table, for `log.Fetch`.
+    pub logs: Option<Arc<dyn ExecutionLogs>>,
+}
+
+/// The logs table read from a worker thread, which blocks on the worker's runtime.
+pub(crate) struct StoreLogs {
+    pub store: Arc<dyn crate::repository::Store>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl ExecutionLogs for StoreLogs {
+    fn logs(&self, execution_id: &str) -> Result<Vec<crate::model::LogEntry>, String> {
+        self.runtime
+            .block_on(self.store.logs(execution_id))
+            .map_err(|e| format!("reading the logs of execution {execution_id}: {e}"))
+    }
 }
 
 fn runnable(task: &Task) -> Option<&dyn Runnable> {
     match task.kind.role() {
         Role::Runnable(r) => Some(r),
-        Role::Flowable(_) | Role::Updating(_) | Role::Executable(_) => None,
+        Role::Flowable(_) | Role::Updating(_) | Role::Executable(_) | Role::Resuming(_) => None,
     }
 }
 
@@ -133,6 +149,7 @@ impl TaskRunner {
                                 task_run,
                                 serde_mode: self.knobs.serde_mode,
                                 deadline,
+                                logs: self.logs.as_deref(),
                             };
                             let result = runnable.run(&mut ctx).map_err(|e| e.to_string());
                             // Kestra's Failsafe `Timeout`: an attempt that outlived its
