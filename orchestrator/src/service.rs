@@ -330,7 +330,7 @@ impl Orchestrator {
             .into_iter()
             .map(|(flow, _, _)| {
                 let flow = Arc::new(flow);
-                self.flows.insert(flow.clone());
+                self.flows.deployed(flow.clone());
                 flow
             })
             .collect())

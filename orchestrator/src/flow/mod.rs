@@ -16,6 +16,7 @@ pub use cache::{FlowCache, FlowLookupError};
 pub use error::FlowError;
 pub use input::{Input, InputError, resolve_inputs};
 pub use parse::parse_flow;
+pub(crate) use parse::{check_syntax, parse_labels};
 pub use task::{Retry, Task, TaskProps, parse_duration as task_duration};
 
 pub use crate::tasks::TaskKind;
@@ -44,11 +45,13 @@ fn default_behavior() -> ConcurrencyBehavior {
     ConcurrencyBehavior::Queue
 }
 
-/// A flow trigger: a webhook the webserver serves, or a schedule the scheduler fires.
+/// A flow trigger: a webhook the webserver serves, a schedule the scheduler fires, or a
+/// Flow trigger the executor fires when other flows' executions change state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     Webhook { id: String, key: String },
     Schedule(crate::scheduler::Schedule),
+    Flow(crate::flow_trigger::FlowTrigger),
 }
 
 /// A flow output (`outputs:`, Kestra 0.15+): rendered when the execution ends, typed like an
@@ -123,6 +126,14 @@ impl Flow {
             })
         }
         find(&self.tasks, id).or_else(|| find(&self.errors, id))
+    }
+
+    /// The flow's `Flow` triggers.
+    pub fn flow_triggers(&self) -> impl Iterator<Item = &crate::flow_trigger::FlowTrigger> {
+        self.triggers.iter().filter_map(|t| match t {
+            Trigger::Flow(f) => Some(f),
+            _ => None,
+        })
     }
 
     pub fn webhook_key_matches(&self, key: &str) -> Option<&str> {

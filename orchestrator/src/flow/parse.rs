@@ -87,7 +87,7 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
     if concurrency.as_ref().is_some_and(|c| c.limit == 0) {
         return Err(ctx.flow_err("`concurrency.limit` must be at least 1"));
     }
-    let triggers = parse_triggers(&ctx, doc.remove("triggers"))?;
+    let triggers = parse_triggers(&ctx, &renderer, doc.remove("triggers"))?;
     let tasks = match doc.remove("tasks") {
         Some(v) => ctx.tasks(v, "tasks")?,
         None => return Err(ctx.flow_err("missing required property `tasks`")),
@@ -140,7 +140,10 @@ fn prop<T: DeserializeOwned>(
 }
 
 /// Checks the syntax of every expression in a value.
-fn check_syntax(renderer: &Renderer, v: &Value) -> Result<(), crate::expression::ExpressionError> {
+pub(crate) fn check_syntax(
+    renderer: &Renderer,
+    v: &Value,
+) -> Result<(), crate::expression::ExpressionError> {
     match v {
         Value::String(s) => renderer.check_syntax(s),
         Value::Array(a) => a.iter().try_for_each(|v| check_syntax(renderer, v)),
@@ -170,7 +173,11 @@ pub(crate) fn parse_labels(v: Option<Value>) -> Result<Vec<Label>, String> {
     }
 }
 
-fn parse_triggers(ctx: &Loader, v: Option<Value>) -> Result<Vec<Trigger>, FlowError> {
+fn parse_triggers(
+    ctx: &Loader,
+    renderer: &Renderer,
+    v: Option<Value>,
+) -> Result<Vec<Trigger>, FlowError> {
     let Some(v) = v else { return Ok(Vec::new()) };
     let Value::Array(list) = v else {
         return Err(ctx.flow_err("`triggers` must be a list"));
@@ -197,8 +204,13 @@ fn parse_triggers(ctx: &Loader, v: Option<Value>) -> Result<Vec<Trigger>, FlowEr
                         .map(Trigger::Schedule)
                         .map_err(|m| err(&m))
                 }
+                k if crate::flow_trigger::FLOW_TRIGGER_TYPES.contains(&k) => {
+                    crate::flow_trigger::FlowTrigger::parse(id.clone(), &t, renderer)
+                        .map(Trigger::Flow)
+                        .map_err(|m| err(&m))
+                }
                 _ => Err(err(
-                    "unknown trigger type (known: io.kestra.plugin.core.trigger.Webhook, io.kestra.plugin.core.trigger.Schedule)",
+                    "unknown trigger type (known: io.kestra.plugin.core.trigger.Webhook, io.kestra.plugin.core.trigger.Schedule, io.kestra.plugin.core.trigger.Flow)",
                 )),
             }
         })
