@@ -87,6 +87,16 @@ fn bad_flows_are_refused_with_a_clear_message_and_nothing_written() {
             ],
         ),
         (
+            "flow-trigger.yaml",
+            "id: f\nnamespace: n\ntriggers:\n  - id: after\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n      - type: io.kestra.plugin.core.condition.Nope\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: a\n",
+            vec![
+                "flow-trigger.yaml",
+                "flow `n.f`",
+                "trigger `after`",
+                "io.kestra.plugin.core.condition.Nope",
+            ],
+        ),
+        (
             "expression.yaml",
             "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ outputs.x | }}\"\n",
             vec![
