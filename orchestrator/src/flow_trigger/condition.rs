@@ -381,3 +381,132 @@ impl Condition {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::State;
+    use serde_json::json;
+
+    fn exec(namespace: &str, flow_id: &str, state: StateType) -> Execution {
+        let mut e = crate::service::new_execution(
+            &crate::flow::parse_flow(
+                &format!("id: {flow_id}\nnamespace: {namespace}\nlabels:\n  team: data\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n"),
+                "t.yaml",
+            )
+            .unwrap(),
+            Default::default(),
+            vec![],
+            None,
+        );
+        e.state = State::new(crate::model::now());
+        e.state.transition(state, crate::model::now());
+        e
+    }
+
+    fn condition(v: Value) -> Condition {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn holds(c: &Condition, e: &Execution) -> bool {
+        let vars = json!({"labels": {"team": "data"}});
+        c.test(e, &vars, &Renderer::new(), None).unwrap()
+    }
+
+    #[test]
+    fn execution_conditions_test_the_state_the_flow_and_the_namespace() {
+        let done = exec("company.team", "extract", StateType::Success);
+        let failed = exec("company.team", "extract", StateType::Failed);
+        let status = condition(json!({
+            "type": "io.kestra.core.models.conditions.types.ExecutionStatusCondition",
+            "in": ["SUCCESS", "FAILED"], "notIn": ["FAILED"]
+        }));
+        assert!(holds(&status, &done) && !holds(&status, &failed));
+        let flow = condition(json!({
+            "type": "io.kestra.plugin.core.condition.ExecutionFlow",
+            "namespace": "company.team", "flowId": "extract"
+        }));
+        assert!(holds(&flow, &done));
+        assert!(!holds(
+            &flow,
+            &exec("company.team", "load", StateType::Success)
+        ));
+        for (comparison, prefix, namespace, expected) in [
+            (None, false, "company", false),
+            (None, true, "company", true),
+            (Some("SUFFIX"), false, "team", true),
+            (Some("EQUALS"), true, "company", false),
+        ] {
+            let c = condition(json!({
+                "type": "io.kestra.plugin.core.condition.ExecutionNamespace",
+                "namespace": namespace, "comparison": comparison, "prefix": prefix
+            }));
+            assert_eq!(
+                holds(&c, &done),
+                expected,
+                "{comparison:?} {prefix} {namespace}"
+            );
+        }
+        let expression = condition(json!({
+            "type": "io.kestra.plugin.core.condition.Expression",
+            "expression": "{{ labels.team == 'data' }}"
+        }));
+        assert!(holds(&expression, &done));
+    }
+
+    #[test]
+    fn preconditions_test_upstream_flows_and_filters() {
+        let e = exec("company.team", "extract", StateType::Success);
+        let upstream = |states: Value, labels: Value| {
+            Condition::Upstream(
+                serde_json::from_value(json!({
+                    "namespace": "company.team", "flowId": "extract",
+                    "states": states, "labels": labels
+                }))
+                .unwrap(),
+            )
+        };
+        assert!(holds(
+            &upstream(json!(["SUCCESS"]), json!({"team": "data"})),
+            &e
+        ));
+        assert!(!holds(&upstream(json!(["FAILED"]), Value::Null), &e));
+        assert!(!holds(&upstream(Value::Null, json!({"team": "ops"})), &e));
+        let filter = |operand: &str| {
+            Condition::Filter(
+                serde_json::from_value(json!({
+                    "id": "f", "operand": operand,
+                    "filters": [
+                        {"field": "NAMESPACE", "type": "STARTS_WITH", "value": "company"},
+                        {"field": "FLOW_ID", "type": "REGEX", "value": "ext"},
+                        {"field": "STATE", "type": "IN", "values": ["SUCCESS"]}
+                    ]
+                }))
+                .unwrap(),
+            )
+        };
+        // `REGEX` matches the whole text, as Java's `String#matches` does.
+        assert!(!holds(&filter("AND"), &e));
+        assert!(holds(&filter("OR"), &e));
+    }
+
+    #[test]
+    fn a_multiple_condition_holds_once_every_named_condition_is_met() {
+        let Condition::Multiple(m) = condition(json!({
+            "type": "io.kestra.plugin.core.condition.MultipleCondition",
+            "id": "both", "window": "P1D", "windowAdvance": "P0D",
+            "conditions": {
+                "a": {"type": "io.kestra.plugin.core.condition.ExecutionFlow", "namespace": "n", "flowId": "a"},
+                "b": {"type": "io.kestra.plugin.core.condition.ExecutionFlow", "namespace": "n", "flowId": "b"}
+            }
+        })) else {
+            panic!("not a multiple condition");
+        };
+        let mut results = BTreeMap::new();
+        results.insert("a".to_string(), true);
+        assert!(!m.met(Some(&results)) && !m.met(None));
+        results.insert("b".to_string(), true);
+        assert!(m.met(Some(&results)));
+        assert!(m.reset_on_success);
+    }
+}
