@@ -320,6 +320,51 @@ async fn subflows_come_from_the_flows_folder_and_the_run_waits_for_them() {
     );
 }
 
+/// `run` does not wait for the executions a Flow trigger of a deployed flow starts (they are
+/// not the execution's own), but each is saved, with its trigger and rendered inputs, in the
+/// transaction that ended the execution, for a server on the same database to run.
+#[tokio::test]
+async fn a_flow_trigger_of_the_flows_folder_starts_its_flow_once_the_run_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    std::fs::create_dir(&flows).unwrap();
+    std::fs::write(
+        flows.join("after.yaml"),
+        "id: after\nnamespace: cli\ninputs:\n  - id: got\n    type: STRING\ntriggers:\n  - id: after-first\n    type: io.kestra.plugin.core.trigger.Flow\n    inputs:\n      got: \"{{ outputs.r.value }}\"\n    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: cli\n        flowId: first\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ inputs.got }}\"\n",
+    )
+    .unwrap();
+    let first = write(
+        &dir,
+        "first.yaml",
+        "id: first\nnamespace: cli\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: ready\n",
+    );
+    let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let out = orchestrator()
+        .args(["run"])
+        .arg(&first)
+        .arg("--flows")
+        .arg(&flows)
+        .args(["--db", &db, "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"]["current"], "SUCCESS");
+    let store = orchestrator::repository::connect(&db, &Default::default())
+        .await
+        .unwrap();
+    let started = store.executions_of_flow("cli", "after").await.unwrap();
+    assert_eq!(started.len(), 1, "{started:?}");
+    let trigger = started[0].trigger.as_ref().unwrap();
+    assert_eq!(trigger.id, "after-first");
+    assert_eq!(trigger.variables["executionId"], v["id"]);
+    assert_eq!(started[0].inputs["got"], "ready");
+}
+
 /// A key one `orchestrator run` stores is read with `kv()` by a later one that uses the same
 /// internal storage: the KV store lives in files, not in the process.
 #[test]
