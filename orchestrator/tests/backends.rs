@@ -95,6 +95,19 @@ async fn started(backend: Backend, set: &[&str]) -> Option<(TestDb, Orchestrator
     Some((db, o))
 }
 
+/// [`started`], plus a second executor consumer in the process, as a second Kestra
+/// executor process would be.
+async fn with_two_executors(backend: Backend, set: &[&str]) -> Option<(TestDb, Orchestrator)> {
+    let (db, o) = started(backend, set).await?;
+    o.start(Components {
+        executor: true,
+        worker: false,
+        indexer: false,
+        scheduler: false,
+    });
+    Some((db, o))
+}
+
 async fn b1_simple_flow_runs_2_task_runs(backend: Backend) {
     let Some((_db, o)) = started(backend, &[]).await else {
         return;
@@ -678,15 +691,10 @@ async fn skip_locked_pops_pass_a_held_row(backend: Backend) {
 /// lost pop would leave one QUEUED for good).
 async fn several_executors_release_every_queued_execution(backend: Backend) {
     for index in ["flow", "flow-date"] {
-        let Some((_db, o)) = started(backend, &[&format!("queued.index={index}")]).await else {
+        let Some((_db, o)) = with_two_executors(backend, &[&format!("queued.index={index}")]).await
+        else {
             return;
         };
-        o.start(Components {
-            executor: true,
-            worker: false,
-            indexer: false,
-            scheduler: false,
-        });
         let source = r#"
 id: two-at-a-time
 namespace: tests
@@ -1398,15 +1406,9 @@ async fn multiple_condition_windows_are_kept_reset_and_purged(backend: Backend) 
 /// trigger Kestra sets; a listener with conditions and `inputs` starts once per matching
 /// execution, its inputs rendered from the triggering execution's outputs.
 async fn flow_triggers_start_each_flow_once_under_two_executors(backend: Backend) {
-    let Some((_db, o)) = started(backend, &[]).await else {
+    let Some((_db, o)) = with_two_executors(backend, &[]).await else {
         return;
     };
-    o.start(Components {
-        executor: true,
-        worker: false,
-        indexer: false,
-        scheduler: false,
-    });
     o.deploy(
         "id: both\nnamespace: tests\ntriggers:\n  - id: after-a-and-b\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: ab\n      flows:\n        - namespace: tests\n          flowId: a\n          states: [SUCCESS]\n        - namespace: tests\n          flowId: b\n          states: [SUCCESS]\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: \"after {{ trigger.flowId }}\"\n",
         "both.yaml",
