@@ -37,6 +37,8 @@
 //!
 //! - [`model`]: executions, task runs, states and log entries, in Kestra's JSON shape.
 //! - [`flow`]: the Kestra YAML model, its validating loader, and the flow cache.
+//! - [`flow_trigger`]: Kestra's `Flow` trigger: its conditions, preconditions and time
+//!   windows, and the executions it starts when another flow's execution changes state.
 //! - [`tasks`]: one file per core task type.
 //! - [`expression`]: Pebble-style `{{ … }}` rendering with minijinja.
 //! - [`repository`]: the tables behind one interface, written once over sqlx, with one
@@ -57,6 +59,7 @@ pub mod executor;
 pub mod expression;
 pub mod fileserde;
 pub mod flow;
+pub mod flow_trigger;
 pub mod indexer;
 pub mod knobs;
 pub mod kv;

@@ -358,7 +358,7 @@ impl Orchestrator {
             .into_iter()
             .map(|(flow, _, _)| {
                 let flow = Arc::new(flow);
-                self.flows.insert(flow.clone());
+                self.flows.deployed(flow.clone());
                 flow
             })
             .collect())
@@ -490,7 +490,9 @@ impl Orchestrator {
     }
 
     /// Waits until the execution has ended, and every execution it started (its Subflow
-    /// task runs' `executionId` outputs, at every depth) has too; returns the first.
+    /// task runs' `executionId` outputs, at every depth) has too; returns the first. The
+    /// executions Flow triggers start are not its own: Kestra gives them no parent and
+    /// their own correlation id, and a chain of Flow triggers need not end.
     pub async fn wait_tree(&self, id: &str, timeout: Duration) -> Result<Execution, ServiceError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let root = self.wait_terminal(id, timeout).await?;

@@ -50,6 +50,8 @@ on_every_backend!(
     a_resume_task_resumes_a_paused_execution,
     subflows_started_together_each_end_their_task_run,
     two_schedulers_fire_each_tick_once_and_a_new_one_takes_up_the_rest,
+    multiple_condition_windows_are_kept_reset_and_purged,
+    flow_triggers_start_each_flow_once_under_two_executors,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -92,6 +94,19 @@ async fn started(backend: Backend, set: &[&str]) -> Option<(TestDb, Orchestrator
     let db = TestDb::create(backend).await?;
     let o = db.orchestrator(knobs(set)).await;
     o.start(Components::ALL);
+    Some((db, o))
+}
+
+/// [`started`], plus a second executor consumer in the process, as a second Kestra
+/// executor process would be.
+async fn with_two_executors(backend: Backend, set: &[&str]) -> Option<(TestDb, Orchestrator)> {
+    let (db, o) = started(backend, set).await?;
+    o.start(Components {
+        executor: true,
+        worker: false,
+        indexer: false,
+        scheduler: false,
+    });
     Some((db, o))
 }
 
@@ -679,15 +694,10 @@ async fn skip_locked_pops_pass_a_held_row(backend: Backend) {
 /// lost pop would leave one QUEUED for good).
 async fn several_executors_release_every_queued_execution(backend: Backend) {
     for index in ["flow", "flow-date"] {
-        let Some((_db, o)) = started(backend, &[&format!("queued.index={index}")]).await else {
+        let Some((_db, o)) = with_two_executors(backend, &[&format!("queued.index={index}")]).await
+        else {
             return;
         };
-        o.start(Components {
-            executor: true,
-            worker: false,
-            indexer: false,
-            scheduler: false,
-        });
         let source = r#"
 id: two-at-a-time
 namespace: tests
@@ -1364,6 +1374,163 @@ async fn two_schedulers_fire_each_tick_once_and_a_new_one_takes_up_the_rest(back
         .map(|s| format!("2030-01-01T00:00:{s:02}Z"))
         .collect();
     assert_eq!(dates, expected, "{backend:?}");
+    o.shutdown().await;
+}
+
+/// `multipleconditions` keeps one window per key: the first lock stores it, a later one
+/// reads what was put, a held row makes another transaction wait (where the database locks
+/// rows), and a delete or an expiry removes it.
+async fn multiple_condition_windows_are_kept_reset_and_purged(backend: Backend) {
+    use orchestrator::repository::MultipleConditionWindow;
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = queued_store(&db, "flow-date").await;
+    let at = |ms: i64| jiff::Timestamp::from_millisecond(ms).unwrap();
+    let window = |id: &str, end: i64| MultipleConditionWindow {
+        namespace: "tests".into(),
+        flow_id: "listen".into(),
+        condition_id: id.into(),
+        start: at(1_000),
+        end: at(end),
+        results: Default::default(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    let stored = tx
+        .multiple_condition_lock(&window("m", 9_000))
+        .await
+        .unwrap();
+    assert_eq!(stored, window("m", 9_000), "{backend:?}");
+    let mut met = stored.clone();
+    met.results.insert("condition_1".into(), true);
+    tx.multiple_condition_put(&met).await.unwrap();
+    tx.multiple_condition_lock(&window("old", 2_000))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // A later lock reads the stored window, not the one it would store.
+    let mut tx = store.begin().await.unwrap();
+    let again = tx
+        .multiple_condition_lock(&window("m", 5_000))
+        .await
+        .unwrap();
+    assert_eq!(again, met, "{backend:?}");
+    if backend != Backend::Sqlite {
+        let waiting = {
+            let store = store.clone();
+            let fresh = window("m", 5_000);
+            tokio::spawn(async move {
+                let mut other = store.begin().await.unwrap();
+                let seen = other.multiple_condition_lock(&fresh).await.unwrap();
+                other.commit().await.unwrap();
+                seen
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "{backend:?}: a held window is waited for"
+        );
+        let mut both = met.clone();
+        both.results.insert("condition_2".into(), true);
+        tx.multiple_condition_put(&both).await.unwrap();
+        tx.commit().await.unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the lock is released at commit")
+            .unwrap();
+        assert_eq!(
+            seen, both,
+            "{backend:?}: the waiter reads the committed window"
+        );
+    } else {
+        tx.commit().await.unwrap();
+    }
+
+    // Expired windows are purged; a fulfilled one is deleted by its key.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.multiple_conditions_purge(3_000).await.unwrap(),
+        1,
+        "{backend:?}"
+    );
+    tx.multiple_condition_delete(&met.uid()).await.unwrap();
+    let fresh = tx
+        .multiple_condition_lock(&window("m", 7_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh,
+        window("m", 7_000),
+        "{backend:?}: deleted, then stored again"
+    );
+    tx.commit().await.unwrap();
+}
+
+/// Flow triggers on every backend, with a second executor running: a listener with
+/// `preconditions` on two flows starts once, when the second has succeeded too, with the
+/// trigger Kestra sets; a listener with conditions and `inputs` starts once per matching
+/// execution, its inputs rendered from the triggering execution's outputs.
+async fn flow_triggers_start_each_flow_once_under_two_executors(backend: Backend) {
+    let Some((_db, o)) = with_two_executors(backend, &[]).await else {
+        return;
+    };
+    o.deploy(
+        "id: both\nnamespace: tests\ntriggers:\n  - id: after-a-and-b\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: ab\n      flows:\n        - namespace: tests\n          flowId: a\n          states: [SUCCESS]\n        - namespace: tests\n          flowId: b\n          states: [SUCCESS]\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: \"after {{ trigger.flowId }}\"\n",
+        "both.yaml",
+    )
+    .await
+    .unwrap();
+    o.deploy(
+        "id: each\nnamespace: tests\ninputs:\n  - id: got\n    type: STRING\ntriggers:\n  - id: after-a\n    type: io.kestra.plugin.core.trigger.Flow\n    inputs:\n      got: \"{{ outputs.r.value }}\"\n    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: tests\n        flowId: a\n      - type: io.kestra.plugin.core.condition.ExecutionStatus\n        in: [SUCCESS]\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ inputs.got }}\"\n",
+        "each.yaml",
+    )
+    .await
+    .unwrap();
+    let a = "id: a\nnamespace: tests\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: \"from {{ execution.id }}\"\n";
+    let b = "id: b\nnamespace: tests\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: b\n";
+    let first_a = run(&o, a, Map::new(), vec![]).await;
+    let second_a = run(&o, a, Map::new(), vec![]).await;
+    assert!(
+        executions_of(&o, "both").await.is_empty(),
+        "{backend:?}: b has not run yet"
+    );
+    let b = run(&o, b, Map::new(), vec![]).await;
+
+    let both = executions_of(&o, "both").await;
+    assert_eq!(both.len(), 1, "{backend:?}: {both:?}");
+    let both = o.wait_terminal(&both[0].id, WAIT).await.unwrap();
+    assert_eq!(both.state.current, StateType::Success, "{backend:?}");
+    let trigger = both.trigger.as_ref().unwrap();
+    assert_eq!(trigger.id, "after-a-and-b");
+    assert_eq!(trigger.kind, "io.kestra.plugin.core.trigger.Flow");
+    assert_eq!(trigger.variables["executionId"], json!(b.id));
+    assert_eq!(trigger.variables["flowId"], json!("b"));
+    assert_eq!(trigger.variables["namespace"], json!("tests"));
+    assert_eq!(trigger.variables["state"], json!("SUCCESS"));
+    assert_eq!(trigger.variables["flowRevision"], json!(b.flow_revision));
+
+    let each = executions_of(&o, "each").await;
+    let mut by = Vec::new();
+    for started in &each {
+        let done = o.wait_terminal(&started.id, WAIT).await.unwrap();
+        assert_eq!(done.state.current, StateType::Success, "{backend:?}");
+        let id = done.trigger.as_ref().unwrap().variables["executionId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            done.inputs["got"],
+            json!(format!("from {id}")),
+            "{backend:?}"
+        );
+        by.push(id);
+    }
+    by.sort();
+    let mut expected = vec![first_a.id.clone(), second_a.id.clone()];
+    expected.sort();
+    assert_eq!(by, expected, "{backend:?}: one per execution of a");
     o.shutdown().await;
 }
 

@@ -117,6 +117,16 @@ fn bad_flows_are_refused_with_a_clear_message_and_nothing_written() {
             ],
         ),
         (
+            "flow-trigger.yaml",
+            "id: f\nnamespace: n\ntriggers:\n  - id: after\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n      - type: io.kestra.plugin.core.condition.Nope\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: a\n",
+            vec![
+                "flow-trigger.yaml",
+                "flow `n.f`",
+                "trigger `after`",
+                "io.kestra.plugin.core.condition.Nope",
+            ],
+        ),
+        (
             "expression.yaml",
             "id: f\nnamespace: n\ntasks:\n  - id: t1\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ outputs.x | }}\"\n",
             vec![
@@ -290,33 +300,13 @@ fn labels_come_from_the_command_line() {
 #[tokio::test]
 async fn subflows_come_from_the_flows_folder_and_the_run_waits_for_them() {
     let dir = tempfile::tempdir().unwrap();
-    let flows = dir.path().join("flows");
-    std::fs::create_dir(&flows).unwrap();
-    std::fs::write(
-        flows.join("child.yaml"),
-        "id: child\nnamespace: cli\ninputs:\n  - id: who\n    type: STRING\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT0.5S\n  - id: hello\n    type: io.kestra.plugin.core.debug.Return\n    format: \"hello {{ inputs.who }}\"\noutputs:\n  - id: said\n    type: STRING\n    value: \"{{ outputs.hello.value }}\"\n",
-    )
-    .unwrap();
+    let child = "id: child\nnamespace: cli\ninputs:\n  - id: who\n    type: STRING\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT0.5S\n  - id: hello\n    type: io.kestra.plugin.core.debug.Return\n    format: \"hello {{ inputs.who }}\"\noutputs:\n  - id: said\n    type: STRING\n    value: \"{{ outputs.hello.value }}\"\n";
     let parent = write(
         &dir,
         "parent.yaml",
         "id: parent\nnamespace: cli\ntasks:\n  - id: waited\n    type: io.kestra.plugin.core.flow.Subflow\n    namespace: cli\n    flowId: child\n    inputs:\n      who: waited\n  - id: fired\n    type: io.kestra.plugin.core.flow.Subflow\n    namespace: cli\n    flowId: child\n    wait: false\n    inputs:\n      who: fired\n",
     );
-    let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let out = orchestrator()
-        .args(["run"])
-        .arg(&parent)
-        .arg("--flows")
-        .arg(&flows)
-        .args(["--db", &db, "--output", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (v, db) = run_with_flows(&dir, &[("child.yaml", child)], &parent);
     let runs = v["taskRunList"].as_array().unwrap();
     assert_eq!(runs[0]["outputs"]["state"], "SUCCESS");
     assert_eq!(runs[0]["outputs"]["outputs"]["said"], "hello waited");
@@ -338,6 +328,61 @@ async fn subflows_come_from_the_flows_folder_and_the_run_waits_for_them() {
         err.contains("task `waited`") && err.contains("the subflow `cli.child` does not exist"),
         "{err}"
     );
+}
+
+/// Writes `folder` (file name and YAML each) into `dir/flows` and runs `flow` with
+/// `--flows` that folder on a SQLite file of `dir`, expecting success; returns the execution
+/// as `--output json` prints it, and the database URL.
+fn run_with_flows(
+    dir: &tempfile::TempDir,
+    folder: &[(&str, &str)],
+    flow: &std::path::Path,
+) -> (serde_json::Value, String) {
+    let flows = dir.path().join("flows");
+    std::fs::create_dir(&flows).unwrap();
+    for (name, yaml) in folder {
+        std::fs::write(flows.join(name), yaml).unwrap();
+    }
+    let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let out = orchestrator()
+        .args(["run"])
+        .arg(flow)
+        .arg("--flows")
+        .arg(&flows)
+        .args(["--db", &db, "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (serde_json::from_slice(&out.stdout).unwrap(), db)
+}
+
+/// `run` does not wait for the executions a Flow trigger of a deployed flow starts (they are
+/// not the execution's own), but each is saved, with its trigger and rendered inputs, in the
+/// transaction that ended the execution, for a server on the same database to run.
+#[tokio::test]
+async fn a_flow_trigger_of_the_flows_folder_starts_its_flow_once_the_run_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let after = "id: after\nnamespace: cli\ninputs:\n  - id: got\n    type: STRING\ntriggers:\n  - id: after-first\n    type: io.kestra.plugin.core.trigger.Flow\n    inputs:\n      got: \"{{ outputs.r.value }}\"\n    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: cli\n        flowId: first\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ inputs.got }}\"\n";
+    let first = write(
+        &dir,
+        "first.yaml",
+        "id: first\nnamespace: cli\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: ready\n",
+    );
+    let (v, db) = run_with_flows(&dir, &[("after.yaml", after)], &first);
+    assert_eq!(v["state"]["current"], "SUCCESS");
+    let store = orchestrator::repository::connect(&db, &Default::default())
+        .await
+        .unwrap();
+    let started = store.executions_of_flow("cli", "after").await.unwrap();
+    assert_eq!(started.len(), 1, "{started:?}");
+    let trigger = started[0].trigger.as_ref().unwrap();
+    assert_eq!(trigger.id, "after-first");
+    assert_eq!(trigger.variables["executionId"], v["id"]);
+    assert_eq!(started[0].inputs["got"], "ready");
 }
 
 /// A key one `orchestrator run` stores is read with `kv()` by a later one that uses the same

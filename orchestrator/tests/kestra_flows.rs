@@ -88,6 +88,11 @@ struct Case {
     has_outputs: &'static [&'static str],
     /// What the test asserts of the last task run of the list.
     last: Option<Last>,
+    /// Flows the test runs first, each to its end, after deploying `with`: the file and
+    /// the state and task-run count it asserts.
+    before: &'static [(&'static str, StateType, usize)],
+    /// What the test asserts of the executions Flow triggers started.
+    triggered: &'static [Triggered],
 }
 
 /// The last task run of an execution's list, as a test reads it (`getTaskRunList().getLast()`).
@@ -97,6 +102,38 @@ struct Last {
     /// The attempts it must have made.
     attempts: Option<usize>,
 }
+
+/// Executions a Flow trigger started, as the test sees them. They are the executions of
+/// `flow` whose trigger is a Flow trigger naming the triggering execution (its
+/// `executionId`, `namespace` and `flowId`).
+struct Triggered {
+    /// The started flow's id (in the triggering execution's namespace).
+    flow: &'static str,
+    /// The triggering execution: `None` the case's, `Some(i)` the `i`-th of `before`.
+    by: Option<usize>,
+    /// How many it started (0: the test asserts it starts none).
+    count: usize,
+    /// The state each ends in.
+    state: Option<StateType>,
+    /// The task runs each has.
+    task_runs: Option<usize>,
+    /// Task outputs of each, as in `Case::task_outputs`; `{by}` in the text is the
+    /// triggering execution's id.
+    task_outputs: &'static [(&'static str, &'static str)],
+    /// Each one's `outputs` as JSON, in the order they were created.
+    outputs: &'static [&'static str],
+}
+
+/// What a `Triggered` asserts nothing about.
+const STARTED: Triggered = Triggered {
+    flow: "",
+    by: None,
+    count: 1,
+    state: None,
+    task_runs: None,
+    task_outputs: &[],
+    outputs: &[],
+};
 
 /// An execution a Subflow task run started, as the test sees it end.
 struct Started {
@@ -147,6 +184,8 @@ const ANY: Case = Case {
     attempts_end: None,
     has_outputs: &[],
     last: None,
+    before: &[],
+    triggered: &[],
 };
 
 const CASES: &[Case] = &[
@@ -1375,7 +1414,216 @@ const CASES: &[Case] = &[
         end_labels: Some(&["system.correlationId:{execution}", "sla:violated"]),
         ..ANY
     },
+    Case {
+        flow: "trigger-flow.yaml",
+        java: "FlowTriggerCaseTest.trigger",
+        with: &[
+            "trigger-flow-listener.yaml",
+            "trigger-flow-listener-no-inputs.yaml",
+            "trigger-flow-listener-namespace-condition.yaml",
+            "trigger-flow-listener-invalid.yaml",
+        ],
+        state: Some(StateType::Success),
+        task_runs: Some(1),
+        triggered: &[
+            Triggered {
+                flow: "trigger-flow-listener",
+                state: Some(StateType::Success),
+                task_runs: Some(1),
+                task_outputs: &[("/only-listener/value", "childs: from parents: {by}")],
+                ..STARTED
+            },
+            Triggered {
+                flow: "trigger-flow-listener-no-inputs",
+                state: Some(StateType::Success),
+                task_runs: Some(1),
+                ..STARTED
+            },
+            Triggered {
+                flow: "trigger-flow-listener-namespace-condition",
+                task_runs: Some(1),
+                ..STARTED
+            },
+        ],
+        ..ANY
+    },
+    Case {
+        flow: "trigger-flow-with-pause.yaml",
+        java: "FlowTriggerCaseTest.triggerWithPause",
+        with: &["trigger-flow-listener-with-pause.yaml"],
+        state: Some(StateType::Success),
+        task_runs: Some(3),
+        triggered: &[Triggered {
+            flow: "trigger-flow-listener-with-pause",
+            count: 4,
+            state: Some(StateType::Success),
+            outputs: &[
+                r#"{"status": "RUNNING"}"#,
+                r#"{"status": "PAUSED"}"#,
+                r#"{"status": "RUNNING"}"#,
+                r#"{"status": "SUCCESS"}"#,
+            ],
+            ..STARTED
+        }],
+        ..ANY
+    },
+    Case {
+        flow: "trigger-multiplecondition-flow-b.yaml",
+        java: "MultipleConditionTriggerCaseTest.trigger",
+        with: &["trigger-multiplecondition-listener.yaml"],
+        before: &[(
+            "trigger-multiplecondition-flow-a.yaml",
+            StateType::Success,
+            1,
+        )],
+        state: Some(StateType::Success),
+        task_runs: Some(1),
+        triggered: &[
+            Triggered {
+                flow: "trigger-multiplecondition-listener",
+                by: Some(0),
+                count: 0,
+                ..STARTED
+            },
+            Triggered {
+                flow: "trigger-multiplecondition-listener",
+                state: Some(StateType::Success),
+                task_runs: Some(1),
+                ..STARTED
+            },
+        ],
+        ..ANY
+    },
+    Case {
+        flow: "trigger-multiplecondition-flow-d.yaml",
+        java: "MultipleConditionTriggerCaseTest.failed",
+        with: &[
+            "trigger-multiplecondition-failed.yaml",
+            "trigger-flow-listener-namespace-condition.yaml",
+        ],
+        before: &[(
+            "trigger-multiplecondition-flow-c.yaml",
+            StateType::Failed,
+            1,
+        )],
+        state: Some(StateType::Success),
+        task_runs: Some(1),
+        triggered: &[
+            Triggered {
+                flow: "trigger-flow-listener-namespace-condition",
+                by: Some(0),
+                count: 0,
+                ..STARTED
+            },
+            Triggered {
+                flow: "trigger-flow-listener-namespace-condition",
+                state: Some(StateType::Success),
+                ..STARTED
+            },
+        ],
+        ..ANY
+    },
+    Case {
+        flow: "flow-trigger-preconditions-flow-b.yaml",
+        java: "MultipleConditionTriggerCaseTest.flowTriggerPreconditions",
+        with: &["flow-trigger-preconditions-flow-listen.yaml"],
+        before: &[
+            (
+                "flow-trigger-preconditions-flow-a.yaml",
+                StateType::Success,
+                1,
+            ),
+            (
+                "flow-trigger-preconditions-flow-a.yaml",
+                StateType::Success,
+                1,
+            ),
+        ],
+        state: Some(StateType::Success),
+        task_runs: Some(1),
+        triggered: &[Triggered {
+            flow: "flow-trigger-preconditions-flow-listen",
+            state: Some(StateType::Success),
+            task_runs: Some(1),
+            ..STARTED
+        }],
+        ..ANY
+    },
 ];
+
+/// How the executions Flow triggers started for `by` differ from what the test asserts.
+async fn triggered_differs(
+    h: &common::Harness,
+    by: &Execution,
+    expected: &Triggered,
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let all =
+        h.o.store()
+            .executions_of_flow(&by.namespace, expected.flow)
+            .await
+            .unwrap_or_default();
+    let mut found: Vec<Execution> = Vec::new();
+    for exec in all.into_iter().filter(|e| {
+        e.trigger.as_ref().is_some_and(|t| {
+            t.kind == "io.kestra.plugin.core.trigger.Flow"
+                && t.variables.get("executionId").and_then(Value::as_str) == Some(&by.id)
+        })
+    }) {
+        found.push(h.finish(&exec.id).await.0);
+    }
+    found.sort_by_key(|e| e.state.histories.first().map(|h| h.date));
+    let what = format!("{} started by {}", expected.flow, by.flow_id);
+    if found.len() != expected.count {
+        wrong.push(format!(
+            "{what}: {} executions (expected {})",
+            found.len(),
+            expected.count
+        ));
+        return wrong;
+    }
+    for (i, exec) in found.iter().enumerate() {
+        let t = exec.trigger.as_ref().expect("filtered on its trigger");
+        let var = |k: &str| t.variables.get(k).and_then(Value::as_str);
+        if var("namespace") != Some(by.namespace.as_str()) || var("flowId") != Some(&by.flow_id) {
+            wrong.push(format!("{what}: trigger {t:?}"));
+        }
+        if let Some(state) = expected.state
+            && exec.state.current != state
+        {
+            wrong.push(format!(
+                "{what}: state {} (expected {state})",
+                exec.state.current
+            ));
+        }
+        if let Some(n) = expected.task_runs
+            && exec.task_run_list.len() != n
+        {
+            wrong.push(format!(
+                "{what}: {} task runs (expected {n})",
+                exec.task_run_list.len()
+            ));
+        }
+        let outputs = Value::Object(orchestrator::run_context::outputs(exec));
+        for (pointer, text) in expected.task_outputs {
+            let text = text.replace("{by}", &by.id);
+            let got = outputs.pointer(pointer).and_then(Value::as_str);
+            if got != Some(text.as_str()) {
+                wrong.push(format!(
+                    "{what}: outputs{pointer}: {got:?} (expected {text:?})"
+                ));
+            }
+        }
+        if let Some(want) = expected.outputs.get(i) {
+            let want: Value = serde_json::from_str(want).unwrap();
+            let got = exec.outputs.clone().map_or(Value::Null, Value::Object);
+            if got != want {
+                wrong.push(format!("{what}: #{i} outputs {got} (expected {want})"));
+            }
+        }
+    }
+    wrong
+}
 
 /// The execution the first task run of `exec` started, once ended.
 async fn started(h: &common::Harness, exec: &Execution) -> Result<Execution, String> {
@@ -1511,6 +1759,21 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
         for other in case.with {
             h.o.deploy(&flow_text(other), other).await.unwrap();
         }
+        let mut before = Vec::new();
+        for (file, state, task_runs) in case.before {
+            let id = h
+                .start_labelled(&flow_text(file), Value::Null, vec![])
+                .await;
+            let (exec, _) = h.finish(&id).await;
+            if exec.state.current != *state || exec.task_run_list.len() != *task_runs {
+                wrong.push(format!(
+                    "{file} run first: {} with {} task runs (expected {state} with {task_runs})",
+                    exec.state.current,
+                    exec.task_run_list.len()
+                ));
+            }
+            before.push(exec);
+        }
         let id = h
             .start_labelled(&flow_text(case.flow), inputs, labels)
             .await;
@@ -1575,6 +1838,13 @@ async fn kestras_test_flows_end_as_kestras_tests_assert() {
                     ));
                 }
             }
+        }
+        for expected in case.triggered {
+            let by = match expected.by {
+                None => &exec,
+                Some(i) => &before[i],
+            };
+            wrong.extend(triggered_differs(&h, by, expected).await);
         }
         if let Some(expected) = &case.started {
             match started(&h, &exec).await {

@@ -5,6 +5,7 @@
 //! executions updated, the new worker tasks and log lines queued, and all of it commits or
 //! none of it does (Kestra's `JdbcExecutor` locks the execution row for the same reason).
 
+mod listeners;
 mod resolve;
 
 use std::collections::{HashMap, VecDeque};
@@ -43,6 +44,8 @@ pub struct Executor {
     knobs: Knobs,
     timing: Timing,
     saved: Mutex<Saved>,
+    /// The deployed flows with a Flow trigger, for the executions a state change starts.
+    listeners: tokio::sync::Mutex<listeners::Listeners>,
 }
 
 /// How many bytes of documents [`Saved`] holds at most.
@@ -132,6 +135,7 @@ impl Executor {
             knobs,
             timing,
             saved: Mutex::default(),
+            listeners: Default::default(),
         }
     }
 
@@ -331,6 +335,7 @@ impl Executor {
                     if !paused {
                         continue;
                     }
+                    let original = exec.state.current;
                     if delay.delay_type == DelayType::ContinueFlowable {
                         crate::tasks::next_round(&mut exec, &delay.task_run_id);
                     } else {
@@ -345,6 +350,9 @@ impl Executor {
                             delay.state,
                             None,
                         )?;
+                    }
+                    if exec.state.current != original {
+                        self.flow_triggers(&mut *tx, &exec, &mut fx).await?;
                     }
                     tx.save_execution(&exec).await?;
                     fx.messages.push(ExecutionEvent::new(&exec.id).to_message());
@@ -393,6 +401,7 @@ impl Executor {
                     if exec.state.is_terminal() {
                         fx.terminated = true;
                         release_slot(&flow, &exec, &mut fx);
+                        self.flow_triggers(&mut *tx, &exec, &mut fx).await?;
                     }
                     tx.save_execution(&exec).await?;
                 }
@@ -414,6 +423,7 @@ impl Executor {
             .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
             .await?;
         let now = crate::model::now();
+        let original = exec.state.current;
         if exec.state.current == StateType::Created {
             // Kestra's `JdbcExecutor` saves an SLA monitor per `MAX_DURATION` SLA of a
             // created execution, due at its start plus the duration.
@@ -444,6 +454,7 @@ impl Executor {
                             fx.terminated = true;
                         }
                     }
+                    self.flow_triggers(tx, &exec, fx).await?;
                     tx.save_execution(&exec).await?;
                     return Ok(());
                 }
@@ -477,6 +488,7 @@ impl Executor {
             if exec.state.is_terminal() {
                 fx.terminated = true;
                 release_slot(&flow, &exec, fx);
+                self.flow_triggers(tx, &exec, fx).await?;
                 tx.save_execution(&exec).await?;
                 return Ok(());
             }
@@ -488,6 +500,7 @@ impl Executor {
             tx.delay_push(&delay).await?;
             fx.terminated = true;
             release_slot(&flow, &exec, fx);
+            self.flow_triggers(tx, &exec, fx).await?;
             tx.save_execution(&exec).await?;
             return Ok(());
         }
@@ -534,6 +547,9 @@ impl Executor {
             self.subflow_ended(tx, &flow, &exec, fx).await?;
             release_slot(&flow, &exec, fx);
         }
+        if exec.state.current != original {
+            self.flow_triggers(tx, &exec, fx).await?;
+        }
         let terminal = exec.state.is_terminal();
         if let Some(saved) = tx.save_execution_keeping(exec).await?
             && !terminal
@@ -541,6 +557,53 @@ impl Executor {
             fx.saved.push(saved);
         }
         Ok(())
+    }
+
+    /// Starts the executions the deployed Flow triggers start for the execution's new
+    /// state, in this batch's transaction (Kestra's `JdbcExecutor#toExecution` "handle flow
+    /// triggers on state change"), so each state change starts them exactly once.
+    async fn flow_triggers(
+        &self,
+        tx: &mut dyn Tx,
+        exec: &Execution,
+        fx: &mut Effects,
+    ) -> anyhow::Result<()> {
+        for started in self.flow_triggered(tx, exec).await? {
+            fx.messages.push(ExecutionEvent::new(&started).to_message());
+        }
+        Ok(())
+    }
+
+    /// Saves the executions the Flow triggers start for `exec`'s state; returns their ids,
+    /// for the caller to queue.
+    async fn flow_triggered(
+        &self,
+        tx: &mut dyn Tx,
+        exec: &Execution,
+    ) -> anyhow::Result<Vec<String>> {
+        let flows = self
+            .listeners
+            .lock()
+            .await
+            .current(self.store.as_ref(), &self.flows)
+            .await?;
+        if flows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = crate::flow_trigger::triggered_executions(
+            tx,
+            &flows,
+            exec,
+            &self.renderer,
+            jiff::Timestamp::now(),
+        )
+        .await?;
+        let mut ids = Vec::with_capacity(started.len());
+        for e in started {
+            tx.save_execution(&e).await?;
+            ids.push(e.id);
+        }
+        Ok(ids)
     }
 
     /// Starts the executions of the Subflow task runs this pass created, as Kestra's

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::{Flow, FlowError, parse_flow};
@@ -21,6 +22,9 @@ pub enum FlowLookupError {
 pub struct FlowCache {
     store: Arc<dyn Store>,
     flows: RwLock<HashMap<String, Arc<Flow>>>,
+    /// How many deployments this process made: the executor reads the deployed Flow
+    /// triggers again when it changes.
+    deployments: AtomicU64,
 }
 
 impl FlowCache {
@@ -28,6 +32,7 @@ impl FlowCache {
         FlowCache {
             store,
             flows: RwLock::new(HashMap::new()),
+            deployments: AtomicU64::new(0),
         }
     }
 
@@ -36,6 +41,17 @@ impl FlowCache {
             .write()
             .expect("flow cache lock")
             .insert(flow.key(), flow);
+    }
+
+    /// Keeps a flow this process has just stored, and counts the deployment.
+    pub fn deployed(&self, flow: Arc<Flow>) {
+        self.insert(flow);
+        self.deployments.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many deployments this process has made.
+    pub fn deployments(&self) -> u64 {
+        self.deployments.load(Ordering::Acquire)
     }
 
     /// The flow at `revision`, or the latest stored one (flowbench keeps one revision per

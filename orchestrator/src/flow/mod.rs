@@ -17,6 +17,7 @@ pub use cache::{FlowCache, FlowLookupError};
 pub use error::FlowError;
 pub use input::{Input, InputError, resolve_inputs};
 pub use parse::parse_flow;
+pub(crate) use parse::{check_syntax, parse_labels};
 pub use sla::{Sla, SlaBehavior, SlaKind, Violation};
 pub use task::{Retry, RetryBehavior, Task, TaskProps, parse_duration as task_duration};
 
@@ -46,11 +47,13 @@ fn default_behavior() -> ConcurrencyBehavior {
     ConcurrencyBehavior::Queue
 }
 
-/// A flow trigger: a webhook the webserver serves, or a schedule the scheduler fires.
+/// A flow trigger: a webhook the webserver serves, a schedule the scheduler fires, or a
+/// Flow trigger the executor fires when other flows' executions change state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     Webhook { id: String, key: String },
     Schedule(crate::scheduler::Schedule),
+    Flow(crate::flow_trigger::FlowTrigger),
 }
 
 /// A flow output (`outputs:`, Kestra 0.15+): rendered when the execution ends, typed like an
@@ -153,6 +156,14 @@ impl Flow {
             parent = run.parent_task_run_id.as_deref();
         }
         None
+    }
+
+    /// The flow's `Flow` triggers.
+    pub fn flow_triggers(&self) -> impl Iterator<Item = &crate::flow_trigger::FlowTrigger> {
+        self.triggers.iter().filter_map(|t| match t {
+            Trigger::Flow(f) => Some(f),
+            _ => None,
+        })
     }
 
     pub fn webhook_key_matches(&self, key: &str) -> Option<&str> {

@@ -98,7 +98,7 @@ pub fn parse_flow(source: &str, origin: &str) -> Result<Flow, FlowError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(ctx.flow_err("`sla` must be a list")),
     };
-    let triggers = parse_triggers(&ctx, doc.remove("triggers"))?;
+    let triggers = parse_triggers(&ctx, &renderer, doc.remove("triggers"))?;
     let tasks = match doc.remove("tasks") {
         Some(v) => ctx.tasks(v, "tasks")?,
         None => return Err(ctx.flow_err("missing required property `tasks`")),
@@ -153,7 +153,10 @@ fn prop<T: DeserializeOwned>(
 }
 
 /// Checks the syntax of every expression in a value.
-fn check_syntax(renderer: &Renderer, v: &Value) -> Result<(), crate::expression::ExpressionError> {
+pub(crate) fn check_syntax(
+    renderer: &Renderer,
+    v: &Value,
+) -> Result<(), crate::expression::ExpressionError> {
     match v {
         Value::String(s) => renderer.check_syntax(s),
         Value::Array(a) => a.iter().try_for_each(|v| check_syntax(renderer, v)),
@@ -183,7 +186,11 @@ pub(crate) fn parse_labels(v: Option<Value>) -> Result<Vec<Label>, String> {
     }
 }
 
-fn parse_triggers(ctx: &Loader, v: Option<Value>) -> Result<Vec<Trigger>, FlowError> {
+fn parse_triggers(
+    ctx: &Loader,
+    renderer: &Renderer,
+    v: Option<Value>,
+) -> Result<Vec<Trigger>, FlowError> {
     let Some(v) = v else { return Ok(Vec::new()) };
     let Value::Array(list) = v else {
         return Err(ctx.flow_err("`triggers` must be a list"));
@@ -210,8 +217,13 @@ fn parse_triggers(ctx: &Loader, v: Option<Value>) -> Result<Vec<Trigger>, FlowEr
                         .map(Trigger::Schedule)
                         .map_err(|m| err(&m))
                 }
+                k if crate::flow_trigger::FLOW_TRIGGER_TYPES.contains(&k) => {
+                    crate::flow_trigger::FlowTrigger::parse(id.clone(), &t, renderer)
+                        .map(Trigger::Flow)
+                        .map_err(|m| err(&m))
+                }
                 _ => Err(err(
-                    "unknown trigger type (known: io.kestra.plugin.core.trigger.Webhook, io.kestra.plugin.core.trigger.Schedule)",
+                    "unknown trigger type (known: io.kestra.plugin.core.trigger.Webhook, io.kestra.plugin.core.trigger.Schedule, io.kestra.plugin.core.trigger.Flow)",
                 )),
             }
         })
@@ -222,7 +234,7 @@ fn parse_triggers(ctx: &Loader, v: Option<Value>) -> Result<Vec<Trigger>, FlowEr
 mod tests {
     use super::*;
     use crate::flow::Task;
-    use crate::model::Level;
+    use crate::model::{Level, StateType};
     use crate::tasks::TaskKind;
 
     fn err(yaml: &str) -> String {
@@ -238,6 +250,105 @@ mod tests {
             e.contains("bad.yaml") && e.contains("trigger `nightly`") && e.contains("`0 25 * * *`"),
             "{e}"
         );
+    }
+
+    fn flow_trigger(trigger: &str) -> String {
+        format!(
+            "id: f\nnamespace: n\ntriggers:\n  - id: after\n    type: io.kestra.plugin.core.trigger.Flow\n{trigger}tasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n"
+        )
+    }
+
+    #[test]
+    fn a_flow_trigger_with_an_unknown_condition_type_fails_the_flow_naming_the_trigger() {
+        let e = err(&flow_trigger(
+            "    conditions:\n      - type: io.kestra.plugin.core.condition.Nope\n",
+        ));
+        assert!(
+            e.contains("bad.yaml")
+                && e.contains("flow `n.f`")
+                && e.contains("trigger `after`")
+                && e.contains("unknown variant `io.kestra.plugin.core.condition.Nope`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_flow_trigger_with_an_unreadable_expression_fails_the_flow_naming_the_trigger() {
+        for (trigger, names) in [
+            (
+                "    conditions:\n      - type: io.kestra.plugin.core.condition.Expression\n        expression: \"{{ a | }}\"\n",
+                "`conditions[0]`: malformed expression",
+            ),
+            (
+                "    inputs:\n      x: \"{{ outputs.a | }}\"\n",
+                "`inputs`: malformed expression",
+            ),
+            (
+                "    preconditions:\n      id: p\n      where:\n        - id: w\n          filters:\n            - field: EXPRESSION\n              type: IS_TRUE\n              value: \"{{ x | }}\"\n",
+                "malformed expression",
+            ),
+        ] {
+            let e = err(&flow_trigger(trigger));
+            assert!(
+                e.contains("bad.yaml") && e.contains("trigger `after`") && e.contains(names),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flow_trigger_with_bad_properties_fails_the_flow_saying_which() {
+        for (trigger, names) in [
+            ("    states: [DONE]\n", "unknown variant `DONE`"),
+            ("    stopAfter: [FAILED]\n", "unknown field `stopAfter`"),
+            (
+                "    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: n\n",
+                "missing field `flowId`",
+            ),
+            (
+                "    preconditions:\n      id: \"-p\"\n      flows:\n        - namespace: n\n",
+                "id `-p`",
+            ),
+            (
+                "    preconditions:\n      id: p\n      timeWindow:\n        type: DAILY_TIME_WINDOW\n        startTime: \"06:00:00\"\n",
+                "`timeWindow.endTime` is required",
+            ),
+            (
+                "    preconditions:\n      id: p\n      where:\n        - id: w\n          filters:\n            - field: FLOW_ID\n              type: IN\n",
+                "needs `values`",
+            ),
+        ] {
+            let e = err(&flow_trigger(trigger));
+            assert!(
+                e.contains("bad.yaml") && e.contains("trigger `after`") && e.contains(names),
+                "{names}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flow_trigger_reads_kestras_properties_and_defaults() {
+        let flow = parse_flow(
+            &flow_trigger(
+                "    inputs:\n      x: \"{{ trigger.outputs.a }}\"\n    conditions:\n      - type: io.kestra.core.models.conditions.types.ExecutionStatusCondition\n        in: [SUCCESS]\n      - id: m\n        type: io.kestra.plugin.core.condition.MultipleCondition\n        window: PT10M\n        conditions:\n          a:\n            type: io.kestra.plugin.core.condition.ExecutionNamespace\n            namespace: n\n            comparison: PREFIX\n",
+            ),
+            "ok.yaml",
+        )
+        .unwrap();
+        let trigger = flow.flow_triggers().next().unwrap();
+        assert_eq!(trigger.states, StateType::TERMINATED.to_vec());
+        assert_eq!(trigger.conditions.len(), 2);
+        let crate::flow_trigger::Condition::Multiple(m) = &trigger.conditions[1] else {
+            panic!("{:?}", trigger.conditions[1]);
+        };
+        assert_eq!(
+            m.window,
+            crate::flow_trigger::TimeWindow::Duration {
+                window: std::time::Duration::from_secs(600),
+                advance: None
+            }
+        );
+        assert!(m.reset_on_success);
     }
 
     #[test]

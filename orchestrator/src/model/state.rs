@@ -48,6 +48,18 @@ impl StateType {
         Self::RUNNING.contains(&self)
     }
 
+    /// Kestra's `State.Type.terminatedTypes()`: the states [`StateType::is_terminal`]
+    /// accepts, in Kestra's declaration order.
+    pub const TERMINATED: [StateType; 7] = [
+        Self::Success,
+        Self::Warning,
+        Self::Failed,
+        Self::Killed,
+        Self::Cancelled,
+        Self::Retried,
+        Self::Skipped,
+    ];
+
     /// The states [`StateType::is_running`] accepts; the repositories count these.
     pub const RUNNING: [StateType; 5] = [
         Self::Running,

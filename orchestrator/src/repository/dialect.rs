@@ -172,6 +172,17 @@ pub(crate) struct Sql {
     /// `(document, next ms, key)`.
     pub trigger_put: &'static str,
 
+    /// `(key, document, end ms)`; does nothing when the key is there.
+    pub multiple_condition_insert: &'static str,
+    /// `(key)` → the document, locked until the transaction ends where it can be.
+    pub multiple_condition_lock: &'static str,
+    /// `(document, end ms, key)`.
+    pub multiple_condition_put: &'static str,
+    /// `(key)`.
+    pub multiple_condition_delete: &'static str,
+    /// `(now ms)`: deletes the windows that ended before it.
+    pub multiple_conditions_purge: &'static str,
+
     // Logs, flows, instances, jobs.
     /// `INSERT INTO logs (key, value) ` before the rows, and the upsert after them.
     pub insert_logs: &'static str,

@@ -442,6 +442,44 @@ impl TriggerState {
     }
 }
 
+/// Kestra's `MultipleConditionWindow`: which named conditions of a Flow trigger's multiple
+/// condition (its `preconditions`, or a legacy `MultipleCondition`) executions have met
+/// within one time window. A row of `multipleconditions`, keyed by [`Self::uid`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MultipleConditionWindow {
+    pub namespace: String,
+    pub flow_id: String,
+    pub condition_id: String,
+    pub start: jiff::Timestamp,
+    pub end: jiff::Timestamp,
+    /// The conditions met so far; only met ones are kept (Kestra's `with`).
+    #[serde(default)]
+    pub results: std::collections::BTreeMap<String, bool>,
+}
+
+impl MultipleConditionWindow {
+    /// The row key: Kestra's `MultipleConditionWindow#uid`, `namespace_flowId_conditionId`.
+    pub fn uid(&self) -> String {
+        Self::key(&self.namespace, &self.flow_id, &self.condition_id)
+    }
+
+    /// The row key of a flow's multiple condition.
+    pub fn key(namespace: &str, flow_id: &str, condition_id: &str) -> String {
+        format!("{namespace}_{flow_id}_{condition_id}")
+    }
+
+    /// Kestra's `isValid(now)`: `now` lies strictly inside the window.
+    pub fn is_valid(&self, now: jiff::Timestamp) -> bool {
+        now > self.start && now < self.end
+    }
+
+    /// The document stored in `value`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a window always serializes")
+    }
+}
+
 /// Counts for tests, health checks and the harness.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -566,6 +604,22 @@ pub trait Tx: Send {
     async fn trigger_lock(&mut self, key: &str) -> Result<Option<TriggerState>>;
     /// Writes the trigger's row (locked by [`Tx::trigger_lock`]).
     async fn trigger_put(&mut self, state: &TriggerState) -> Result<()>;
+
+    /// Stores a multiple condition's window unless its key has one; then returns the stored
+    /// window, locked until the transaction ends where the database can (Kestra's
+    /// `MultipleConditionStorageInterface#getOrCreate`, under a lock, so that two executors
+    /// adding results to one window do not lose either).
+    async fn multiple_condition_lock(
+        &mut self,
+        initial: &MultipleConditionWindow,
+    ) -> Result<MultipleConditionWindow>;
+    /// Writes a window (locked by [`Tx::multiple_condition_lock`]).
+    async fn multiple_condition_put(&mut self, window: &MultipleConditionWindow) -> Result<()>;
+    /// Deletes a window: fulfilled, or expired.
+    async fn multiple_condition_delete(&mut self, key: &str) -> Result<()>;
+    /// Deletes the windows that ended before `now_ms` (Kestra's `expired` then `delete`);
+    /// returns how many.
+    async fn multiple_conditions_purge(&mut self, now_ms: i64) -> Result<u64>;
 
     /// One multi-row upsert keyed by the log id.
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()>;

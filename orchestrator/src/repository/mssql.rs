@@ -23,8 +23,8 @@ use bb8::{Pool, PooledConnection};
 use tiberius::{Row, ToSql};
 
 use super::{
-    Counts, Error, ExecutionDelay, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType,
-    Result, Store, TriggerState, Tx,
+    Counts, Error, ExecutionDelay, ExecutionQueued, Message, MultipleConditionWindow, Notifier,
+    Polled, PopPlan, QueueType, Result, Store, TriggerState, Tx,
 };
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
 use crate::model::{Execution, LogEntry};
@@ -756,6 +756,78 @@ impl Tx for MssqlTx {
         )
         .await?;
         Ok(())
+    }
+
+    async fn multiple_condition_lock(
+        &mut self,
+        initial: &MultipleConditionWindow,
+    ) -> Result<MultipleConditionWindow> {
+        let (key, value, end) = (
+            initial.uid(),
+            initial.to_json(),
+            initial.end.as_millisecond(),
+        );
+        execute(
+            self.client(),
+            "MERGE INTO multipleconditions WITH (HOLDLOCK) AS t
+             USING (SELECT @P1 AS [key]) AS s ON t.[key] = s.[key]
+             WHEN NOT MATCHED THEN INSERT ([key], [value], end_ms) VALUES (@P1, @P2, @P3);",
+            &[&key, &value, &end],
+            "store a multiple condition",
+        )
+        .await?;
+        let rows = fetch(
+            self.client(),
+            "SELECT [value] FROM multipleconditions WITH (UPDLOCK, ROWLOCK) WHERE [key] = @P1",
+            &[&key],
+            "lock a multiple condition",
+        )
+        .await?;
+        let row = rows.first().ok_or_else(|| Error::Driver {
+            backend: BACKEND,
+            op: "lock a multiple condition",
+            source: format!("window `{key}` stored in this transaction is not there").into(),
+        })?;
+        super::decode_doc(
+            BACKEND,
+            JsonMapping::Direct,
+            "multiple condition",
+            &key,
+            &text(row, 0)?,
+        )
+    }
+
+    async fn multiple_condition_put(&mut self, window: &MultipleConditionWindow) -> Result<()> {
+        let (key, value, end) = (window.uid(), window.to_json(), window.end.as_millisecond());
+        execute(
+            self.client(),
+            "UPDATE multipleconditions SET [value] = @P1, end_ms = @P2 WHERE [key] = @P3",
+            &[&value, &end, &key],
+            "store a multiple condition",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn multiple_condition_delete(&mut self, key: &str) -> Result<()> {
+        execute(
+            self.client(),
+            "DELETE FROM multipleconditions WHERE [key] = @P1",
+            &[&key],
+            "delete a multiple condition",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn multiple_conditions_purge(&mut self, now_ms: i64) -> Result<u64> {
+        execute(
+            self.client(),
+            "DELETE FROM multipleconditions WHERE end_ms < @P1",
+            &[&now_ms],
+            "purge multiple conditions",
+        )
+        .await
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {

@@ -13,8 +13,8 @@ use sqlx::{
 
 use super::dialect::{Dialect, Poll, q};
 use super::{
-    Counts, ExecutionDelay, ExecutionQueued, Message, Notifier, Polled, PopPlan, QueueType, Result,
-    SavedExecution, Store, TriggerState, Tx, decode_doc,
+    Counts, ExecutionDelay, ExecutionQueued, Message, MultipleConditionWindow, Notifier, Polled,
+    PopPlan, QueueType, Result, SavedExecution, Store, TriggerState, Tx, decode_doc,
 };
 use crate::knobs::JsonMapping;
 use crate::model::{Execution, LogEntry};
@@ -615,6 +615,76 @@ where
             .await
             .map_err(q::<D>("store a trigger"))?;
         Ok(())
+    }
+
+    async fn multiple_condition_lock(
+        &mut self,
+        initial: &MultipleConditionWindow,
+    ) -> Result<MultipleConditionWindow> {
+        let key = initial.uid();
+        // The row is locked first and inserted only when missing: on MySQL an insert that
+        // finds the row would take a shared lock, and two executors would then deadlock on
+        // the lock for update.
+        for attempt in 0..2 {
+            let row = sqlx::query(self.dialect.sql().multiple_condition_lock)
+                .bind(&key)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(q::<D>("lock a multiple condition"))?;
+            if let Some(row) = row {
+                let value = D::text(&row, 0).map_err(q::<D>("lock a multiple condition"))?;
+                return decode_doc(
+                    D::BACKEND,
+                    JsonMapping::Direct,
+                    "multiple condition",
+                    &key,
+                    &value,
+                );
+            }
+            if attempt == 0 {
+                sqlx::query(self.dialect.sql().multiple_condition_insert)
+                    .bind(&key)
+                    .bind(initial.to_json())
+                    .bind(initial.end.as_millisecond())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(q::<D>("store a multiple condition"))?;
+            }
+        }
+        Err(super::Error::Driver {
+            backend: D::BACKEND,
+            op: "lock a multiple condition",
+            source: format!("window `{key}` stored in this transaction is not there").into(),
+        })
+    }
+
+    async fn multiple_condition_put(&mut self, window: &MultipleConditionWindow) -> Result<()> {
+        sqlx::query(self.dialect.sql().multiple_condition_put)
+            .bind(window.to_json())
+            .bind(window.end.as_millisecond())
+            .bind(window.uid())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q::<D>("store a multiple condition"))?;
+        Ok(())
+    }
+
+    async fn multiple_condition_delete(&mut self, key: &str) -> Result<()> {
+        sqlx::query(self.dialect.sql().multiple_condition_delete)
+            .bind(key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q::<D>("delete a multiple condition"))?;
+        Ok(())
+    }
+
+    async fn multiple_conditions_purge(&mut self, now_ms: i64) -> Result<u64> {
+        let done = sqlx::query(self.dialect.sql().multiple_conditions_purge)
+            .bind(now_ms)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q::<D>("purge multiple conditions"))?;
+        Ok(D::rows_affected(&done))
     }
 
     async fn insert_logs(&mut self, logs: &[LogEntry]) -> Result<()> {

@@ -123,6 +123,14 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
             "/migrations/mssql/0004_triggers.sql"
         )),
     ),
+    (
+        5,
+        "migration 0005_multipleconditions",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/mssql/0005_multipleconditions.sql"
+        )),
+    ),
 ];
 
 /// Serialises migrations and the `queued.index` DDL across processes starting together

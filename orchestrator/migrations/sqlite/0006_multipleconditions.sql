@@ -1,0 +1,11 @@
+-- Kestra's `multipleconditions`: one row per Flow trigger's multiple condition (its
+-- `preconditions`, or a legacy `MultipleCondition`) and time window, with the named
+-- conditions met so far in the window (`end_ms`, the window's end in epoch milliseconds,
+-- written beside the document, for purging expired windows). The executor locks the row
+-- while it adds the results of an ending execution, in the transaction that ends it.
+CREATE TABLE IF NOT EXISTS multipleconditions (
+    "key" TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    end_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS multipleconditions_end ON multipleconditions (end_ms);
