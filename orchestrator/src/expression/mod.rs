@@ -58,11 +58,13 @@ const FALSE_VALUES: [&str; 4] = ["false", "0", "-0", ""];
 #[derive(Debug, thiserror::Error)]
 pub enum ExpressionError {
     /// The template is not valid syntax (caught by [`Renderer::check_syntax`] at load time).
-    #[error("invalid expression '{template}'{}: {message}", at_line(*.line))]
+    #[error("invalid expression '{template}'{}{}: {message}", at_line(*.line), at_column(*.column))]
     Syntax {
         template: String,
         message: String,
         line: Option<usize>,
+        /// The column (in characters, from 1) where the template stops being readable.
+        column: Option<usize>,
     },
     /// A variable or attribute the template uses does not exist; `name` is its path.
     #[error("Missing variable: '{name}' on '{template}'{}", at_line(*.line))]
@@ -85,6 +87,34 @@ pub enum ExpressionError {
 
 fn at_line(line: Option<usize>) -> String {
     line.map(|l| format!(" at line {l}")).unwrap_or_default()
+}
+
+fn at_column(column: Option<usize>) -> String {
+    column.map(|c| format!(", column {c}")).unwrap_or_default()
+}
+
+/// The column (in characters, from 1) of byte `offset` of `translated` (the template after
+/// [`coalesce::translate`]) in `template`. Translation rewrites only inside `{{ … }}` and
+/// `{% … %}` and adds none, so an offset in a rewritten template is taken back to the start
+/// of the block it falls in: the block of the same rank in `template`.
+fn column_of(template: &str, translated: &str, offset: usize) -> Option<usize> {
+    let offset = if template == translated {
+        offset
+    } else {
+        let opener = |t: &str, end: usize| -> Vec<usize> {
+            t.get(..end)
+                .unwrap_or(t)
+                .match_indices('{')
+                .map(|(i, _)| i)
+                .filter(|&i| matches!(t.as_bytes().get(i + 1), Some(b'{' | b'%')))
+                .collect()
+        };
+        let rank = opener(translated, offset).len();
+        *opener(template, template.len()).get(rank.checked_sub(1)?)?
+    };
+    let before = template.get(..offset)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Some(before[line_start..].chars().count() + 1)
 }
 
 impl ExpressionError {
@@ -313,9 +343,16 @@ impl Renderer {
         }
         let translated = coalesce::translate(template);
         let env = self.env.read().unwrap_or_else(|e| e.into_inner());
-        env.template_from_str(&translated)
-            .map(drop)
-            .map_err(|e| convert(e, template))
+        env.template_from_str(&translated).map(drop).map_err(|e| {
+            let at = e
+                .range()
+                .and_then(|r| column_of(template, &translated, r.start));
+            let mut error = convert(e, template);
+            if let ExpressionError::Syntax { column, .. } = &mut error {
+                *column = at;
+            }
+            error
+        })
     }
 
     /// Returns the cached metadata of `template`, compiling it on first use.
@@ -416,6 +453,7 @@ fn convert(e: minijinja::Error, template: &str) -> ExpressionError {
                 template,
                 message,
                 line,
+                column: None,
             }
         }
         ErrorKind::UndefinedError => ExpressionError::Undefined {
@@ -514,6 +552,31 @@ mod tests {
 
     fn render_err(template: &str) -> ExpressionError {
         Renderer::new().render(template, &vars()).unwrap_err()
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line_and_column() {
+        let r = Renderer::new();
+        for (template, at) in [
+            ("hello {{ inputs.x + }} there", "at line 1, column "),
+            ("one\ntwo {{ a ( }}\n", "at line 2, column "),
+            // Rewritten by the Pebble translation: the column of the block's start.
+            ("x {{ a ? b : }}", "at line 1, column 3:"),
+        ] {
+            let e = r.check_syntax(template).unwrap_err().to_string();
+            assert!(e.contains(at), "{template:?}: {e}");
+        }
+        let e = r
+            .check_syntax("hello {{ inputs.x + }} there")
+            .unwrap_err()
+            .to_string();
+        let column: usize = e
+            .split(", column ")
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{e}"));
+        assert!((17..=21).contains(&column), "{e}");
     }
 
     #[test]
