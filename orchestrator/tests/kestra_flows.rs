@@ -15,7 +15,6 @@
 //! Kestra's tests that run one flow of these task types and assert its end, but do not
 //! conform yet, and why:
 //!
-//! * `errors.yaml` (JdbcRunnerTest.errors): the `errorLogs()` function;
 //! * `variables.yaml` (VariablesTest.recursiveVars): the `render()` function and `envs`;
 //! * `trigger-toggle.yaml` (ToggleTest.toggle): the `Toggle` task;
 //! * `restart-each.yaml` (RestartCaseTest.replay): replaying an execution;
@@ -1547,6 +1546,13 @@ const CASES: &[Case] = &[
             task_runs: Some(1),
             ..STARTED
         }],
+        ..ANY
+    },
+    Case {
+        flow: "errors.yaml",
+        java: "JdbcRunnerTest.errors",
+        task_runs: Some(7),
+        task_logs: &[("t2", "- task: failed, message: Task failure")],
         ..ANY
     },
 ];

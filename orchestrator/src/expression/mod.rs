@@ -36,9 +36,12 @@
 
 mod coalesce;
 mod date;
+mod error_logs;
 mod jq;
 mod kv;
 mod pebble;
+
+pub use error_logs::WorkerScope;
 
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
@@ -228,6 +231,7 @@ impl Renderer {
         pebble::register(&mut env);
         jq::register(&mut env);
         kv::register(&mut env, kv.clone());
+        error_logs::register(&mut env);
         Renderer {
             env: RwLock::new(env),
             meta: RwLock::new(HashMap::new()),
@@ -380,6 +384,10 @@ impl Renderer {
             // It reads the loop position from the context, not from its argument.
             tree.insert("taskrun");
             tree.insert("parents");
+        }
+        if template.contains(error_logs::ERROR_LOGS_CALL) {
+            // It reads the execution's id from the context.
+            tree.insert("execution.id");
         }
         if template.contains(kv::KV_CALL) {
             // It reads the flow's namespace from the context.
@@ -577,6 +585,15 @@ mod tests {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("{e}"));
         assert!((17..=21).contains(&column), "{e}");
+    }
+
+    #[test]
+    fn error_logs_works_only_on_a_worker() {
+        let e = Renderer::new()
+            .render("{{ errorLogs() }}", &json!({"execution": {"id": "e"}}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("can only be used in the Worker"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::emitter::LogEmitter;
 use super::logger::{AttemptLogger, LineStamp, Sink};
 use super::mutate::{self, Ran};
 use super::{Event, WorkerTask};
-use crate::expression::Renderer;
+use crate::expression::{Renderer, WorkerScope};
 use crate::flow::{RetryBehavior, Task, task_duration};
 use crate::knobs::{Knobs, TaskHandling};
 use crate::model::{Level, State, StateType, TaskRun, TaskRunAttempt, WorkerTaskResult};
@@ -151,7 +151,10 @@ impl TaskRunner {
                                 deadline,
                                 logs: self.logs.as_deref(),
                             };
-                            let result = runnable.run(&mut ctx).map_err(|e| e.to_string());
+                            let result = {
+                                let _scope = WorkerScope::open(self.logs.clone());
+                                runnable.run(&mut ctx).map_err(|e| e.to_string())
+                            };
                             // Kestra's Failsafe `Timeout`: an attempt that outlived its
                             // timeout fails with `TimeoutExceededException`'s message.
                             match (timeout, deadline) {
