@@ -1047,3 +1047,64 @@ tasks:
     );
     h.stop().await;
 }
+
+/// Kestra's `read()` and `fileSize()`: a file of the execution's own internal storage is read
+/// and measured; one of another execution, or a namespace file path, fails the task with
+/// Kestra's message.
+#[tokio::test]
+async fn read_and_file_size_open_the_executions_own_files_only() {
+    let h = start(&[]).await;
+    let id = h
+        .start_labelled(
+            r#"
+id: files
+namespace: tests
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+  - id: size
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ fileSize('kestra:///tests/files/executions/' ~ execution.id ~ '/tasks/t/r/data.txt') }}"
+  - id: text
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(path='kestra:///tests/files/executions/' ~ execution.id ~ '/tasks/t/r/data.txt') }}"
+  - id: foreign
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read('kestra:///tests/files/executions/another/tasks/t/r/data.txt') }}"
+    allowFailure: true
+  - id: namespaceFile
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read('scripts/x.py') }}"
+    allowFailure: true
+"#,
+            json!({}),
+            vec![],
+        )
+        .await;
+    h.wait_state(&id, StateType::Paused).await;
+    let uri = format!("kestra:///tests/files/executions/{id}/tasks/t/r/data.txt");
+    h.o.storage().write(&uri, "héllo".as_bytes()).unwrap();
+    h.o.resume(&id, serde_json::Map::new()).await.unwrap();
+    let (exec, logs) = h.finish(&id).await;
+    let outputs = orchestrator::run_context::outputs(&exec);
+    assert_eq!(outputs["size"]["value"], "6", "{:?}", states(&exec));
+    assert_eq!(outputs["text"]["value"], "héllo");
+    let error = |id: &str| {
+        logs.iter()
+            .find(|l| l.task_id.as_deref() == Some(id) && l.level == Level::Error)
+            .map(|l| l.message.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        error("foreign").contains("as it didn't belong to the current execution"),
+        "{}",
+        error("foreign")
+    );
+    assert!(
+        error("namespaceFile").contains("no namespace files"),
+        "{}",
+        error("namespaceFile")
+    );
+    assert_eq!(task(&exec, "foreign").state.current, StateType::Warning);
+    h.stop().await;
+}

@@ -37,6 +37,7 @@
 mod coalesce;
 mod date;
 mod error_logs;
+mod files;
 mod jq;
 mod kv;
 mod pebble;
@@ -232,6 +233,7 @@ impl Renderer {
         jq::register(&mut env);
         kv::register(&mut env, kv.clone());
         error_logs::register(&mut env);
+        files::register(&mut env, kv.as_ref().map(|k| k.storage().clone()));
         Renderer {
             env: RwLock::new(env),
             meta: RwLock::new(HashMap::new()),
@@ -384,6 +386,19 @@ impl Renderer {
             // It reads the loop position from the context, not from its argument.
             tree.insert("taskrun");
             tree.insert("parents");
+        }
+        if files::CALLS.iter().any(|c| template.contains(c)) {
+            // They check the file belongs to the execution, or to the one that started it.
+            for path in [
+                "flow.namespace",
+                "flow.id",
+                "execution.id",
+                "trigger.namespace",
+                "trigger.flowId",
+                "trigger.executionId",
+            ] {
+                tree.insert(path);
+            }
         }
         if template.contains(error_logs::ERROR_LOGS_CALL) {
             // It reads the execution's id from the context.

@@ -41,6 +41,11 @@ pub struct KvService {
 }
 
 impl KvService {
+    /// The internal storage the stores are in.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
     pub fn new(storage: Storage, namespaces: Arc<FlowNamespaces>) -> Self {
         KvService {
             storage,
