@@ -382,6 +382,10 @@ impl Renderer {
         for path in &paths {
             tree.insert(path);
         }
+        if template.contains(pebble::PRINT_CONTEXT) {
+            // It prints every variable.
+            tree.whole = true;
+        }
         if template.contains(pebble::CURRENT_EACH_OUTPUT) {
             // It reads the loop position from the context, not from its argument.
             tree.insert("taskrun");
@@ -600,6 +604,21 @@ mod tests {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("{e}"));
         assert!((17..=21).contains(&column), "{e}");
+    }
+
+    /// Kestra's `FetchContextFunctionTest.fromString`.
+    #[test]
+    fn print_context_prints_every_variable() {
+        let rendered = Renderer::new()
+            .render(
+                "{{ printContext() }}",
+                &json!({"test": "value", "array": ["a", "b", "c"]}),
+            )
+            .unwrap();
+        let map: Json = serde_json::from_str(&rendered).unwrap();
+        assert_eq!(map["test"], "value");
+        assert_eq!(map["array"], json!(["a", "b", "c"]));
+        assert!(map.get("range").is_none(), "{rendered}");
     }
 
     #[test]

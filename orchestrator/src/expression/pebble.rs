@@ -23,6 +23,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function(NAV_FUNCTION, nav);
     env.add_function("secret", secret);
     env.add_function(CURRENT_EACH_OUTPUT, current_each_output);
+    env.add_function(PRINT_CONTEXT, print_context);
 
     env.add_filter("json", to_json);
     env.add_filter("toJson", to_json);
@@ -91,6 +92,26 @@ fn secret(key: &str) -> Result<Value, Error> {
         .decode(encoded)
         .map_err(|e| invalid(format!("secret '{key}' is not Base64-encoded: {e}")))?;
     Ok(Value::from(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Kestra's `printContext()` (`FetchContextFunction`, 58c1ca2d0): every variable of the
+/// context as one map, the functions left out. The renderer gives a template that calls it
+/// all the variables.
+pub(crate) const PRINT_CONTEXT: &str = "printContext";
+
+fn print_context(state: &State) -> Value {
+    let mut names: Vec<String> = state
+        .known_variables()
+        .into_iter()
+        .map(|n| n.into_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    Value::from_iter(names.into_iter().filter_map(|name| {
+        let value = state.lookup(&name)?;
+        // The environment's functions are globals too.
+        (value.kind() != ValueKind::Plain && !value.is_undefined()).then_some((name, value))
+    }))
 }
 
 /// Kestra's `currentEachOutput(outputs.task)`: the output of `task` for the current loop
