@@ -75,14 +75,19 @@ impl VarsBase {
 }
 
 fn taskrun_vars(tr: &TaskRun) -> Value {
-    json!({
+    let mut vars = json!({
         "id": tr.id,
         "value": tr.value,
         "startDate": tr.state.start_date(),
         "attemptsCount": tr.attempt_count(),
         "parentId": tr.parent_task_run_id,
-        "iteration": tr.iteration,
-    })
+    });
+    // Only a WaitFor's runs have one (Kestra's `RunVariables.of(TaskRun)` leaves it out
+    // otherwise).
+    if let (Some(iteration), Value::Object(m)) = (tr.iteration, &mut vars) {
+        m.insert("iteration".into(), iteration.into());
+    }
+    vars
 }
 
 /// `outputs.<taskId>` for every task run with outputs, as Kestra's `Execution.outputs()`
