@@ -316,3 +316,36 @@ async fn a_paused_execution_resumes_over_http_with_its_on_resume_inputs() {
 
     api.stop().await;
 }
+
+/// The OpenAPI document is generated from the handlers: every route the router serves is in
+/// it, with its methods.
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let api = Api::start().await;
+    let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", api.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/health", "get"),
+        ("/api/v1/flows", "post"),
+        ("/api/v1/flows/{namespace}/{id}", "get"),
+        ("/api/v1/flows/{namespace}/{id}", "put"),
+        ("/api/v1/executions/{namespace}/{id}", "post"),
+        ("/api/v1/executions/webhook/{namespace}/{id}/{key}", "put"),
+        ("/api/v1/executions/{id}", "get"),
+        ("/api/v1/executions/{id}/resume", "post"),
+        ("/api/v1/logs/{execution_id}", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from {}",
+            serde_json::to_string_pretty(paths).unwrap()
+        );
+    }
+    api.stop().await;
+}

@@ -12,43 +12,69 @@
 //! | `POST /api/v1/executions/{id}/resume` (the Pause's `onResume` inputs: `multipart/form-data`, or a JSON object) | resumes a paused execution: 204, 409 when it is not paused |
 //! | `GET /api/v1/logs/{executionId}` | its log lines |
 
-use std::collections::HashMap;
+mod executions;
+mod flows;
+mod logs;
+
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::get;
 use serde_json::{Map, Value, json};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::flow::FlowLookupError;
 use crate::service::{Orchestrator, ServiceError};
 use crate::storage::Storage;
 use crate::tasks::ResumeError;
 
-type AppState = Arc<Orchestrator>;
+pub(crate) type AppState = Arc<Orchestrator>;
+
+/// The OpenAPI document's root; each handler's `#[utoipa::path]` adds its operation.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "flowbench orchestrator",
+        description = "Kestra's HTTP API, as the flowbench reference orchestrator serves it."
+    ),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+/// The routes and the OpenAPI document that describes them, built from the same handlers.
+pub fn router_and_api(orchestrator: Arc<Orchestrator>) -> (Router, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(api_health))
+        .routes(routes!(flows::create_flow))
+        .routes(routes!(flows::get_flow, flows::update_flow))
+        .routes(routes!(executions::webhook))
+        .routes(routes!(executions::trigger))
+        .routes(routes!(executions::get_execution))
+        .routes(routes!(executions::resume))
+        .routes(routes!(logs::get_logs))
+        .with_state(orchestrator)
+        .split_for_parts()
+}
 
 pub fn router(orchestrator: Arc<Orchestrator>) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/flows", post(create_flow))
-        .route(
-            "/api/v1/flows/{namespace}/{id}",
-            get(get_flow).put(update_flow),
-        )
-        .route(
-            "/api/v1/executions/webhook/{namespace}/{id}/{key}",
-            get(webhook).post(webhook).put(webhook),
-        )
-        .route("/api/v1/executions/{namespace}/{id}", post(trigger))
-        .route("/api/v1/executions/{id}", get(get_execution))
-        .route("/api/v1/executions/{id}/resume", post(resume))
-        .route("/api/v1/logs/{execution_id}", get(get_logs))
-        .with_state(orchestrator)
+    let (router, api) = router_and_api(orchestrator);
+    let api = Arc::new(api);
+    router.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let api = api.clone();
+            async move { Json(api) }
+        }),
+    )
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -62,11 +88,18 @@ pub async fn serve(
         .await
 }
 
-struct ApiError(StatusCode, String);
+/// The body of every error answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong, naming the flow, execution or input.
+    pub message: String,
+}
+
+pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "message": self.1 }))).into_response()
+        (self.0, Json(ErrorBody { message: self.1 })).into_response()
     }
 }
 
@@ -90,6 +123,10 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/health", tag = "Health",
+    responses(
+        (status = 200, description = "The database answers", body = Object, example = json!({"status": "UP"})),
+        (status = 503, description = "The database does not answer", body = ErrorBody)))]
 async fn health(State(o): State<AppState>) -> Result<Json<Value>, ApiError> {
     o.store()
         .counts()
@@ -98,134 +135,16 @@ async fn health(State(o): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "status": "UP" })))
 }
 
-fn flow_json(f: &crate::flow::Flow) -> Value {
-    json!({ "id": f.id, "namespace": f.namespace, "revision": f.revision, "source": f.source })
+/// `/health` under the API's prefix.
+#[utoipa::path(get, path = "/api/v1/health", tag = "Health",
+    responses(
+        (status = 200, description = "The database answers", body = Object),
+        (status = 503, description = "The database does not answer", body = ErrorBody)))]
+async fn api_health(state: State<AppState>) -> Result<Json<Value>, ApiError> {
+    health(state).await
 }
 
-async fn create_flow(State(o): State<AppState>, body: String) -> Result<Json<Value>, ApiError> {
-    let flow = o.deploy(&body, "request body").await?;
-    Ok(Json(flow_json(&flow)))
-}
-
-async fn update_flow(
-    State(o): State<AppState>,
-    Path((namespace, id)): Path<(String, String)>,
-    body: String,
-) -> Result<Json<Value>, ApiError> {
-    let parsed = crate::flow::parse_flow(&body, "request body").map_err(ServiceError::from)?;
-    if parsed.namespace != namespace || parsed.id != id {
-        return Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "the body defines flow `{}.{}`, the path names `{namespace}.{id}`",
-                parsed.namespace, parsed.id
-            ),
-        ));
-    }
-    let flow = o.deploy(&body, "request body").await?;
-    Ok(Json(flow_json(&flow)))
-}
-
-async fn get_flow(
-    State(o): State<AppState>,
-    Path((namespace, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let flow = o.flow(&namespace, &id).await?;
-    Ok(Json(flow_json(&flow)))
-}
-
-async fn trigger(
-    State(o): State<AppState>,
-    Path((namespace, id)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let inputs: Map<String, Value> = if body.is_empty() {
-        Map::new()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("inputs must be a JSON object: {e}"),
-            )
-        })?
-    };
-    let labels = query
-        .get("labels")
-        .map(|l| {
-            l.split(',')
-                .filter_map(|kv| kv.split_once(':'))
-                .map(|(k, v)| crate::model::Label {
-                    key: k.into(),
-                    value: v.into(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let exec = o
-        .create_execution(&namespace, &id, inputs, labels, None)
-        .await?;
-    Ok(Json(
-        serde_json::to_value(exec).expect("an execution serializes"),
-    ))
-}
-
-async fn webhook(
-    State(o): State<AppState>,
-    Path((namespace, id, key)): Path<(String, String, String)>,
-    Query(parameters): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
-    };
-    let headers: Map<String, Value> = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                json!([String::from_utf8_lossy(v.as_bytes())]),
-            )
-        })
-        .collect();
-    let mut vars = Map::new();
-    vars.insert("body".into(), body);
-    vars.insert("headers".into(), Value::Object(headers));
-    vars.insert(
-        "parameters".into(),
-        serde_json::to_value(parameters).expect("strings"),
-    );
-    let exec = o.webhook(&namespace, &id, &key, vars).await?;
-    Ok(Json(
-        serde_json::to_value(exec).expect("an execution serializes"),
-    ))
-}
-
-async fn get_execution(
-    State(o): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let exec = o.execution(&id).await?;
-    Ok(Json(
-        serde_json::to_value(exec).expect("an execution serializes"),
-    ))
-}
-
-async fn resume(
-    State(o): State<AppState>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Result<StatusCode, ApiError> {
-    let inputs = input_values(&o, &id, request).await?;
-    o.resume(&id, inputs).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-fn unprocessable(message: String) -> ApiError {
+pub(crate) fn unprocessable(message: String) -> ApiError {
     ApiError(StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
@@ -233,7 +152,7 @@ fn unprocessable(message: String) -> ApiError {
 /// Kestra's `multipart/form-data`, whose text fields are values and whose file parts are
 /// stored in internal storage under the execution's `inputs/` folder, the value being
 /// their `kestra:///` URI (Kestra's `FlowInputOutput`).
-async fn input_values(
+pub(crate) async fn input_values(
     o: &Orchestrator,
     execution_id: &str,
     request: Request,
@@ -302,14 +221,4 @@ async fn input_values(
         inputs.insert(name, Value::String(value));
     }
     Ok(inputs)
-}
-
-async fn get_logs(
-    State(o): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let logs = o.logs(&id).await?;
-    Ok(Json(
-        serde_json::to_value(logs).expect("log entries serialize"),
-    ))
 }
