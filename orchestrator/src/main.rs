@@ -50,6 +50,10 @@ struct Common {
     /// Seconds without a heartbeat after which a worker is dead and its task runs resubmitted.
     #[arg(long, default_value_t = 10.0)]
     liveness_timeout: f64,
+    /// A YAML map of variables every flow reads as `{{ globals.… }}` (Kestra's
+    /// `kestra.variables.globals`).
+    #[arg(long, value_name = "FILE")]
+    globals: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -124,6 +128,13 @@ fn config(common: &Common, default_db: &str, default_storage: PathBuf) -> anyhow
         "--liveness-timeout must be positive"
     );
     let liveness = Duration::from_secs_f64(common.liveness_timeout);
+    if let Some(path) = &common.globals {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the globals file {}", path.display()))?;
+        let globals: serde_json::Map<String, serde_json::Value> = serde_yaml_ng::from_str(&text)
+            .with_context(|| format!("{}: the globals must be a YAML map", path.display()))?;
+        orchestrator::run_context::set_globals(globals).map_err(anyhow::Error::msg)?;
+    }
     Ok(Config {
         db: common.db.clone().unwrap_or_else(|| default_db.to_string()),
         knobs,

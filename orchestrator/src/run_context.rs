@@ -5,6 +5,7 @@
 //! Kestra does.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
@@ -35,6 +36,13 @@ impl VarsBase {
         base.insert("inputs".into(), Value::Object(exec.inputs.clone()));
         base.insert("labels".into(), Value::Object(label_vars(&exec.labels)));
         base.insert("vars".into(), Value::Object(flow.variables.clone()));
+        // Kestra always has both, empty when unset; an empty one is left out here, which
+        // reads the same (`{{ envs.x }}` is missing either way) and costs no copy per pass.
+        for (name, map) in [("envs", envs()), ("globals", globals())] {
+            if !map.is_empty() {
+                base.insert(name.into(), Value::Object(map.clone()));
+            }
+        }
         if let Some(t) = &exec.trigger {
             base.insert("trigger".into(), Value::Object(t.variables.clone()));
         }
@@ -72,6 +80,41 @@ impl VarsBase {
         vars.insert("parents".into(), Value::Array(parents));
         Value::Object(vars)
     }
+}
+
+/// The prefix of the environment variables that are `envs` (Kestra's default
+/// `kestra.variables.env-vars-prefix`).
+pub const ENV_VARS_PREFIX: &str = "KESTRA_";
+
+/// Kestra's `envs`: this process's environment variables whose name starts with
+/// [`ENV_VARS_PREFIX`], under their name without it, lower-cased (`KESTRA_TEST1` is
+/// `envs.test1`). Read once, as Kestra's `RunContextCache` reads them at start-up.
+fn envs() -> &'static Map<String, Value> {
+    static ENVS: OnceLock<Map<String, Value>> = OnceLock::new();
+    ENVS.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(name, value)| {
+                let name = name.to_str()?.strip_prefix(ENV_VARS_PREFIX)?.to_lowercase();
+                Some((name, Value::String(value.to_string_lossy().into_owned())))
+            })
+            .collect()
+    })
+}
+
+static GLOBALS: OnceLock<Map<String, Value>> = OnceLock::new();
+
+/// Kestra's `globals` (`kestra.variables.globals`): variables every flow of this process
+/// reads. Set once, before the first execution renders (`orchestrator --globals FILE`); a
+/// second call is refused, as a server's configuration does not change while it runs.
+pub fn set_globals(globals: Map<String, Value>) -> Result<(), &'static str> {
+    GLOBALS
+        .set(globals)
+        .map_err(|_| "the globals of this process are already set")
+}
+
+fn globals() -> &'static Map<String, Value> {
+    static NONE: OnceLock<Map<String, Value>> = OnceLock::new();
+    GLOBALS.get().unwrap_or_else(|| NONE.get_or_init(Map::new))
 }
 
 fn taskrun_vars(tr: &TaskRun) -> Value {

@@ -15,7 +15,6 @@
 //! Kestra's tests that run one flow of these task types and assert its end, but do not
 //! conform yet, and why:
 //!
-//! * `variables.yaml` (VariablesTest.recursiveVars): the `render()` function and `envs`;
 //! * `trigger-toggle.yaml` (ToggleTest.toggle): the `Toggle` task;
 //! * `restart-each.yaml` (RestartCaseTest.replay): replaying an execution;
 //! * `flow-concurrency-cancel.yml`, `flow-concurrency-fail.yml` (FlowConcurrencyCaseTest):
@@ -2052,4 +2051,43 @@ async fn resume_resumes_the_paused_execution_it_names() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     h.stop().await;
+}
+
+/// Kestra's `VariablesTest.recursiveVars` (`variables.yaml`), run by the binary: Kestra's
+/// build gives that test the environment variables `KESTRA_TEST1` and `KESTRA_TEST2`
+/// (`envs`), and its `application-test.yml` the `kestra.variables.globals` passed here
+/// with `--globals`; both are read once per process, as Kestra reads them at start-up.
+#[test]
+fn variables_render_envs_and_globals_as_kestras_test_asserts() {
+    let dir = tempfile::tempdir().unwrap();
+    let globals = dir.path().join("globals.yaml");
+    // Kestra's core/src/test/resources/application-test.yml, kestra.variables.globals.
+    std::fs::write(
+        &globals,
+        "string: \"string\"\nint: 1\nbool: true\nnested:\n  int: 2\n",
+    )
+    .unwrap();
+    let flow = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/kestra/valids/variables.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .arg("run")
+        .arg(&flow)
+        .arg("--globals")
+        .arg(&globals)
+        .args(["--output", "json"])
+        .env("KESTRA_TEST1", "true")
+        .env("KESTRA_TEST2", "Pass by env")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let exec: Execution = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(exec.task_run_list.len(), 3);
+    let value = |task: &str| {
+        let tr = exec.task_run_list.iter().find(|t| t.task_id == task).unwrap();
+        tr.outputs.as_ref().unwrap()["value"].clone()
+    };
+    assert_eq!(value("variable"), "1 > 2 > 3");
+    assert_eq!(value("env"), "true Pass by env");
+    assert_eq!(value("global"), "string 1 true 2");
 }

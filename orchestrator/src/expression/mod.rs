@@ -11,7 +11,8 @@
 //! * `??` / `???` coalescing, and Pebble's ternary, `equals` and `contains` ([`coalesce`]);
 //! * inclusive `range`, `json`/`toJson`, `fromJson`, `jq`, `is json`, `date`, `now()` and the
 //!   other Kestra filters ([`pebble`], [`jq`]);
-//! * `kv()`, which reads namespace KV stores ([`kv`]).
+//! * `kv()`, which reads namespace KV stores ([`kv`]);
+//! * `render()`, which renders a value that holds an expression ([`render`]).
 //!
 //! # Primary type
 //!
@@ -41,6 +42,7 @@ mod files;
 mod jq;
 mod kv;
 mod pebble;
+mod render;
 
 pub use error_logs::WorkerScope;
 
@@ -233,6 +235,7 @@ impl Renderer {
         jq::register(&mut env);
         kv::register(&mut env, kv.clone());
         error_logs::register(&mut env);
+        render::register(&mut env);
         files::register(&mut env, kv.as_ref().map(|k| k.storage().clone()));
         Renderer {
             env: RwLock::new(env),
@@ -382,8 +385,8 @@ impl Renderer {
         for path in &paths {
             tree.insert(path);
         }
-        if template.contains(pebble::PRINT_CONTEXT) {
-            // It prints every variable.
+        if template.contains(pebble::PRINT_CONTEXT) || template.contains(render::RENDER_CALL) {
+            // It prints every variable, or renders a value that may read any of them.
             tree.whole = true;
         }
         if template.contains(pebble::CURRENT_EACH_OUTPUT) {
@@ -619,6 +622,54 @@ mod tests {
         assert_eq!(map["test"], "value");
         assert_eq!(map["array"], json!(["a", "b", "c"]));
         assert!(map.get("range").is_none(), "{rendered}");
+    }
+
+    /// Kestra's `RenderFunctionTest` and `VariablesTest.recursiveVars` (`variables.yaml`).
+    #[test]
+    fn render_renders_a_value_that_holds_an_expression() {
+        let r = Renderer::new();
+        let vars = json!({
+            "vars": {"first": "1", "second": "{{vars.first}} > 2", "third": "{{vars.second}} > 3"},
+            "list": ["{{ vars.first }}", 2],
+        });
+        // Without render(), a variable's value is printed as written.
+        assert_eq!(
+            r.render("{{ vars.third }}", &vars).unwrap(),
+            "{{vars.second}} > 3"
+        );
+        assert_eq!(r.render("{{ render(vars.third) }}", &vars).unwrap(), "1 > 2 > 3");
+        assert_eq!(
+            r.render("{{ render(vars.third, recursive=false) }}", &vars)
+                .unwrap(),
+            "{{vars.first}} > 2 > 3"
+        );
+        assert_eq!(
+            r.render("{{ render(toRender=vars.second) }}", &vars).unwrap(),
+            "1 > 2"
+        );
+        assert_eq!(r.render("{{ render(list) }}", &vars).unwrap(), r#"["1",2]"#);
+        assert_eq!(r.render("{{ render(42) }}", &vars).unwrap(), "42");
+        let e = r
+            .render("{{ render(vars.first, recursive='yes') }}", &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("argument 'recursive' with type boolean"), "{e}");
+        let e = r
+            .render("{{ render('{{ nothing }}') }}", &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nothing"), "{e}");
+    }
+
+    /// A value that renders to a new expression every time stops after Kestra's 100 passes.
+    #[test]
+    fn render_stops_a_rendering_that_never_settles() {
+        let vars = json!({"again": "{{ '{{' }} again {{ '}}' }}x"});
+        let e = Renderer::new()
+            .render("{{ render(again) }}", &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Too many rendering attempts"), "{e}");
     }
 
     #[test]

@@ -100,6 +100,11 @@ fn secret(key: &str) -> Result<Value, Error> {
 pub(crate) const PRINT_CONTEXT: &str = "printContext";
 
 fn print_context(state: &State) -> Value {
+    context_of(state)
+}
+
+/// Every variable of the context as one map, without the environment's functions.
+pub(crate) fn context_of(state: &State) -> Value {
     let mut names: Vec<String> = state
         .known_variables()
         .into_iter()
