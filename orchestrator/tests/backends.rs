@@ -1612,5 +1612,21 @@ async fn a_killed_execution_stops_its_running_task_and_its_subflow(backend: Back
         );
     }
     o.wait_idle(WAIT).await.expect("the worker is free again");
+    // Consumed, the kill rows stay a while for the workers that read them.
+    o.store().clean_queue().await.expect("clean the queue");
+    let kills = o
+        .store()
+        .kills_after(0, 100)
+        .await
+        .expect("read the kill queue");
+    let executed = kills
+        .iter()
+        .filter(|k| k.value.contains("EXECUTED"))
+        .map(|k| k.key.as_str())
+        .collect::<std::collections::HashSet<_>>();
+    assert!(
+        executed.contains(exec.id.as_str()) && executed.contains(child_id.as_str()),
+        "{backend:?}: {kills:?}"
+    );
     o.shutdown().await;
 }
