@@ -14,8 +14,8 @@
 //!   pushed to, once the rows are visible (PostgreSQL's NOTIFY does the same for other
 //!   processes).
 //!
-//! [`WorkerTask`], [`RunContext`] and [`Timing`] live here because both the executor and
-//! the worker use them.
+//! [`WorkerTask`], [`RunContext`], [`ExecutionKilled`] and [`Timing`] live here because
+//! both the executor and the worker use them.
 
 use std::time::Duration;
 
@@ -100,6 +100,60 @@ impl QueueMessage for LogEntry {
     const KIND: QueueType = QueueType::Log;
     fn key(&self) -> &str {
         &self.id
+    }
+}
+
+/// Kestra's `ExecutionKilledExecution`, on the kill queue. `REQUESTED`: kill this execution
+/// (sent by `DELETE /api/v1/executions/{id}/kill`, and by the executor to the subflow
+/// executions of a killed one); the executor consumes it. `EXECUTED`: the executor has
+/// moved the execution to KILLING; every worker reads it without consuming it and stops
+/// the execution's running task runs ([`crate::worker`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionKilled {
+    pub state: KillState,
+    pub execution_id: String,
+    /// Whether the executions its Subflow task runs started are killed too.
+    pub is_on_kill_cascade: bool,
+    /// When the executor killed it (`EXECUTED` only): a worker kills the task runs it
+    /// takes later whose state changed before this, the ones queued before the kill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<jiff::Timestamp>,
+}
+
+/// Kestra's `ExecutionKilled.State`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KillState {
+    Requested,
+    Executed,
+}
+
+impl ExecutionKilled {
+    pub fn requested(execution_id: impl Into<String>, is_on_kill_cascade: bool) -> Self {
+        ExecutionKilled {
+            state: KillState::Requested,
+            execution_id: execution_id.into(),
+            is_on_kill_cascade,
+            date: None,
+        }
+    }
+
+    /// The executor's notice to the workers, dated now.
+    pub fn executed(execution_id: impl Into<String>) -> Self {
+        ExecutionKilled {
+            state: KillState::Executed,
+            execution_id: execution_id.into(),
+            is_on_kill_cascade: false,
+            date: Some(jiff::Timestamp::now()),
+        }
+    }
+}
+
+impl QueueMessage for ExecutionKilled {
+    const KIND: QueueType = QueueType::ExecutionKilled;
+    fn key(&self) -> &str {
+        &self.execution_id
     }
 }
 
@@ -262,6 +316,22 @@ mod tests {
         assert_eq!(row.key, "ex1");
         assert_eq!(row.value, r#"{"executionId":"ex1"}"#);
         assert_eq!(decode::<ExecutionEvent>(&polled(&e)), Some(e));
+    }
+
+    #[test]
+    fn kills_keep_kestras_shape_on_their_queue() {
+        let k = ExecutionKilled::requested("ex1", true);
+        let row = k.to_message();
+        assert_eq!(row.kind, QueueType::ExecutionKilled);
+        assert_eq!(row.key, "ex1");
+        assert_eq!(
+            row.value,
+            r#"{"state":"REQUESTED","executionId":"ex1","isOnKillCascade":true}"#
+        );
+        assert_eq!(decode::<ExecutionKilled>(&polled(&k)), Some(k));
+        let executed = ExecutionKilled::executed("ex1");
+        assert_eq!(executed.state, KillState::Executed);
+        assert!(!executed.is_on_kill_cascade && executed.date.is_some());
     }
 
     #[test]

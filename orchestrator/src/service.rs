@@ -22,7 +22,7 @@ use crate::kv::{FlowNamespaces, KvService};
 use crate::model::{
     Execution, ExecutionMetadata, ExecutionTrigger, Label, LogEntry, State, StateType, new_id, now,
 };
-use crate::queue::{ExecutionEvent, Timing};
+use crate::queue::{ExecutionEvent, ExecutionKilled, Timing};
 use crate::repository::{self, Store};
 use crate::storage::Storage;
 use crate::worker::Worker;
@@ -136,7 +136,7 @@ pub fn replay_execution(exec: &Execution) -> Execution {
     }
 }
 
-fn started_executions(exec: &Execution) -> Vec<String> {
+pub(crate) fn started_executions(exec: &Execution) -> Vec<String> {
     exec.task_run_list
         .iter()
         .filter_map(|t| t.outputs.as_ref()?.get("executionId")?.as_str())
@@ -181,6 +181,12 @@ pub enum ServiceError {
     WebhookNotFound(String),
     #[error("execution `{0}` not found")]
     ExecutionNotFound(String),
+    /// Kestra answers 409 to a kill of an ended execution without `isOnKillCascade`.
+    #[error("execution `{0}` is already finished, can't kill it")]
+    Ended(String),
+    /// An execution that has not ended (409), or that has no failed task run (422).
+    #[error(transparent)]
+    Restart(#[from] crate::executor::RestartError),
     /// Kestra answers 409 to a resume of an execution that is not paused.
     #[error(transparent)]
     Resume(#[from] crate::tasks::ResumeError),
@@ -444,6 +450,42 @@ impl Orchestrator {
             source,
         })?;
         crate::tasks::resume(&mut exec, &flow, Some(inputs))?;
+        tx.save_execution(&exec).await?;
+        tx.send(&[ExecutionEvent::new(&exec.id)]).await?;
+        tx.commit().await?;
+        Ok(exec)
+    }
+
+    /// Requests the kill of an execution, as Kestra's `DELETE /api/v1/executions/{id}/kill`:
+    /// the request is queued for the executor, which moves the execution to KILLING, has
+    /// the workers stop its running task runs, kills its subflow executions when
+    /// `cascade`, and ends it KILLED. An ended execution is refused unless `cascade`, as
+    /// Kestra accepts it then for its subflow executions.
+    pub async fn kill(&self, id: &str, cascade: bool) -> Result<(), ServiceError> {
+        let exec = self.execution(id).await?;
+        if exec.state.is_terminal() && !cascade {
+            return Err(ServiceError::Ended(id.into()));
+        }
+        let mut tx = self.store.begin().await?;
+        tx.send(&[ExecutionKilled::requested(id, cascade)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Restarts an ended execution in place, as Kestra's
+    /// `POST /api/v1/executions/{id}/restart` ([`crate::executor::restart`]), in one
+    /// transaction that holds the execution's row, and queues it for the executor.
+    pub async fn restart(&self, id: &str) -> Result<Execution, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        let mut exec = tx
+            .load_execution(id)
+            .await?
+            .ok_or_else(|| ServiceError::ExecutionNotFound(id.into()))?;
+        let flow = self
+            .flows
+            .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+            .await?;
+        crate::executor::restart(&flow, &mut exec)?;
         tx.save_execution(&exec).await?;
         tx.send(&[ExecutionEvent::new(&exec.id)]).await?;
         tx.commit().await?;

@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orchestrator::model::StateType;
 use serde_json::{Value, json};
 
 /// An orchestrator with its HTTP API served on 127.0.0.1:0.
@@ -18,7 +19,12 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
-        let common::Harness { o, dir } = common::start(&[]).await;
+        Api::start_with(&[]).await
+    }
+
+    /// With these knobs set.
+    async fn start_with(knobs: &[&str]) -> Api {
+        let common::Harness { o, dir } = common::start(knobs).await;
         let o = Arc::new(o);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -223,11 +229,7 @@ async fn a_paused_execution_resumes_over_http_with_its_on_resume_inputs() {
     let api = Api::start().await;
     let (o, base) = (api.o.clone(), api.base.clone());
     let c = reqwest::Client::new();
-    let flow = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/kestra/valids/pause_on_resume.yaml"),
-    )
-    .unwrap();
+    let flow = kestra_flow("pause_on_resume");
     let r = c
         .post(format!("{base}/api/v1/flows"))
         .body(flow)
@@ -347,5 +349,368 @@ async fn the_openapi_document_lists_every_route() {
             serde_json::to_string_pretty(paths).unwrap()
         );
     }
+    api.stop().await;
+}
+
+/// One of Kestra's test flows, in `tests/kestra/valids`.
+fn kestra_flow(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/kestra/valids")
+        .join(format!("{name}.yaml"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A flow whose one task sleeps for a minute: killed, it must stop long before.
+const SLEEPER: &str = "id: sleeper\nnamespace: tests\ntasks:\n  - id: sleep\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT60S\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: never\n";
+
+/// Deploys `yaml` and creates an execution of it over HTTP; returns its id.
+async fn start_over_http(c: &reqwest::Client, base: &str, yaml: &str) -> String {
+    let flow: Value = c
+        .post(format!("{base}/api/v1/flows"))
+        .body(yaml.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (namespace, id) = (
+        flow["namespace"].as_str().unwrap(),
+        flow["id"].as_str().unwrap(),
+    );
+    let created: Value = c
+        .post(format!("{base}/api/v1/executions/{namespace}/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// Waits (up to 30 s) until `ready` holds for the execution.
+async fn wait_until(
+    o: &orchestrator::service::Orchestrator,
+    id: &str,
+    what: &str,
+    ready: impl Fn(&orchestrator::model::Execution) -> bool,
+) -> orchestrator::model::Execution {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let exec = o.execution(id).await.unwrap();
+        if ready(&exec) {
+            return exec;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "execution {id}: {what} not reached, {:?}",
+            exec.state.current
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the worker holds `n` task runs (`worker_job_running`).
+async fn wait_jobs(o: &orchestrator::service::Orchestrator, n: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while o.store().counts().await.unwrap().running_jobs != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {n} jobs running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn kill_over_http(
+    c: &reqwest::Client,
+    base: &str,
+    id: &str,
+    query: &str,
+) -> reqwest::Response {
+    c.delete(format!("{base}/api/v1/executions/{id}/kill{query}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn states(exec: &orchestrator::model::Execution) -> Vec<(String, StateType)> {
+    exec.task_run_list
+        .iter()
+        .map(|t| (t.task_id.clone(), t.state.current))
+        .collect()
+}
+
+/// Kestra's `ExecutionControllerTest.kill`: a running Sleep is stopped on its worker, and
+/// the execution ends KILLED through KILLING with its task run KILLED; the worker's one
+/// thread is free again. An ended execution: 202 with `isOnKillCascade` (the default), 409
+/// without; an unknown one: 404.
+#[tokio::test]
+async fn a_killed_sleep_stops_and_its_execution_ends_killed() {
+    let api = Api::start_with(&["worker.threads=1"]).await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    let started = tokio::time::Instant::now();
+    let id = start_over_http(&c, &base, SLEEPER).await;
+    wait_jobs(&o, 1).await;
+
+    let r = kill_over_http(&c, &base, &id, "").await;
+    assert_eq!(r.status(), 202, "{:?}", r.text().await);
+    let killed = o.wait_terminal(&id, Duration::from_secs(30)).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "the Sleep ran on"
+    );
+    assert_eq!(killed.state.current, StateType::Killed);
+    assert!(
+        killed
+            .state
+            .histories
+            .iter()
+            .any(|h| h.state == StateType::Killing)
+    );
+    assert_eq!(states(&killed), [("sleep".to_string(), StateType::Killed)]);
+    let attempts = killed.task_run_list[0].attempts.as_ref().unwrap();
+    assert_eq!(attempts.last().unwrap().state.current, StateType::Killed);
+
+    // The worker's one thread runs the next execution at once.
+    let next = start_over_http(
+        &c,
+        &base,
+        "id: quick\nnamespace: tests\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+    )
+    .await;
+    let next = o
+        .wait_terminal(&next, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(next.state.current, StateType::Success);
+    o.wait_idle(Duration::from_secs(20)).await.unwrap();
+
+    let r = kill_over_http(&c, &base, &id, "").await;
+    assert_eq!(
+        r.status(),
+        202,
+        "an ended execution, with cascade: accepted"
+    );
+    let r = kill_over_http(&c, &base, &id, "?isOnKillCascade=false").await;
+    assert_eq!(r.status(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already finished"),
+        "{body}"
+    );
+    assert_eq!(
+        o.execution(&id).await.unwrap().state.current,
+        StateType::Killed
+    );
+    // Kestra's `State#isFailed` is FAILED alone: nothing of a killed run restarts.
+    let r = c
+        .post(format!("{base}/api/v1/executions/{id}/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = kill_over_http(&c, &base, "nosuchexecution", "").await;
+    assert_eq!(r.status(), 404);
+    api.stop().await;
+}
+
+/// Kestra's `ExecutionControllerTest.killPaused`: a paused execution is killed where it
+/// waits; the Pause and the Sequential around it end KILLED, and nothing after runs.
+#[tokio::test]
+async fn a_killed_pause_ends_killed() {
+    let api = Api::start().await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    let flow = "id: paused\nnamespace: tests\ntasks:\n  - id: seq\n    type: io.kestra.plugin.core.flow.Sequential\n    tasks:\n      - id: pause\n        type: io.kestra.plugin.core.flow.Pause\n        delay: PT60S\n      - id: after\n        type: io.kestra.plugin.core.log.Log\n        message: never\n";
+    let id = start_over_http(&c, &base, flow).await;
+    wait_until(&o, &id, "PAUSED", |e| e.state.current == StateType::Paused).await;
+
+    let r = kill_over_http(&c, &base, &id, "").await;
+    assert_eq!(r.status(), 202);
+    let killed = o.wait_terminal(&id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(killed.state.current, StateType::Killed);
+    assert_eq!(
+        states(&killed),
+        [
+            ("seq".to_string(), StateType::Killed),
+            ("pause".to_string(), StateType::Killed)
+        ]
+    );
+    // Its delay, due later, finds nothing paused.
+    let r = c
+        .post(format!("{base}/api/v1/executions/{id}/resume"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    api.stop().await;
+}
+
+/// A killed parent's subflow execution is killed too with `isOnKillCascade` (Kestra's
+/// `killSubflowExecutions`), and runs on without it; the parent ends KILLED either way.
+#[tokio::test]
+async fn a_kill_reaches_subflow_executions_on_cascade_only() {
+    let api = Api::start().await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{base}/api/v1/flows"))
+        .body(SLEEPER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let parent = "id: parent\nnamespace: tests\ntasks:\n  - id: sub\n    type: io.kestra.plugin.core.flow.Subflow\n    namespace: tests\n    flowId: sleeper\n";
+    for cascade in [true, false] {
+        let jobs_before = o.store().counts().await.unwrap().running_jobs;
+        let id = start_over_http(&c, &base, parent).await;
+        let started = wait_until(&o, &id, "its subflow started", |e| {
+            e.task_run_list
+                .first()
+                .and_then(|t| t.outputs.as_ref()?.get("executionId"))
+                .is_some()
+        })
+        .await;
+        let child = started.task_run_list[0].outputs.as_ref().unwrap()["executionId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        wait_jobs(&o, jobs_before + 1).await;
+
+        let query = if cascade {
+            ""
+        } else {
+            "?isOnKillCascade=false"
+        };
+        let r = kill_over_http(&c, &base, &id, query).await;
+        assert_eq!(r.status(), 202);
+        let killed = o.wait_terminal(&id, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(killed.state.current, StateType::Killed, "cascade {cascade}");
+        assert_eq!(states(&killed), [("sub".to_string(), StateType::Killed)]);
+        if cascade {
+            let child = o
+                .wait_terminal(&child, Duration::from_secs(30))
+                .await
+                .unwrap();
+            assert_eq!(child.state.current, StateType::Killed);
+            assert_eq!(states(&child), [("sleep".to_string(), StateType::Killed)]);
+        } else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let child_now = o.execution(&child).await.unwrap();
+            assert_eq!(
+                child_now.state.current,
+                StateType::Running,
+                "killed without cascade"
+            );
+            // Killed on its own, it ends KILLED as well.
+            assert_eq!(kill_over_http(&c, &base, &child, "").await.status(), 202);
+            let child = o
+                .wait_terminal(&child, Duration::from_secs(30))
+                .await
+                .unwrap();
+            assert_eq!(child.state.current, StateType::Killed);
+        }
+    }
+    o.wait_idle(Duration::from_secs(20)).await.unwrap();
+    api.stop().await;
+}
+
+/// Kestra's `ExecutionControllerTest.restartFromLastFailed` and `restartWithNoFailure`: a
+/// FAILED execution restarts in place (same id, RESTARTED, its failed task run RESTARTED
+/// with its attempt kept), runs the failed task again, which succeeds on its second
+/// attempt, and goes on to SUCCESS; a SUCCESS execution is refused with 422, a running one
+/// with 409, an unknown one with 404.
+#[tokio::test]
+async fn a_failed_execution_restarts_and_succeeds() {
+    let api = Api::start().await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    let flow = kestra_flow("restart_last_failed");
+    let id = start_over_http(&c, &base, &flow).await;
+    let failed = o.wait_terminal(&id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(failed.state.current, StateType::Failed);
+    assert_eq!(failed.task_run_list.len(), 3);
+    assert_eq!(failed.task_run_list[2].state.current, StateType::Failed);
+
+    let r = c
+        .post(format!("{base}/api/v1/executions/{id}/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let restarted: Value = r.json().await.unwrap();
+    assert_eq!(restarted["id"], id.as_str());
+    assert_eq!(restarted["state"]["current"], "RESTARTED");
+    assert_eq!(restarted["metadata"]["attemptNumber"], 2);
+    let runs = restarted["taskRunList"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    for run in &runs[..2] {
+        assert_eq!(run["state"]["current"], "SUCCESS");
+        assert_eq!(run["attempts"].as_array().unwrap().len(), 1);
+    }
+    assert_eq!(runs[2]["state"]["current"], "RESTARTED");
+    assert_eq!(runs[2]["attempts"].as_array().unwrap().len(), 1);
+
+    let done = wait_until(&o, &id, "ended again", |e| {
+        e.state.is_terminal() && e.task_run_list.len() == 4
+    })
+    .await;
+    assert_eq!(done.state.current, StateType::Success);
+    assert!(
+        done.task_run_list
+            .iter()
+            .all(|t| t.state.current == StateType::Success)
+    );
+    let attempts: Vec<usize> = done
+        .task_run_list
+        .iter()
+        .map(|t| t.attempt_count())
+        .collect();
+    assert_eq!(attempts, [1, 1, 2, 1]);
+
+    // Nothing failed: nothing to restart.
+    let r = c
+        .post(format!("{base}/api/v1/executions/{id}/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("No task found to restart"),
+        "{body}"
+    );
+
+    let running = start_over_http(&c, &base, SLEEPER).await;
+    wait_until(&o, &running, "RUNNING", |e| {
+        e.state.current == StateType::Running
+    })
+    .await;
+    let r = c
+        .post(format!("{base}/api/v1/executions/{running}/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(kill_over_http(&c, &base, &running, "").await.status(), 202);
+    o.wait_terminal(&running, Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let r = c
+        .post(format!("{base}/api/v1/executions/nosuchexecution/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     api.stop().await;
 }

@@ -52,6 +52,7 @@ on_every_backend!(
     two_schedulers_fire_each_tick_once_and_a_new_one_takes_up_the_rest,
     multiple_condition_windows_are_kept_reset_and_purged,
     flow_triggers_start_each_flow_once_under_two_executors,
+    a_killed_execution_stops_its_running_task_and_its_subflow,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -1540,4 +1541,92 @@ async fn executions_of(o: &Orchestrator, flow_id: &str) -> Vec<Execution> {
         .executions_of_flow("tests", flow_id)
         .await
         .unwrap()
+}
+
+/// A kill travels through the kill queue on every backend: the executor consumes the
+/// request and moves the execution to KILLING, a worker reads the executed kill without
+/// consuming it and stops the running Sleep, and the execution ends KILLED with its task
+/// run KILLED, long before the Sleep would have ended; its subflow execution is killed too.
+async fn a_killed_execution_stops_its_running_task_and_its_subflow(backend: Backend) {
+    let Some((_db, o)) = started(backend, &[]).await else {
+        return;
+    };
+    let child = "id: sleeper\nnamespace: tests\ntasks:\n  - id: sleep\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT60S\n";
+    let parent = "id: parent\nnamespace: tests\ntasks:\n  - id: both\n    type: io.kestra.plugin.core.flow.Parallel\n    tasks:\n      - id: sleep\n        type: io.kestra.plugin.core.flow.Sleep\n        duration: PT60S\n      - id: sub\n        type: io.kestra.plugin.core.flow.Subflow\n        namespace: tests\n        flowId: sleeper\n";
+    o.deploy(child, "child.yaml").await.expect("deploy");
+    o.deploy(parent, "parent.yaml").await.expect("deploy");
+    let started_at = tokio::time::Instant::now();
+    let exec = o
+        .create_execution("tests", "parent", Map::new(), vec![], None)
+        .await
+        .expect("create");
+    // Both Sleeps are on a worker: the parent's, and the subflow execution's.
+    let child_id = loop {
+        let e = o.execution(&exec.id).await.unwrap();
+        let child = e
+            .task_run_list
+            .iter()
+            .find(|t| t.task_id == "sub")
+            .and_then(|t| {
+                t.outputs
+                    .as_ref()?
+                    .get("executionId")?
+                    .as_str()
+                    .map(str::to_string)
+            });
+        let jobs = o.store().counts().await.unwrap().running_jobs;
+        if let Some(child) = child
+            && jobs == 2
+        {
+            break child;
+        }
+        assert!(started_at.elapsed() < WAIT, "{backend:?}: never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    o.kill(&exec.id, true).await.expect("kill");
+    let killed = o.wait_terminal(&exec.id, WAIT).await.unwrap();
+    let child = o.wait_terminal(&child_id, WAIT).await.unwrap();
+    assert!(
+        started_at.elapsed() < Duration::from_secs(50),
+        "{backend:?}: the Sleeps were not stopped"
+    );
+    assert_eq!(killed.state.current, StateType::Killed, "{backend:?}");
+    assert_eq!(child.state.current, StateType::Killed, "{backend:?}");
+    for e in [&killed, &child] {
+        assert!(
+            e.task_run_list
+                .iter()
+                .all(|t| t.state.current == StateType::Killed),
+            "{backend:?}: {:?}",
+            e.task_run_list
+                .iter()
+                .map(|t| (&t.task_id, t.state.current))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            e.state
+                .histories
+                .iter()
+                .any(|h| h.state == StateType::Killing),
+            "{backend:?}"
+        );
+    }
+    o.wait_idle(WAIT).await.expect("the worker is free again");
+    // Consumed, the kill rows stay a while for the workers that read them.
+    o.store().clean_queue().await.expect("clean the queue");
+    let kills = o
+        .store()
+        .kills_after(0, 100)
+        .await
+        .expect("read the kill queue");
+    let executed = kills
+        .iter()
+        .filter(|k| k.value.contains("EXECUTED"))
+        .map(|k| k.key.as_str())
+        .collect::<std::collections::HashSet<_>>();
+    assert!(
+        executed.contains(exec.id.as_str()) && executed.contains(child_id.as_str()),
+        "{backend:?}: {kills:?}"
+    );
+    o.shutdown().await;
 }

@@ -1,5 +1,12 @@
-//! The executor: consumes executions and worker results, decides what runs next, persists
-//! the execution, and enforces flow concurrency limits through `execution_queued`.
+//! The executor: consumes executions, worker results and kill requests, decides what runs
+//! next, persists the execution, and enforces flow concurrency limits through
+//! `execution_queued`.
+//!
+//! A kill (Kestra's `JdbcExecutor#killQueue`) moves the execution to KILLING and tells the
+//! workers, which stop its running task runs; the task runs nothing runs yet, or that the
+//! executor runs (a Pause, a Subflow), end KILLED at once, the others with their worker's
+//! result, and then the execution ends KILLED. `restart` restarts an ended execution in
+//! place (Kestra's `ExecutionService#restart`).
 //!
 //! Each batch of messages is handled in one transaction: the messages are consumed, the
 //! executions updated, the new worker tasks and log lines queued, and all of it commits or
@@ -7,6 +14,7 @@
 
 mod listeners;
 mod resolve;
+mod restart;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -16,13 +24,15 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use resolve::{FlowableRun, Progress, Walker};
 pub use resolve::{Resolution, resolve};
+pub use restart::{RestartError, restart};
 
 use crate::expression::Renderer;
 use crate::flow::{ConcurrencyBehavior, Flow, FlowCache};
 use crate::knobs::{Knobs, LogIndexing};
 use crate::model::{Execution, LogEntry, StateType, WorkerTaskResult};
 use crate::queue::{
-    self, ExecutionEvent, QueueMessage, RunContext, Timing, Transaction, WorkerTask,
+    self, ExecutionEvent, ExecutionKilled, KillState, QueueMessage, RunContext, Timing,
+    Transaction, WorkerTask,
 };
 use crate::repository::{
     DelayType, ExecutionDelay, ExecutionQueued, Message, QueueType, SavedExecution, Store, Tx,
@@ -155,9 +165,11 @@ impl Executor {
             // wait below (see `Notifier::notified`).
             let executions = notifier.notified(QueueType::Execution);
             let results = notifier.notified(QueueType::WorkerTaskResult);
-            tokio::pin!(executions, results);
+            let kills = notifier.notified(QueueType::ExecutionKilled);
+            tokio::pin!(executions, results, kills);
             executions.as_mut().enable();
             results.as_mut().enable();
+            kills.as_mut().enable();
             if last_liveness.elapsed() >= self.timing.heartbeat {
                 last_liveness = tokio::time::Instant::now();
                 if let Err(e) = self.resubmit_dead_workers().await {
@@ -196,6 +208,7 @@ impl Executor {
                 _ = shutdown.cancelled() => return,
                 _ = &mut executions => {}
                 _ = &mut results => {}
+                _ = &mut kills => {}
                 _ = tokio::time::sleep(idle.min(until_delays)) => {}
             }
             idle = (idle * 2).min(self.timing.max_poll);
@@ -207,7 +220,11 @@ impl Executor {
         let mut tx = self.store.begin().await?;
         let polled = tx
             .poll(
-                &[QueueType::Execution, QueueType::WorkerTaskResult],
+                &[
+                    QueueType::Execution,
+                    QueueType::WorkerTaskResult,
+                    QueueType::ExecutionKilled,
+                ],
                 POLL_SIZE,
             )
             .await?;
@@ -223,6 +240,8 @@ impl Executor {
         // does not decode (`queue::decode`).
         let mut order: Vec<String> = Vec::new();
         let mut groups: HashMap<String, Vec<WorkerTaskResult>> = HashMap::new();
+        // Execution id → whether its kill cascades, for the kills requested.
+        let mut kills: HashMap<String, bool> = HashMap::new();
         for p in polled {
             // A result names its execution itself (rows queued before results were keyed by
             // execution carry the task run id as their key).
@@ -230,6 +249,14 @@ impl Executor {
                 QueueType::WorkerTaskResult => match queue::decode::<WorkerTaskResult>(&p) {
                     Some(r) => (r.task_run.execution_id.clone(), Some(r)),
                     None => continue,
+                },
+                QueueType::ExecutionKilled => match queue::decode::<ExecutionKilled>(&p) {
+                    // An executed kill is the workers' (Kestra's executor skips it too).
+                    Some(k) if k.state == KillState::Requested => {
+                        *kills.entry(k.execution_id.clone()).or_default() |= k.is_on_kill_cascade;
+                        (k.execution_id, None)
+                    }
+                    _ => continue,
                 },
                 _ => (p.key, None),
             };
@@ -248,6 +275,13 @@ impl Executor {
             };
             for result in results {
                 merge_result(&mut exec, result);
+            }
+            if let Some(cascade) = kills.remove(&id) {
+                let before = exec.state.current;
+                kill(&mut exec, cascade, &mut effects);
+                if exec.state.current != before {
+                    self.flow_triggers(&mut *tx, &exec, &mut effects).await?;
+                }
             }
             self.process(&mut *tx, exec, &mut effects).await?;
         }
@@ -289,11 +323,19 @@ impl Executor {
     /// held only for the pop, and several executors pop as Kestra's do.
     async fn release_queued(&self, r: &Release) -> anyhow::Result<()> {
         let mut tx = self.store.begin().await?;
-        let Some(mut queued) = tx
-            .queued_pop(r.tenant.as_deref(), &r.namespace, &r.flow_id)
-            .await?
-        else {
-            return Ok(());
+        let mut queued = loop {
+            let Some(queued) = tx
+                .queued_pop(r.tenant.as_deref(), &r.namespace, &r.flow_id)
+                .await?
+            else {
+                tx.commit().await?;
+                return Ok(());
+            };
+            // One killed while it waited has ended: it stays as it is, and the next goes.
+            match tx.load_execution(&queued.id).await? {
+                Some(stored) if stored.state.is_terminal() => continue,
+                _ => break queued,
+            }
         };
         queued
             .state
@@ -470,6 +512,15 @@ impl Executor {
             tx.save_execution(&exec).await?;
             return Ok(());
         }
+        if exec.state.current == StateType::Killing {
+            // Nothing starts in a KILLING execution (`ExecutorService#process`).
+            self.killing(tx, &flow, &mut exec, fx).await?;
+            if exec.state.current != original {
+                self.flow_triggers(tx, &exec, fx).await?;
+            }
+            tx.save_execution(&exec).await?;
+            return Ok(());
+        }
         // Kestra's `ExecutorService#handleExecutionChangedSLA`: the first violated
         // `EXECUTION_ASSERTION` applies.
         if !flow.sla.is_empty() {
@@ -555,6 +606,58 @@ impl Executor {
             && !terminal
         {
             fx.saved.push(saved);
+        }
+        Ok(())
+    }
+
+    /// Moves a KILLING execution on, as Kestra's `ExecutorService#handleCreatedKilling` and
+    /// the killing of flowable parents do: the task runs nothing runs yet, paused ones and
+    /// the ones the executor runs (a Subflow's, a Resume's) end KILLED at once; those on a
+    /// worker end with its result (KILLED, or as they ended first). Once none is left on a
+    /// worker, the flowables around them end KILLED, and so does the execution, as a
+    /// parent's Subflow task run learns.
+    async fn killing(
+        &self,
+        tx: &mut dyn Tx,
+        flow: &Flow,
+        exec: &mut Execution,
+        fx: &mut Effects,
+    ) -> anyhow::Result<()> {
+        let now = crate::model::now();
+        let mut on_worker = false;
+        for tr in &mut exec.task_run_list {
+            if tr.state.is_terminal() {
+                continue;
+            }
+            let role = flow.find_task(&tr.task_id).map(|t| t.kind.role());
+            match (role, tr.state.current) {
+                (_, StateType::Paused) => tr.state.transition(StateType::Killed, now),
+                (Some(Role::Flowable(_)), _) => {}
+                (Some(Role::Runnable(_)), StateType::Running) => on_worker = true,
+                _ => tr.state.transition(StateType::Killed, now),
+            }
+        }
+        if on_worker {
+            return Ok(());
+        }
+        for tr in &mut exec.task_run_list {
+            if !tr.state.is_terminal() {
+                tr.state.transition(StateType::Killed, now);
+            }
+        }
+        // One killed while queued under its flow's concurrency limit held no slot.
+        let was_queued = exec
+            .state
+            .histories
+            .iter()
+            .rev()
+            .find(|h| h.state != StateType::Killing)
+            .is_some_and(|h| h.state == StateType::Queued);
+        exec.state.transition(StateType::Killed, now);
+        fx.terminated = true;
+        self.subflow_ended(tx, flow, exec, fx).await?;
+        if !was_queued {
+            release_slot(flow, exec, fx);
         }
         Ok(())
     }
@@ -964,6 +1067,26 @@ impl Executor {
         tx.push(&messages).await?;
         tx.commit().await?;
         Ok(messages.len())
+    }
+}
+
+/// Kestra's `JdbcExecutor#killQueue` for a requested kill: the workers are told, whatever
+/// the execution's state (an `EXECUTED` kill, in this batch's transaction); on cascade the
+/// executions its Subflow task runs started get a kill request of their own
+/// (`ExecutionService#killSubflowExecutions`); and one still running moves to KILLING
+/// (`ExecutionService#kill`), which [`Executor::killing`] ends.
+fn kill(exec: &mut Execution, cascade: bool, fx: &mut Effects) {
+    fx.messages
+        .push(ExecutionKilled::executed(&exec.id).to_message());
+    if cascade {
+        for child in crate::service::started_executions(exec) {
+            fx.messages
+                .push(ExecutionKilled::requested(child, true).to_message());
+        }
+    }
+    if exec.state.current != StateType::Killing && !exec.state.is_terminal() {
+        exec.state
+            .transition(StateType::Killing, crate::model::now());
     }
 }
 

@@ -36,6 +36,12 @@ pub struct Resolution {
     pub resumes: Vec<usize>,
 }
 
+/// Whether a task run waits to be started: CREATED, or RESTARTED by a restart (Kestra's
+/// `State.Type#isCreated`).
+fn waiting(state: StateType) -> bool {
+    matches!(state, StateType::Created | StateType::Restarted)
+}
+
 /// Whether a task run, or a list of them, is done.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Progress {
@@ -329,7 +335,7 @@ impl<'a> Walker<'a> {
             }
             return Progress::Done(allowed);
         }
-        if current == StateType::Created
+        if waiting(current)
             && let Some(condition) = &task.run_if
         {
             // Kestra's executor renders `runIf` as it sends the task run (JdbcExecutor, 0.20).
@@ -347,14 +353,14 @@ impl<'a> Walker<'a> {
         match task.kind.role() {
             Role::Updating(updating) => return self.update(i, task, updating),
             Role::Executable(_) => {
-                if current == StateType::Created {
+                if waiting(current) {
                     self.transition(i, StateType::Running);
                     self.out.subflows.push(i);
                 }
                 return Progress::Running;
             }
             Role::Resuming(_) => {
-                if current == StateType::Created {
+                if waiting(current) {
                     self.transition(i, StateType::Running);
                     self.out.resumes.push(i);
                 }
@@ -363,13 +369,13 @@ impl<'a> Walker<'a> {
             Role::Runnable(_) | Role::Flowable(_) => {}
         }
         let Some(flowable) = task.flowable() else {
-            if current == StateType::Created {
+            if waiting(current) {
                 self.transition(i, StateType::Running);
                 self.out.dispatch.push(i);
             }
             return Progress::Running;
         };
-        if current == StateType::Created {
+        if waiting(current) {
             self.transition(i, StateType::Running);
         }
         let id = self.exec.task_run_list[i].id.clone();

@@ -121,7 +121,13 @@ pub(crate) struct Sql {
     pub flows: &'static str,
     /// `()` → executions, terminal executions, log lines, unconsumed messages, running jobs.
     pub counts: &'static str,
+    /// `()`: deletes the consumed rows, but the kill queue's of the last
+    /// [`super::KILLS_KEPT_SECS`] seconds.
     pub clean_queue: &'static str,
+    /// `(after offset, limit)` → `(offset, type, key, value)` of the kill queue's rows after
+    /// the offset, consumed or not, in offset order. The type is written in, not bound, so
+    /// that PostgreSQL plans it on its partial index.
+    pub kills_after: &'static str,
     pub version: &'static str,
     pub analyze_queued: &'static str,
     /// Put before the pop's select to have it explained.

@@ -117,14 +117,18 @@ pub enum QueueType {
     WorkerTaskResult,
     /// A log line for the indexer.
     Log,
+    /// Kestra's kill queue: a kill requested (executor), or carried out (every worker, which
+    /// reads these rows without consuming them: [`Store::kills_after`]).
+    ExecutionKilled,
 }
 
 impl QueueType {
-    pub const ALL: [QueueType; 4] = [
+    pub const ALL: [QueueType; 5] = [
         QueueType::Execution,
         QueueType::WorkerTask,
         QueueType::WorkerTaskResult,
         QueueType::Log,
+        QueueType::ExecutionKilled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +137,7 @@ impl QueueType {
             QueueType::WorkerTask => "worker_task",
             QueueType::WorkerTaskResult => "worker_task_result",
             QueueType::Log => "log",
+            QueueType::ExecutionKilled => "execution_killed",
         }
     }
 
@@ -196,7 +201,7 @@ pub struct SavedExecution {
 /// not add latency (the in-process twin of PostgreSQL's LISTEN/NOTIFY).
 #[derive(Debug, Default)]
 pub struct Notifier {
-    queues: [Notify; 4],
+    queues: [Notify; 5],
     /// Signalled whenever an execution reaches a terminal state.
     pub terminated: Notify,
     /// When log rows were last committed through this store (indexer or
@@ -508,8 +513,13 @@ pub trait Store: Send + Sync + 'static {
     async fn flow(&self, namespace: &str, id: &str) -> Result<Option<(i32, String)>>;
     async fn flows(&self) -> Result<Vec<String>>;
     async fn counts(&self) -> Result<Counts>;
-    /// Deletes consumed queue rows (Kestra's `JdbcCleaner`).
+    /// Deletes consumed queue rows (Kestra's `JdbcCleaner`), but the kill queue's rows of
+    /// the last [`KILLS_KEPT_SECS`] seconds, which workers read after they are consumed.
     async fn clean_queue(&self) -> Result<u64>;
+    /// Up to `limit` rows of the kill queue ([`QueueType::ExecutionKilled`]) after offset
+    /// `after`, in offset order, consumed or not, and left as they are: how every worker
+    /// reads it (Kestra's `JdbcQueue` receiving with no consumer group, by offset).
+    async fn kills_after(&self, after: i64, limit: usize) -> Result<Vec<Polled>>;
     /// Server version, for results metadata.
     async fn version(&self) -> Result<String>;
 
@@ -676,6 +686,11 @@ pub(crate) fn distinct_jobs<'a>(jobs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'
     out.reverse();
     out
 }
+
+/// How long consumed rows of the kill queue are kept for the workers reading them
+/// ([`Store::clean_queue`]): a worker reads them within a poll interval, this is the margin for
+/// one that lags (its database connection lost a while).
+pub const KILLS_KEPT_SECS: u32 = 60;
 
 /// Transactions committed by this process, on every backend and store.
 static COMMITS: AtomicU64 = AtomicU64::new(0);

@@ -263,6 +263,15 @@ fn text(row: &Row, i: usize) -> Result<String> {
     column::<&str>(row, i).map(str::to_string)
 }
 
+/// Queue rows `(offset, type, key, value)` as messages, in offset order.
+fn queue_rows(rows: &[Row]) -> Result<Vec<Polled>> {
+    let rows = rows
+        .iter()
+        .map(|r| Ok((column(r, 0)?, text(r, 1)?, text(r, 2)?, text(r, 3)?)))
+        .collect::<Result<Vec<(i64, String, String, String)>>>()?;
+    Ok(Polled::in_offset_order(rows))
+}
+
 impl MssqlStore {
     /// Runs one query outside any transaction.
     async fn read(&self, sql: &str, params: &[&dyn ToSql], op: &'static str) -> Result<Vec<Row>> {
@@ -382,11 +391,25 @@ impl Store for MssqlStore {
         let mut conn = self.pool.get().await.map_err(checkout("clean queue"))?;
         execute(
             &mut conn.client,
-            "DELETE FROM queues WHERE consumed = 1",
+            "DELETE FROM queues WHERE consumed = 1
+                 AND ([type] <> 'execution_killed' OR updated < DATEADD(second, -60, SYSUTCDATETIME()))",
             &[],
             "clean queue",
         )
         .await
+    }
+
+    async fn kills_after(&self, after: i64, limit: usize) -> Result<Vec<Polled>> {
+        let limit = limit as i64;
+        let rows = self
+            .read(
+                "SELECT TOP (@P2) [offset], [type], [key], [value] FROM queues
+                 WHERE [type] = 'execution_killed' AND [offset] > @P1 ORDER BY [offset]",
+                &[&after, &limit],
+                "read the kill queue",
+            )
+            .await?;
+        queue_rows(&rows)
     }
 
     async fn version(&self) -> Result<String> {
@@ -519,11 +542,7 @@ impl Tx for MssqlTx {
         let mut params: Vec<&dyn ToSql> = vec![&limit];
         params.extend(names.iter().map(|n| n as &dyn ToSql));
         let rows = fetch(self.client(), &poll_sql(kinds.len()), &params, "poll queue").await?;
-        let rows = rows
-            .iter()
-            .map(|r| Ok((column(r, 0)?, text(r, 1)?, text(r, 2)?, text(r, 3)?)))
-            .collect::<Result<Vec<(i64, String, String, String)>>>()?;
-        Ok(Polled::in_offset_order(rows))
+        queue_rows(&rows)
     }
 
     async fn push(&mut self, messages: &[Message]) -> Result<()> {

@@ -41,7 +41,7 @@ pub(crate) struct PostgresDialect {
 }
 
 /// The NOTIFY channel of each queue type, e.g. `flowbench.public.worker_task`.
-struct Channels([String; 4]);
+struct Channels([String; 5]);
 
 impl Channels {
     fn new(schema: &str) -> Self {
@@ -238,9 +238,12 @@ fn sql(index: QueuedIndex, mapping: JsonMapping) -> Sql {
                 (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'execution')
                 + (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'worker_task')
                 + (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'worker_task_result')
-                + (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'log'),
+                + (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'log')
+                + (SELECT COUNT(*) FROM queues WHERE NOT consumed AND type = 'execution_killed'),
                 (SELECT COUNT(*) FROM worker_job_running)"#,
-        clean_queue: "DELETE FROM queues WHERE consumed",
+        clean_queue: "DELETE FROM queues WHERE consumed AND (type <> 'execution_killed' OR updated < now() - interval '60 seconds')",
+        // Read off the partial index of migration 0009.
+        kills_after: r#"SELECT "offset", type, "key", value::text FROM queues WHERE type = 'execution_killed' AND "offset" > $1 ORDER BY "offset" LIMIT $2"#,
         version: "SHOW server_version",
         analyze_queued: "ANALYZE execution_queued",
         // The plan for the bound values (a custom plan; PostgreSQL 15 has no GENERIC_PLAN).
@@ -527,8 +530,11 @@ mod tests {
     /// writes, so no poll falls back to a walk of the primary key.
     #[test]
     fn every_kind_has_the_partial_index_its_poll_and_counts_read() {
-        let migration =
-            include_str!("../../migrations/postgres/0005_queues_unconsumed_per_type.sql");
+        let migration = [
+            include_str!("../../migrations/postgres/0005_queues_unconsumed_per_type.sql"),
+            include_str!("../../migrations/postgres/0009_queues_unconsumed_execution_killed.sql"),
+        ]
+        .concat();
         for kind in QueueType::ALL {
             let index = format!(
                 "ix_queues_unconsumed_{0} ON queues (\"offset\")\n    WHERE NOT consumed AND type = '{0}'",

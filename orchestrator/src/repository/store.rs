@@ -170,6 +170,16 @@ where
         Ok(D::rows_affected(&r))
     }
 
+    async fn kills_after(&self, after: i64, limit: usize) -> Result<Vec<Polled>> {
+        let rows = sqlx::query(self.dialect.sql().kills_after)
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await
+            .map_err(q::<D>("read the kill queue"))?;
+        queue_rows::<D>(&rows).map_err(q::<D>("read the kill queue"))
+    }
+
     async fn version(&self) -> Result<String> {
         let row = sqlx::query(self.dialect.sql().version)
             .fetch_one(&self.read)
@@ -236,6 +246,26 @@ where
     usize: ColumnIndex<<D::DB as Database>::Row>,
 {
     Ok((row.try_get(0)?, D::text(row, 1)?))
+}
+
+/// Queue rows `(offset, type, key, value)` as messages, in offset order.
+fn queue_rows<D: Dialect>(rows: &[<D::DB as Database>::Row]) -> Result<Vec<Polled>, sqlx::Error>
+where
+    for<'y> i64: Decode<'y, D::DB> + Type<D::DB>,
+    usize: ColumnIndex<<D::DB as Database>::Row>,
+{
+    let rows = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>(0)?,
+                D::text(r, 1)?,
+                D::text(r, 2)?,
+                D::text(r, 3)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Polled::in_offset_order(rows))
 }
 
 /// Binds the pop's values in the order of [`super::dialect::Sql::queued_pop`]: the tenant
@@ -390,19 +420,7 @@ where
         let rows = D::fetch_built(&mut self.tx, qb)
             .await
             .map_err(q::<D>("poll queue"))?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<i64, _>(0)?,
-                    D::text(r, 1)?,
-                    D::text(r, 2)?,
-                    D::text(r, 3)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(q::<D>("poll queue"))?;
-        let polled = Polled::in_offset_order(rows);
+        let polled = queue_rows::<D>(&rows).map_err(q::<D>("poll queue"))?;
         if let Some(mark) = sql.mark_polled.filter(|_| !polled.is_empty()) {
             let offsets: Vec<i64> = polled.iter().map(|p| p.offset).collect();
             self.execute_in("mark polled messages consumed", mark, &offsets, |s, o| {

@@ -30,6 +30,10 @@ impl TaskType for AllowFailure {
 }
 
 impl Flowable for AllowFailure {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.tasks, &self.errors]
     }

@@ -137,6 +137,10 @@ impl Dag {
 }
 
 impl Flowable for Dag {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.tasks, &self.errors]
     }

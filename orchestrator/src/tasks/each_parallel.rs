@@ -43,6 +43,10 @@ impl TaskType for EachParallel {
 }
 
 impl Flowable for EachParallel {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.tasks, &self.errors]
     }

@@ -40,6 +40,10 @@ impl TaskType for EachSequential {
 }
 
 impl Flowable for EachSequential {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.tasks, &self.errors]
     }

@@ -43,6 +43,10 @@ impl TaskType for ForEach {
 }
 
 impl Flowable for ForEach {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.tasks, &self.errors]
     }

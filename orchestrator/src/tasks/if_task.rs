@@ -38,6 +38,10 @@ impl TaskType for IfTask {
 }
 
 impl Flowable for IfTask {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.then, &self.else_, &self.errors]
     }

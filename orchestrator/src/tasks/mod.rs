@@ -208,6 +208,9 @@ pub(crate) trait Flowable {
     /// Every child list (both branches of an If, every Switch case).
     fn children(&self) -> Vec<&[Task]>;
 
+    /// Its own `errors` branch, one of [`Flowable::children`].
+    fn errors(&self) -> &[Task];
+
     /// Creates and advances the task runs of the children that can run now, and reports
     /// whether the flowable is done, and how.
     fn resolve<'a>(&'a self, walker: &mut Walker<'a>, run: &FlowableRun<'_>) -> Progress;
@@ -237,6 +240,45 @@ pub struct TaskContext<'a> {
     /// The indexed log lines of executions, for `log.Fetch`; `None` where the worker has no
     /// database (the benchmarks' task handler).
     pub logs: Option<&'a dyn ExecutionLogs>,
+    /// Turned off when the task run's execution is killed: the attempt then ends KILLED,
+    /// whatever it returns, and [`TaskContext::sleep`] wakes (Kestra's worker kills the
+    /// task's thread).
+    pub kill: Option<&'a KillSwitch>,
+}
+
+/// A running task run's kill switch, shared by its worker thread and the worker's reader
+/// of the kill queue.
+#[derive(Debug, Default)]
+pub struct KillSwitch {
+    killed: std::sync::Mutex<bool>,
+    woken: std::sync::Condvar,
+}
+
+impl KillSwitch {
+    /// Kills the task run: a sleep under this switch wakes.
+    pub fn kill(&self) {
+        *self.lock() = true;
+        self.woken.notify_all();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        *self.lock()
+    }
+
+    /// Holds the thread for `d`, or until the switch is turned off.
+    pub fn sleep(&self, d: std::time::Duration) {
+        let killed = self.lock();
+        // Spurious wake-ups and early ones are both handled by the predicate.
+        let _ = self
+            .woken
+            .wait_timeout_while(killed, d, |killed| !*killed)
+            .map_err(|e| e.into_inner());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, bool> {
+        // A bool cannot be left half-written.
+        self.killed.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Reads the indexed log lines of an execution, oldest first (Kestra's
@@ -250,13 +292,17 @@ impl TaskContext<'_> {
         Ok(self.renderer.render(template, self.vars)?)
     }
 
-    /// Holds the worker thread for `d`, or until the task's `timeout` runs out.
+    /// Holds the worker thread for `d`, or until the task's `timeout` runs out, or until its
+    /// execution is killed.
     pub fn sleep(&self, d: std::time::Duration) {
         let d = match self.deadline {
             Some(deadline) => d.min(deadline.saturating_duration_since(std::time::Instant::now())),
             None => d,
         };
-        std::thread::sleep(d);
+        match self.kill {
+            Some(switch) => switch.sleep(d),
+            None => std::thread::sleep(d),
+        }
     }
 
     /// A file of this task run's own folder in internal storage: its URI, and its path with

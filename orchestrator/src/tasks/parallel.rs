@@ -35,6 +35,10 @@ impl TaskType for Parallel {
 }
 
 impl Flowable for Parallel {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.tasks, &self.errors]
     }

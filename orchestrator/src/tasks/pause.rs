@@ -61,6 +61,10 @@ impl TaskType for Pause {
 }
 
 impl Flowable for Pause {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.tasks, &self.errors]
     }

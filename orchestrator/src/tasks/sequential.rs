@@ -28,6 +28,10 @@ impl TaskType for Sequential {
 }
 
 impl Flowable for Sequential {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.tasks, &self.errors]
     }

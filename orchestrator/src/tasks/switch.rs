@@ -41,6 +41,10 @@ impl TaskType for Switch {
 }
 
 impl Flowable for Switch {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         let mut lists: Vec<&[Task]> = self.cases.iter().map(|(_, c)| c.as_slice()).collect();
         lists.push(&self.defaults);

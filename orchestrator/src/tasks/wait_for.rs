@@ -118,6 +118,10 @@ fn iteration_count(outputs: Option<&Map<String, Value>>) -> i64 {
 }
 
 impl Flowable for WaitFor {
+    fn errors(&self) -> &[Task] {
+        &self.errors
+    }
+
     fn children(&self) -> Vec<&[Task]> {
         vec![&self.tasks, &self.errors]
     }

@@ -1,4 +1,4 @@
-//! Execution routes: create, webhook, read and resume.
+//! Execution routes: create, webhook, read, resume, and (at the end) kill and restart.
 
 use std::collections::HashMap;
 
@@ -127,4 +127,56 @@ pub(super) async fn resume(
     let inputs = input_values(&o, &id, request).await?;
     o.resume(&id, inputs).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `kill`'s query: Kestra's `isOnKillCascade`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub(super) struct KillQuery {
+    /// Whether the executions its Subflow task runs started are killed too (default true).
+    #[serde(default = "cascade_by_default")]
+    is_on_kill_cascade: bool,
+}
+
+fn cascade_by_default() -> bool {
+    true
+}
+
+/// Kestra's `DELETE /api/v1/executions/{executionId}/kill`: queues the kill for the
+/// executor, which moves the execution to KILLING, has the workers stop its running task
+/// runs and ends it KILLED. With `isOnKillCascade` (the default) an ended execution is
+/// accepted too, for its subflow executions, as Kestra accepts it.
+#[utoipa::path(delete, path = "/api/v1/executions/{id}/kill", tag = "Executions",
+    params(("id" = String, Path, description = "The execution's id"), KillQuery),
+    responses(
+        (status = 202, description = "The kill is queued"),
+        (status = 404, description = "No such execution", body = super::ErrorBody),
+        (status = 409, description = "The execution has ended (without `isOnKillCascade`)", body = super::ErrorBody)))]
+pub(super) async fn kill(
+    State(o): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<KillQuery>,
+) -> Result<StatusCode, ApiError> {
+    o.kill(&id, query.is_on_kill_cascade).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Kestra's `POST /api/v1/executions/{executionId}/restart` (without `revision`): the
+/// execution, restarted in place, as queued for the executor.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/restart", tag = "Executions",
+    params(("id" = String, Path, description = "The execution's id")),
+    responses(
+        (status = 200, description = "The execution, RESTARTED", body = Object),
+        (status = 404, description = "No such execution", body = super::ErrorBody),
+        (status = 409, description = "The execution has not ended", body = super::ErrorBody),
+        (status = 422, description = "No task run failed: nothing to restart", body = super::ErrorBody)))]
+pub(super) async fn restart(
+    State(o): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let exec = o.restart(&id).await?;
+    Ok(Json(
+        serde_json::to_value(exec).expect("an execution serializes"),
+    ))
 }

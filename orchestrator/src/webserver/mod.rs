@@ -10,6 +10,8 @@
 //! | `GET/POST/PUT /api/v1/executions/webhook/{namespace}/{id}/{key}` | fires a webhook trigger |
 //! | `GET /api/v1/executions/{id}` | the execution, in Kestra's JSON shape |
 //! | `POST /api/v1/executions/{id}/resume` (the Pause's `onResume` inputs: `multipart/form-data`, or a JSON object) | resumes a paused execution: 204, 409 when it is not paused |
+//! | `DELETE /api/v1/executions/{id}/kill` (`isOnKillCascade`, default true) | queues the kill for the executor: 202; the execution goes KILLING, its running task runs stop on their workers, it ends KILLED, and so do the executions its Subflow tasks started when cascading; 409 for an ended execution without cascade, 404 for an unknown one |
+//! | `POST /api/v1/executions/{id}/restart` | restarts an ended execution in place (its FAILED task runs and their parents run again, one attempt up): the execution, RESTARTED; 409 while it runs, 422 when no task run failed |
 //! | `GET /api/v1/logs/{executionId}` | its log lines |
 
 mod executions;
@@ -31,6 +33,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::executor::RestartError;
 use crate::flow::FlowLookupError;
 use crate::service::{Orchestrator, ServiceError};
 use crate::storage::Storage;
@@ -60,6 +63,8 @@ pub fn router_and_api(orchestrator: Arc<Orchestrator>) -> (Router, utoipa::opena
         .routes(routes!(executions::trigger))
         .routes(routes!(executions::get_execution))
         .routes(routes!(executions::resume))
+        .routes(routes!(executions::kill))
+        .routes(routes!(executions::restart))
         .routes(routes!(logs::get_logs))
         .with_state(orchestrator)
         .split_for_parts()
@@ -114,6 +119,12 @@ impl From<ServiceError> for ApiError {
                 StatusCode::CONFLICT
             }
             ServiceError::Resume(ResumeError::NoTaskRun { .. }) => StatusCode::NOT_FOUND,
+            ServiceError::Ended(_) | ServiceError::Restart(RestartError::NotEnded { .. }) => {
+                StatusCode::CONFLICT
+            }
+            ServiceError::Restart(RestartError::NothingToRestart(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ServiceError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ServiceError::Lookup(_) | ServiceError::Repository(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

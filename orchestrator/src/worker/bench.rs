@@ -34,7 +34,7 @@ impl TaskHandler {
 
     /// Runs the task run and builds its result: the `worker.task-handling` path under test.
     pub fn handle(&self, job: WorkerTask) -> WorkerTaskResult {
-        let result = self.runner.execute(job, &self.events);
+        let result = self.runner.execute(job, &self.events, None);
         self.drained.drain();
         result
     }

@@ -11,13 +11,18 @@
 //! runtime (`worker-rt`) that runs the poller, the writer, the heartbeat and, for
 //! `logs.indexing=sync`, the log pool.
 //!
+//! A killed execution's running task runs stop and end KILLED: `kill` reads the kill queue,
+//! every worker all of it, and turns off their [`crate::tasks::KillSwitch`]es.
+//!
 //! Layout: `runner` runs one task run; `mutate` is `worker.task-handling=mutate`; `logger`
-//! routes a task's log lines; `emitter` is `logs.indexing=sync`'s pool; `bench` exposes the
-//! real task handling to the benchmarks.
+//! routes a task's log lines; `emitter` is `logs.indexing=sync`'s pool; `kill` the kill
+//! queue's reader and the switches; `bench` exposes the real task handling to the
+//! benchmarks.
 
 #[doc(hidden)]
 pub mod bench;
 mod emitter;
+mod kill;
 mod logger;
 mod mutate;
 mod runner;
@@ -186,14 +191,26 @@ impl Worker {
                 runtime: tokio::runtime::Handle::current(),
             })),
         });
+        let kills = Arc::new(kill::Kills::default());
+        let kill_reader = tokio::spawn(kill::watch(
+            store.clone(),
+            kills.clone(),
+            self.timing.clone(),
+            id.clone(),
+            shutdown.clone(),
+        ));
         let mut handles = Vec::with_capacity(threads);
         for n in 0..threads {
             let (jobs, events, runner) = (job_rx.clone(), event_tx.clone(), runner.clone());
+            let kills = kills.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("worker-thread-{n}"))
                 .spawn(move || {
                     while let Ok(job) = jobs.recv() {
-                        let result = runner.execute(job, &events);
+                        let task_run_id = job.task_run.id.clone();
+                        let switch = kills.start(&job.task_run);
+                        let result = runner.execute(job, &events, Some(&switch));
+                        kills.finish(&task_run_id);
                         let _ = events.send(Event::Done(result));
                     }
                 });
@@ -227,6 +244,7 @@ impl Worker {
             pool.drain().await;
         }
         let _ = writer.await;
+        let _ = kill_reader.await;
         beat.abort();
         if let Ok(mut tx) = store.begin().await
             && tx.remove_instance(&id).await.is_ok()

@@ -69,6 +69,11 @@ impl HeldTaskRun {
         &self.fields
     }
 
+    /// Its attempts so far (a restarted task run's).
+    pub fn attempts(&self) -> &[TaskRunAttempt] {
+        self.attempts.as_deref().map_or(&[], Vec::as_slice)
+    }
+
     fn copy(&self) -> Self {
         HeldTaskRun {
             fields: self.fields.clone(),

@@ -15,7 +15,7 @@ use crate::flow::{RetryBehavior, Task, task_duration};
 use crate::knobs::{Knobs, TaskHandling};
 use crate::model::{Level, State, StateType, TaskRun, TaskRunAttempt, WorkerTaskResult};
 use crate::storage::Storage;
-use crate::tasks::{ExecutionLogs, Role, Runnable, TaskContext};
+use crate::tasks::{ExecutionLogs, KillSwitch, Role, Runnable, TaskContext};
 
 /// Runs one task run on a worker thread.
 pub(crate) struct TaskRunner {
@@ -50,10 +50,24 @@ fn runnable(task: &Task) -> Option<&dyn Runnable> {
 }
 
 impl TaskRunner {
-    pub fn execute(&self, job: WorkerTask, events: &flume::Sender<Event>) -> WorkerTaskResult {
+    /// Runs the task run's attempts; `kill` is turned off when its execution is killed.
+    pub fn execute(
+        &self,
+        job: WorkerTask,
+        events: &flume::Sender<Event>,
+        kill: Option<&KillSwitch>,
+    ) -> WorkerTaskResult {
         match self.knobs.task_handling {
             TaskHandling::Immutable => {
-                let o = self.attempts(&job.task, &job.task_run, &job.run_context.variables, events);
+                let prior = job.task_run.attempts.as_deref().unwrap_or_default();
+                let o = self.attempts(
+                    &job.task,
+                    &job.task_run,
+                    prior,
+                    &job.run_context.variables,
+                    events,
+                    kill,
+                );
                 let mut state = job.task_run.state.clone();
                 state.transition(o.state, crate::model::now());
                 WorkerTaskResult {
@@ -70,28 +84,36 @@ impl TaskRunner {
                 self.attempts(
                     &held.task,
                     held.task_run.received(),
+                    held.task_run.attempts(),
                     &held.run_context.variables,
                     events,
+                    kill,
                 )
             }),
         }
     }
 
-    /// Runs the attempts Kestra's `retry` allows; each attempt logs its own lines.
+    /// Runs the attempts Kestra's `retry` allows after the `prior` ones (a restarted task
+    /// run's, kept); each attempt logs its own lines. A killed one ends KILLED, and no
+    /// attempt starts once the task run is killed.
     fn attempts(
         &self,
         task: &Task,
         task_run: &TaskRun,
+        prior: &[TaskRunAttempt],
         vars: &Value,
         events: &flume::Sender<Event>,
+        kill: Option<&KillSwitch>,
     ) -> Ran {
+        let mut attempts = prior.to_vec();
         let Some(runnable) = runnable(task) else {
             return Ran {
-                attempts: Vec::new(),
+                attempts,
                 outputs: None,
                 state: StateType::Failed,
             };
         };
+        let killed = || kill.is_some_and(KillSwitch::is_killed);
         // A `CREATE_NEW_EXECUTION` retry is the executor's: the worker makes one attempt.
         let retry = task
             .retry
@@ -104,8 +126,16 @@ impl TaskRunner {
             .name()
             .unwrap_or("worker")
             .to_string();
-        let mut attempts = Vec::new();
-        for n in 1.. {
+        let first = u32::try_from(prior.len()).unwrap_or(u32::MAX - 1) + 1;
+        for n in first.. {
+            if killed() {
+                // Kestra's worker ends a task run of a killed execution KILLED, unrun.
+                return Ran {
+                    attempts,
+                    outputs: None,
+                    state: StateType::Killed,
+                };
+            }
             let stamp = LineStamp {
                 task_run: task_run.clone(),
                 attempt: n,
@@ -122,7 +152,7 @@ impl TaskRunner {
             // `taskrun.attemptsCount` counts the attempts before this one, as on the retried
             // task run Kestra's executor sends back to a worker.
             let retried;
-            let vars = if n == 1 {
+            let vars = if n == first {
                 vars
             } else {
                 let mut v = vars.clone();
@@ -150,6 +180,7 @@ impl TaskRunner {
                                 serde_mode: self.knobs.serde_mode,
                                 deadline,
                                 logs: self.logs.as_deref(),
+                                kill,
                             };
                             let result = {
                                 let _scope = WorkerScope::open(self.logs.clone());
@@ -177,11 +208,20 @@ impl TaskRunner {
                     (result, logger.finish())
                 }
             };
+            if killed() {
+                state.transition(StateType::Killed, crate::model::now());
+                attempts.push(TaskRunAttempt { state, log_file });
+                return Ran {
+                    attempts,
+                    outputs: None,
+                    state: StateType::Killed,
+                };
+            }
             match result {
                 Ok(outputs) => {
                     state.transition(StateType::Success, crate::model::now());
                     attempts.push(TaskRunAttempt { state, log_file });
-                    let warn = n > 1 && retry.is_some_and(|r| r.warning_on_retry());
+                    let warn = n > first && retry.is_some_and(|r| r.warning_on_retry());
                     return Ran {
                         attempts,
                         outputs: (!outputs.is_empty()).then_some(outputs),
@@ -195,13 +235,18 @@ impl TaskRunner {
                 Err(_) => {
                     state.transition(StateType::Failed, crate::model::now());
                     attempts.push(TaskRunAttempt { state, log_file });
+                    // The attempts this run made, the retry's count.
+                    let made = n + 1 - first;
                     let retry = retry.filter(|r| {
-                        n < max
+                        made < max
                             && r.max_duration()
-                                .is_none_or(|d| started.elapsed() + r.delay_before(n + 1) <= d)
+                                .is_none_or(|d| started.elapsed() + r.delay_before(made + 1) <= d)
                     });
                     match retry {
-                        Some(r) => std::thread::sleep(r.delay_before(n + 1)),
+                        Some(r) => match kill {
+                            Some(switch) => switch.sleep(r.delay_before(made + 1)),
+                            None => std::thread::sleep(r.delay_before(made + 1)),
+                        },
                         None => {
                             return Ran {
                                 attempts,
