@@ -75,6 +75,17 @@ pub fn new_execution(
     labels: Vec<Label>,
     trigger: Option<ExecutionTrigger>,
 ) -> Execution {
+    new_execution_with_id(new_id(), flow, inputs, labels, trigger)
+}
+
+/// [`new_execution`] with the id given.
+pub fn new_execution_with_id(
+    id: String,
+    flow: &Flow,
+    inputs: Map<String, Value>,
+    labels: Vec<Label>,
+    trigger: Option<ExecutionTrigger>,
+) -> Execution {
     let mut all_labels: Vec<Label> = flow
         .labels
         .iter()
@@ -85,7 +96,6 @@ pub fn new_execution(
         all_labels.retain(|x| x.key != l.key);
         all_labels.push(l);
     }
-    let id = new_id();
     if !all_labels.iter().any(|l| l.key == CORRELATION_ID) {
         all_labels.push(Label {
             key: CORRELATION_ID.into(),
@@ -384,6 +394,22 @@ impl Orchestrator {
         labels: Vec<Label>,
         trigger: Option<ExecutionTrigger>,
     ) -> Result<Execution, ServiceError> {
+        self.create_execution_as(new_id(), namespace, id, inputs, labels, trigger)
+            .await
+    }
+
+    /// [`Orchestrator::create_execution`] with the execution's id chosen by the caller: the
+    /// HTTP API stores file inputs under the new execution's folder before it creates the
+    /// execution, as Kestra's `ExecutionController#create` does.
+    pub async fn create_execution_as(
+        &self,
+        execution_id: String,
+        namespace: &str,
+        id: &str,
+        inputs: Map<String, Value>,
+        labels: Vec<Label>,
+        trigger: Option<ExecutionTrigger>,
+    ) -> Result<Execution, ServiceError> {
         let flow = self.flows.latest(namespace, id).await?;
         if flow.disabled {
             return Err(ServiceError::Disabled(flow.key()));
@@ -393,7 +419,7 @@ impl Orchestrator {
                 flow: flow.key(),
                 source,
             })?;
-        let execution = new_execution(&flow, inputs, labels, trigger);
+        let execution = new_execution_with_id(execution_id, &flow, inputs, labels, trigger);
         let mut tx = self.store.begin().await?;
         tx.save_execution(&execution).await?;
         tx.send(&[ExecutionEvent::new(&execution.id)]).await?;

@@ -65,6 +65,25 @@ impl Storage {
         )
     }
 
+    /// The URI of an execution's folder, under which all its files are:
+    /// `kestra:///{namespace}/{flow}/executions/{execution}` (Kestra's
+    /// `StorageContext#getExecutionStorageURI`).
+    pub fn execution_uri(namespace: &str, flow_id: &str, execution_id: &str) -> String {
+        format!(
+            "{SCHEME}/{}/{flow_id}/executions/{execution_id}",
+            namespace.replace('.', "/")
+        )
+    }
+
+    /// Deletes a folder and everything under it (Kestra's `deleteByPrefix`); a folder that
+    /// is not there is no error.
+    pub fn delete_folder(&self, uri: &str) -> io::Result<()> {
+        match std::fs::remove_dir_all(self.path(uri)?) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        }
+    }
+
     /// Writes a whole file, creating its folders.
     pub fn write(&self, uri: &str, data: &[u8]) -> io::Result<()> {
         let p = self.path(uri)?;
@@ -126,6 +145,11 @@ mod tests {
         writeln!(s.append(&uri).unwrap(), "hello").unwrap();
         assert_eq!(s.read_to_string(&uri).unwrap(), "hello\n");
         assert!(s.path("kestra:///../etc/passwd").is_err());
+        let folder = Storage::execution_uri("a.b", "f", "e");
+        assert!(uri.starts_with(&format!("{folder}/")));
+        s.delete_folder(&folder).unwrap();
+        assert!(s.read_to_string(&uri).is_err());
+        s.delete_folder(&folder).unwrap();
         assert!(s.path("file:///x").is_err());
     }
 }

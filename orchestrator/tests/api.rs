@@ -332,6 +332,30 @@ async fn the_openapi_document_lists_every_route() {
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
     let paths = doc["paths"].as_object().unwrap();
+    // The search's page is a named schema, with its parameters.
+    assert!(
+        doc["components"]["schemas"]["PagedResults"].is_object(),
+        "{doc}"
+    );
+    let search = &paths["/api/v1/executions/search"]["get"];
+    let names: Vec<&str> = search["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "page",
+        "size",
+        "sort",
+        "namespace",
+        "flowId",
+        "startDate",
+        "state",
+        "labels",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
     for (path, method) in [
         ("/health", "get"),
         ("/api/v1/flows", "post"),
@@ -339,7 +363,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/flows/{namespace}/{id}", "put"),
         ("/api/v1/executions/{namespace}/{id}", "post"),
         ("/api/v1/executions/webhook/{namespace}/{id}/{key}", "put"),
+        ("/api/v1/executions/search", "get"),
         ("/api/v1/executions/{id}", "get"),
+        ("/api/v1/executions/{id}", "delete"),
         ("/api/v1/executions/{id}/resume", "post"),
         ("/api/v1/logs/{execution_id}", "get"),
     ] {
@@ -712,5 +738,428 @@ async fn a_failed_execution_restarts_and_succeeds() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    api.stop().await;
+}
+
+/// Deploys a flow over HTTP.
+async fn deploy(c: &reqwest::Client, base: &str, source: &str) {
+    let r = c
+        .post(format!("{base}/api/v1/flows"))
+        .body(source.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+}
+
+/// The status and JSON body of a response.
+async fn answer(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Kestra's `ExecutionControllerTest.trigger`, `triggerAndWait`, `nullLabels` and
+/// `shouldRefuseSystemLabelsWhenCreatingAnExecution`, as `curl -F` sends them: text parts
+/// are inputs by their name, a file part is the input its file name names, stored under
+/// the new execution's `inputs/` folder and read back by the flow; `labels` are repeated `key:value` parameters; `wait=true` answers
+/// with the ended execution. Bad labels, bad inputs, an unknown or disabled flow are
+/// refused, and leave no file behind.
+#[tokio::test]
+async fn an_execution_is_created_from_a_form_with_a_file_labels_and_wait() {
+    let api = Api::start().await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    deploy(
+        &c,
+        &base,
+        "id: upload\nnamespace: api.exec\nlabels:\n  from-flow: yes\ninputs:\n  - id: name\n    type: STRING\n  - id: file\n    type: FILE\ntasks:\n  - id: echo\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ inputs.name }}: {{ read(inputs.file) }}\"\n",
+    )
+    .await;
+    let form = || {
+        reqwest::multipart::Form::new().text("name", "kestra").part(
+            "files",
+            reqwest::multipart::Part::bytes(b"a,b\n1,2\n".to_vec()).file_name("file"),
+        )
+    };
+    // `url:` + a URL: the value is everything after the first `:`.
+    let labels = "labels=a:label-1&labels=url:https%3A%2F%2Fkestra.io%2Fdocs%3Fx%3D1";
+    let (status, exec) = answer(
+        c.post(format!(
+            "{base}/api/v1/executions/api.exec/upload?{labels}&wait=true"
+        ))
+        .multipart(form())
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{exec}");
+    let id = exec["id"].as_str().unwrap().to_string();
+    assert_eq!(exec["state"]["current"], "SUCCESS", "{exec}");
+    assert_eq!(exec["url"], format!("/ui/executions/api.exec/upload/{id}"));
+    assert_eq!(exec["deleted"], false);
+    assert_eq!(exec["metadata"]["attemptNumber"], 1);
+    let label = |key: &str| {
+        exec["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["key"] == key)
+            .map(|l| l["value"].clone())
+    };
+    assert_eq!(label("from-flow"), Some(json!("yes")));
+    assert_eq!(label("a"), Some(json!("label-1")));
+    assert_eq!(label("url"), Some(json!("https://kestra.io/docs?x=1")));
+    assert_eq!(label("system.correlationId"), Some(json!(id)));
+    assert_eq!(exec["inputs"]["name"], "kestra");
+    let uri = exec["inputs"]["file"].as_str().unwrap();
+    assert_eq!(
+        uri,
+        format!("kestra:///api/exec/upload/executions/{id}/inputs/file/file.upl")
+    );
+    assert_eq!(o.storage().read_to_string(uri).unwrap(), "a,b\n1,2\n");
+    assert_eq!(
+        exec["taskRunList"][0]["outputs"]["value"],
+        "kestra: a,b\n1,2\n"
+    );
+
+    // Without `wait`, the answer is the execution just created.
+    let (status, created) = answer(
+        c.post(format!("{base}/api/v1/executions/api.exec/upload"))
+            .multipart(form())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["state"]["current"], "CREATED");
+    let created_id = created["id"].as_str().unwrap();
+    o.wait_terminal(created_id, Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // Refused: a label without a key or a value, a system label, a missing input; each
+    // leaves no execution folder behind.
+    let executions = o.storage().root().join("api/exec/upload/executions");
+    let folders = || std::fs::read_dir(&executions).unwrap().count();
+    assert_eq!(folders(), 2);
+    for (query, names) in [
+        ("labels=:value", "labels"),
+        ("labels=key:", "labels"),
+        ("labels=nocolon", "labels"),
+        ("labels=system.label:system", "system.label"),
+        ("wait=maybe", "wait"),
+    ] {
+        let (status, body) = answer(
+            c.post(format!("{base}/api/v1/executions/api.exec/upload?{query}"))
+                .multipart(form())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(names), "{body}");
+    }
+    let only_a_file = reqwest::multipart::Form::new().part(
+        "files",
+        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("file"),
+    );
+    let (status, body) = answer(
+        c.post(format!("{base}/api/v1/executions/api.exec/upload"))
+            .multipart(only_a_file)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("`name`"),
+        "{body}"
+    );
+    assert_eq!(folders(), 2);
+
+    // An unknown flow is 404, a disabled one 409.
+    let r = c
+        .post(format!("{base}/api/v1/executions/api.exec/nope"))
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    deploy(
+        &c,
+        &base,
+        "id: off\nnamespace: api.exec\ndisabled: true\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+    )
+    .await;
+    let r = c
+        .post(format!("{base}/api/v1/executions/api.exec/off"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+
+    api.stop().await;
+}
+
+/// Kestra's `ExecutionControllerTest.find`, `badDate` and `commaInOneOfMultiLabels`:
+/// `GET /api/v1/executions/search` with its filters, pages and sorts, and its errors,
+/// each naming the parameter.
+#[tokio::test]
+async fn executions_are_searched_with_filters_pages_and_sorts() {
+    let api = Api::start().await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    let get = |query: &str| {
+        let url = format!("{base}/api/v1/executions/search{query}");
+        let c = c.clone();
+        async move { answer(c.get(url).send().await.unwrap()).await }
+    };
+    // Nothing yet: an empty page, not an execution named `search`.
+    assert_eq!(get("").await, (200, json!({"results": [], "total": 0})));
+
+    deploy(&c, &base, "id: ok\nnamespace: api.search\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n").await;
+    deploy(&c, &base, "id: ko\nnamespace: api.search.sub\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.execution.Fail\n").await;
+    let mut ids = Vec::new();
+    for (flow, labels) in [
+        ("api.search/ok", "labels=team:a&labels=project:foo%2Cbar"),
+        ("api.search/ok", "labels=team:b"),
+        ("api.search.sub/ko", "labels=team:a"),
+        ("api.search/ok", "labels=team:a&labels=project:baz"),
+    ] {
+        let (status, exec) = answer(
+            c.post(format!(
+                "{base}/api/v1/executions/{flow}?{labels}&wait=true"
+            ))
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{exec}");
+        ids.push(exec["id"].as_str().unwrap().to_string());
+    }
+    let found = |body: &Value| -> Vec<String> {
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+
+    let (status, all) = get("").await;
+    assert_eq!(status, 200);
+    assert_eq!(all["total"], 4);
+    assert_eq!(found(&all), newest_first);
+    assert_eq!(all["results"][0]["state"]["current"], "SUCCESS");
+    // Pages from 1, of `size`; the total is over every page.
+    let (_, page) = get("?page=2&size=3&sort=state.startDate:asc").await;
+    assert_eq!(
+        (found(&page), &page["total"]),
+        (ids[3..].to_vec(), &json!(4))
+    );
+    let (_, page) = get("?page=1&size=3&sort=state.startDate:asc").await;
+    assert_eq!(found(&page), ids[..3].to_vec());
+    let (_, page) = get("?page=3&size=3").await;
+    assert_eq!((found(&page).len(), &page["total"]), (0, &json!(4)));
+    // A namespace finds those under it; with a flow id, that namespace only.
+    assert_eq!(get("?namespace=api.search").await.1["total"], 4);
+    assert_eq!(get("?namespace=api.search&flowId=ok").await.1["total"], 3);
+    assert_eq!(get("?namespace=api.search&flowId=ko").await.1["total"], 0);
+    assert_eq!(get("?namespace=api.sea").await.1["total"], 0);
+    // States, repeatable.
+    let (_, failed) = get("?state=FAILED").await;
+    assert_eq!(found(&failed), [ids[2].clone()]);
+    assert_eq!(get("?state=FAILED&state=SUCCESS").await.1["total"], 4);
+    assert_eq!(get("?state=RUNNING").await.1["total"], 0);
+    // Labels: every one given, a comma inside a value and a space after the `:` as Kestra
+    // reads them.
+    let (_, team_a) = get("?labels=team:a&sort=state.startDate:asc").await;
+    assert_eq!(
+        found(&team_a),
+        [ids[0].clone(), ids[2].clone(), ids[3].clone()]
+    );
+    let (_, foo_bar) = get("?labels=project:%20foo%2Cbar&labels=team:a").await;
+    assert_eq!(found(&foo_bar), [ids[0].clone()]);
+    // Dates: started at or after, ended at or before; timeRange counts back from now.
+    let second = o.execution(&ids[1]).await.unwrap();
+    let third = o.execution(&ids[2]).await.unwrap();
+    let start = second.state.start_date().to_string().replace('+', "%2B");
+    let end = third.state.end_date().unwrap().to_string();
+    let (_, window) = get(&format!(
+        "?startDate={start}&endDate={end}&sort=state.startDate:asc"
+    ))
+    .await;
+    assert_eq!(found(&window), ids[1..3].to_vec());
+    assert_eq!(get("?timeRange=PT1H").await.1["total"], 4);
+    assert_eq!(get("?startDate=2999-01-01T00:00").await.1["total"], 0);
+    // Sorts: each of Kestra's fields, and the first field first.
+    let (_, by_flow) = get("?sort=flowId:asc&sort=state.startDate:desc").await;
+    assert_eq!(
+        found(&by_flow),
+        [
+            ids[2].clone(),
+            ids[3].clone(),
+            ids[1].clone(),
+            ids[0].clone()
+        ]
+    );
+    for field in [
+        "id",
+        "state.endDate",
+        "state.duration",
+        "namespace",
+        "state.current",
+    ] {
+        let (status, body) = get(&format!("?sort={field}:desc")).await;
+        assert_eq!(
+            (status, &body["total"]),
+            (200, &json!(4)),
+            "{field}: {body}"
+        );
+    }
+
+    // Errors: 422, naming the parameter.
+    for (query, names) in [
+        ("?page=0", "page"),
+        ("?size=-1", "size"),
+        ("?size=ten", "size"),
+        ("?sort=nope:asc", "nope"),
+        ("?sort=state.startDate", "sort"),
+        ("?startDate=yesterday", "startDate"),
+        ("?endDate=2024-13-01T00:00", "endDate"),
+        ("?state=DONE", "state"),
+        ("?labels=team", "labels"),
+        ("?timeRange=P1Y", "timeRange"),
+        (
+            "?startDate=2024-06-03T00:00:00.000%2B02:00&endDate=2023-06-05T00:00:00.000%2B02:00",
+            "Start date must be before End Date",
+        ),
+        (
+            "?startDate=2024-01-07T18:43:11.248%2B01:00&timeRange=PT12H",
+            "are mutually exclusive",
+        ),
+    ] {
+        let (status, body) = get(query).await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(names),
+            "{query}: {body}"
+        );
+    }
+
+    api.stop().await;
+}
+
+/// Kestra's `ExecutionControllerTest.delete`: 204, then 404; the execution's logs and
+/// files go unless `deleteLogs=false` / `deleteStorage=false`; a paused execution is
+/// deleted as it is.
+#[tokio::test]
+async fn an_execution_is_deleted_with_its_logs_and_files() {
+    let api = Api::start().await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    deploy(
+        &c,
+        &base,
+        "id: gone\nnamespace: api.delete\ninputs:\n  - id: file\n    type: FILE\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+    )
+    .await;
+    let run = || async {
+        let form = reqwest::multipart::Form::new().part(
+            "files",
+            reqwest::multipart::Part::bytes(b"data".to_vec()).file_name("file"),
+        );
+        let (status, exec) = answer(
+            c.post(format!(
+                "{base}/api/v1/executions/api.delete/gone?wait=true"
+            ))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{exec}");
+        o.wait_idle(Duration::from_secs(30)).await.unwrap();
+        let id = exec["id"].as_str().unwrap().to_string();
+        let uri = exec["inputs"]["file"].as_str().unwrap().to_string();
+        assert!(!o.logs(&id).await.unwrap().is_empty());
+        (id, uri)
+    };
+
+    let (id, uri) = run().await;
+    let r = c
+        .delete(format!("{base}/api/v1/executions/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c
+        .get(format!("{base}/api/v1/executions/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(o.logs(&id).await.unwrap().is_empty());
+    assert!(o.storage().read_to_string(&uri).is_err());
+    let r = c
+        .delete(format!("{base}/api/v1/executions/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let (kept, uri) = run().await;
+    let r = c
+        .delete(format!(
+            "{base}/api/v1/executions/{kept}?deleteLogs=false&deleteStorage=false"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(o.execution(&kept).await.is_err());
+    assert!(!o.logs(&kept).await.unwrap().is_empty());
+    assert_eq!(o.storage().read_to_string(&uri).unwrap(), "data");
+
+    // A paused execution: deleted as it is, as Kestra's `ExecutionService#delete`.
+    deploy(
+        &c,
+        &base,
+        "id: held\nnamespace: api.delete\ntasks:\n  - id: wait\n    type: io.kestra.plugin.core.flow.Pause\n",
+    )
+    .await;
+    let (_, exec) = answer(
+        c.post(format!("{base}/api/v1/executions/api.delete/held"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let held = exec["id"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while o.execution(&held).await.unwrap().state.current != orchestrator::model::StateType::Paused
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never paused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = c
+        .delete(format!("{base}/api/v1/executions/{held}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(o.execution(&held).await.is_err());
+
     api.stop().await;
 }

@@ -53,6 +53,7 @@ on_every_backend!(
     multiple_condition_windows_are_kept_reset_and_purged,
     flow_triggers_start_each_flow_once_under_two_executors,
     a_killed_execution_stops_its_running_task_and_its_subflow,
+    executions_are_searched_paged_and_deleted,
 );
 
 fn knobs(set: &[&str]) -> Knobs {
@@ -1629,4 +1630,151 @@ async fn a_killed_execution_stops_its_running_task_and_its_subflow(backend: Back
         "{backend:?}: {kills:?}"
     );
     o.shutdown().await;
+}
+
+/// `GET /api/v1/executions/search`'s repository query, on each dialect: the namespace (and
+/// those under it), flow, state, date and label filters, the sort on each field, the
+/// pages and their total; then a delete, with and without its logs.
+async fn executions_are_searched_paged_and_deleted(backend: Backend) {
+    use orchestrator::repository::search::{Direction, ExecutionSearch, SortField};
+    let Some((_db, o)) = started(backend, &[]).await else {
+        return;
+    };
+    let flow = |namespace: &str, id: &str, fail: bool| {
+        format!(
+            "id: {id}\nnamespace: {namespace}\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.{}\n",
+            if fail {
+                "execution.Fail"
+            } else {
+                "log.Log\n    message: hi"
+            }
+        )
+    };
+    let label = |key: &str, value: &str| Label {
+        key: key.into(),
+        value: value.into(),
+    };
+    // Five executions, one after another: a (ns1.a, SUCCESS) three times, b (ns1.sub.b,
+    // FAILED), c (ns2_x.c, SUCCESS): `ns2_x` checks that `_` is no wildcard.
+    let mut ids = Vec::new();
+    for (namespace, id, fail, labels) in [
+        (
+            "ns1",
+            "a",
+            false,
+            vec![label("team", "x"), label("env", "prod")],
+        ),
+        ("ns1", "a", false, vec![label("team", "y")]),
+        (
+            "ns1",
+            "a",
+            false,
+            vec![label("team", "x"), label("env", "dev:1")],
+        ),
+        ("ns1.sub", "b", true, vec![label("team", "x")]),
+        ("ns2_x", "c", false, vec![]),
+    ] {
+        let exec = run(&o, &flow(namespace, id, fail), Map::new(), labels).await;
+        ids.push(exec.id);
+    }
+    let search = |f: &dyn Fn(&mut ExecutionSearch)| {
+        let mut s = ExecutionSearch {
+            page: 1,
+            size: 10,
+            ..Default::default()
+        };
+        f(&mut s);
+        s
+    };
+    let store = o.store();
+    let found = |s: ExecutionSearch| async move {
+        let page = store.search_executions(&s).await.unwrap();
+        let found: Vec<String> = page.results.into_iter().map(|e| e.id).collect();
+        (found, page.total)
+    };
+
+    // No filter, newest first: all five.
+    let (all, total) = found(search(&|_| {})).await;
+    assert_eq!(total, 5);
+    assert_eq!(all, ids.iter().rev().cloned().collect::<Vec<_>>());
+    // Oldest first, two a page: the third page has the last one.
+    let oldest = |page| {
+        search(&move |s| {
+            s.sort = vec![(SortField::StartDate, Direction::Asc)];
+            s.size = 2;
+            s.page = page;
+        })
+    };
+    assert_eq!(found(oldest(1)).await, (ids[..2].to_vec(), 5));
+    assert_eq!(found(oldest(3)).await, (ids[4..].to_vec(), 5));
+    assert_eq!(found(oldest(4)).await, (vec![], 5));
+    // A namespace finds those under it, not those that merely begin alike.
+    let (under, total) = found(search(&|s| s.namespace = Some("ns1".into()))).await;
+    assert_eq!((under.len(), total), (4, 4));
+    let (none, _) = found(search(&|s| s.namespace = Some("ns2".into()))).await;
+    assert!(none.is_empty(), "{none:?}");
+    let (c, _) = found(search(&|s| s.namespace = Some("ns2_x".into()))).await;
+    assert_eq!(c, [ids[4].clone()]);
+    // With a flow id, the namespace alone.
+    let (a, _) = found(search(&|s| {
+        s.namespace = Some("ns1".into());
+        s.flow_id = Some("a".into());
+    }))
+    .await;
+    assert_eq!(a.len(), 3);
+    // States, and labels: every label given must be there with its value.
+    let (failed, _) = found(search(&|s| s.states = vec![StateType::Failed])).await;
+    assert_eq!(failed, [ids[3].clone()]);
+    let (both, _) = found(search(&|s| {
+        s.states = vec![StateType::Failed, StateType::Success];
+        s.flow_id = Some("c".into());
+    }))
+    .await;
+    assert_eq!(both, [ids[4].clone()]);
+    let (team_x, _) = found(search(&|s| {
+        s.labels = vec![label("team", "x")];
+        s.sort = vec![(SortField::StartDate, Direction::Asc)];
+    }))
+    .await;
+    assert_eq!(team_x, [ids[0].clone(), ids[2].clone(), ids[3].clone()]);
+    let (x_dev, _) = found(search(&|s| {
+        s.labels = vec![label("team", "x"), label("env", "dev:1")]
+    }))
+    .await;
+    assert_eq!(x_dev, [ids[2].clone()]);
+    // Dates: started at or after the third's start, ended at or before the fourth's end.
+    let third = o.execution(&ids[2]).await.unwrap();
+    let fourth = o.execution(&ids[3]).await.unwrap();
+    let (window, _) = found(search(&|s| {
+        s.start_date = Some(third.state.start_date());
+        s.end_date = fourth.state.end_date();
+        s.sort = vec![(SortField::StartDate, Direction::Asc)];
+    }))
+    .await;
+    assert_eq!(window, [ids[2].clone(), ids[3].clone()]);
+    // Every sort field runs; flowId down puts c first, and the id breaks ties.
+    for (field, _) in SortField::NAMES {
+        let field = SortField::parse(field).unwrap();
+        let (sorted, total) = found(search(&|s| s.sort = vec![(field, Direction::Desc)])).await;
+        assert_eq!((sorted.len(), total), (5, 5), "{field:?}");
+    }
+    let (by_flow, _) = found(search(&|s| {
+        s.sort = vec![(SortField::FlowId, Direction::Desc)]
+    }))
+    .await;
+    assert_eq!(by_flow[0], ids[4]);
+    let (up, _) = found(search(&|s| s.sort = vec![(SortField::Id, Direction::Asc)])).await;
+    let (mut down, _) = found(search(&|s| s.sort = vec![(SortField::Id, Direction::Desc)])).await;
+    down.reverse();
+    assert_eq!(up, down);
+
+    // Delete: the row, and its logs unless asked to keep them.
+    assert!(!o.logs(&ids[0]).await.unwrap().is_empty());
+    assert!(o.store().delete_execution(&ids[0], true).await.unwrap());
+    assert!(o.store().execution(&ids[0]).await.unwrap().is_none());
+    assert!(o.logs(&ids[0]).await.unwrap().is_empty());
+    assert!(o.store().delete_execution(&ids[1], false).await.unwrap());
+    assert!(!o.logs(&ids[1]).await.unwrap().is_empty());
+    assert!(!o.store().delete_execution(&ids[1], true).await.unwrap());
+    assert_eq!(found(search(&|_| {})).await.1, 3);
 }

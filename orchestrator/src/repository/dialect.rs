@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use sqlx::query::Query;
 use sqlx::{Database, QueryBuilder, Transaction};
 
+use super::search::SearchSyntax;
 use super::{Error, QueueType, Result};
 use crate::knobs::{JsonMapping, QueuedIndex};
 use crate::model::Execution;
@@ -150,6 +151,12 @@ pub(crate) struct Sql {
     pub true_literal: &'static str,
 
     // Executions.
+    /// How the execution search is written ([`super::search`]).
+    pub search: SearchSyntax,
+    /// `(id)`: deletes the execution's row.
+    pub delete_execution: &'static str,
+    /// `(execution id)`: deletes its log lines.
+    pub delete_logs: &'static str,
     /// `(id)` → the execution's document, locked for update where the database can.
     pub load_execution: String,
     /// Bound by [`Dialect::bind_execution`]; inserts or replaces.

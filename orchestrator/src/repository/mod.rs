@@ -12,6 +12,7 @@ mod mssql;
 mod mysql;
 pub mod plan;
 mod postgres;
+pub mod search;
 mod sqlite;
 mod store;
 
@@ -29,6 +30,7 @@ pub use plan::{PlanFacts, PopPlan};
 
 use crate::knobs::{JsonMapping, Knobs};
 use crate::model::{Execution, LogEntry};
+use search::{ExecutionSearch, Page};
 
 /// A repository error, naming the backend and the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -506,6 +508,13 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_tx(&self) -> Result<Box<dyn Tx>>;
 
     async fn execution(&self, id: &str) -> Result<Option<Execution>>;
+    /// A page of the executions that match, and how many match in all: Kestra's
+    /// `ExecutionRepositoryInterface#find` ([`search`]).
+    async fn search_executions(&self, search: &ExecutionSearch) -> Result<Page<Execution>>;
+    /// Deletes the execution's row, and its log lines when `logs` is set, as Kestra's
+    /// `ExecutionService#delete` purges them, whatever its state; false when there was no
+    /// such execution.
+    async fn delete_execution(&self, id: &str, logs: bool) -> Result<bool>;
     /// Every execution of a flow, in no order.
     async fn executions_of_flow(&self, namespace: &str, flow_id: &str) -> Result<Vec<Execution>>;
     async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>>;

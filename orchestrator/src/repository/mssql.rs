@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use bb8::{Pool, PooledConnection};
 use tiberius::{Row, ToSql};
 
+use super::search::{ExecutionSearch, Page};
 use super::{
     Counts, Error, ExecutionDelay, ExecutionQueued, Message, MultipleConditionWindow, Notifier,
     Polled, PopPlan, QueueType, Result, Store, TriggerState, Tx,
@@ -272,6 +273,37 @@ fn queue_rows(rows: &[Row]) -> Result<Vec<Polled>> {
     Ok(Polled::in_offset_order(rows))
 }
 
+/// SQL Server's spelling of an execution search (see [`super::search`]): `@Pn` parameters,
+/// dates converted from ISO 8601 text to the columns' `DATETIME2`, labels read with
+/// `OPENJSON`, and `OFFSET … FETCH` for the page.
+fn search_syntax() -> super::search::SearchSyntax {
+    super::search::SearchSyntax {
+        select: "SELECT [key], [value] FROM executions".into(),
+        key: "[key]",
+        count: "COUNT_BIG(*)",
+        placeholder: |n| format!("@P{n}"),
+        date: |p| format!("CONVERT(DATETIME2(7), {p}, 126)"),
+        date_value: |t| t.strftime("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        label: |k, v| {
+            format!(
+                "EXISTS (SELECT 1 FROM OPENJSON([value], '$.labels') WITH (label_key NVARCHAR(4000) '$.key', label_value NVARCHAR(4000) '$.value') AS l WHERE l.label_key = {k} AND l.label_value = {v})"
+            )
+        },
+        page: |limit, offset| format!("OFFSET {offset} ROWS FETCH NEXT {limit} ROWS ONLY"),
+    }
+}
+
+/// A search's values as tiberius parameters.
+fn search_params(params: &[super::search::Param]) -> Vec<&dyn ToSql> {
+    params
+        .iter()
+        .map(|p| match p {
+            super::search::Param::Text(s) => s as &dyn ToSql,
+            super::search::Param::Int(n) => n as &dyn ToSql,
+        })
+        .collect()
+}
+
 impl MssqlStore {
     /// Runs one query outside any transaction.
     async fn read(&self, sql: &str, params: &[&dyn ToSql], op: &'static str) -> Result<Vec<Row>> {
@@ -315,6 +347,58 @@ impl Store for MssqlStore {
         rows.first()
             .map(|r| super::decode_doc(BACKEND, self.mapping, "execution", id, &text(r, 0)?))
             .transpose()
+    }
+
+    async fn search_executions(&self, search: &ExecutionSearch) -> Result<Page<Execution>> {
+        let statements = super::search::statements(search, &search_syntax());
+        let op = "search executions";
+        let count_params = search_params(&statements.count_params);
+        let rows = self.read(&statements.count, &count_params, op).await?;
+        let total = rows
+            .first()
+            .map(|r| column::<i64>(r, 0))
+            .transpose()?
+            .unwrap_or_default();
+        let page_params = search_params(&statements.page_params);
+        let rows = self.read(&statements.page, &page_params, op).await?;
+        let results = rows
+            .iter()
+            .map(|r| {
+                let key = text(r, 0)?;
+                super::decode_doc(BACKEND, self.mapping, "execution", &key, &text(r, 1)?)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            results,
+            total: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    async fn delete_execution(&self, id: &str, logs: bool) -> Result<bool> {
+        // Two statements outside a transaction: should the second fail, the execution is
+        // gone and only its log lines are left, which a second delete cannot reach anyway.
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(checkout("delete execution"))?;
+        let deleted = execute(
+            &mut conn.client,
+            "DELETE FROM executions WHERE [key] = @P1",
+            &[&id],
+            "delete execution",
+        )
+        .await?;
+        if logs {
+            execute(
+                &mut conn.client,
+                "DELETE FROM logs WHERE execution_id = @P1",
+                &[&id],
+                "delete an execution's logs",
+            )
+            .await?;
+        }
+        Ok(deleted > 0)
     }
 
     async fn executions_of_flow(&self, namespace: &str, flow_id: &str) -> Result<Vec<Execution>> {

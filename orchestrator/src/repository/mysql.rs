@@ -21,6 +21,7 @@ use sqlx::{
 };
 
 use super::dialect::{Bound, Dialect, Poll, Sql, q, queued_pop};
+use super::search::SearchSyntax;
 use super::store::SqlxStore;
 use super::{Error, Notifier, Result};
 use crate::knobs::{Knobs, QueuedIndex};
@@ -169,6 +170,19 @@ fn sql(index: QueuedIndex) -> Sql {
         json_cast: "",
         true_literal: "TRUE",
         // FOR UPDATE: two executors never process one execution at once.
+        search: SearchSyntax {
+            select: "SELECT `key`, `value` FROM executions".into(),
+            key: "`key`",
+            count: "COUNT(*)",
+            placeholder: |_| "?".into(),
+            // The date columns are UTC `DATETIME(6)`s.
+            date: |p| p.to_string(),
+            date_value: datetime,
+            label: |k, v| format!("JSON_CONTAINS(`value`, JSON_OBJECT('key', {k}, 'value', {v}), '$.labels')"),
+            page: |limit, offset| format!("LIMIT {limit} OFFSET {offset}"),
+        },
+        delete_execution: "DELETE FROM executions WHERE `key` = ?",
+        delete_logs: "DELETE FROM logs WHERE execution_id = ?",
         load_execution: "SELECT `value` FROM executions WHERE `key` = ? FOR UPDATE".into(),
         save_execution: "INSERT INTO executions (`key`, `value`) VALUES (?, ?)
              ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)",

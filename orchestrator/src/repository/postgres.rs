@@ -18,6 +18,7 @@ use sqlx::{Connection as _, PgConnection, PgPool, Postgres, QueryBuilder, Row, T
 use tokio_util::task::AbortOnDropHandle;
 
 use super::dialect::{Bound, Dialect, Poll, Sql, q, queued_pop};
+use super::search::SearchSyntax;
 use super::store::SqlxStore;
 use super::{Error, Notifier, QueueType, Result};
 use crate::knobs::{JsonMapping, Knobs, QueuedIndex};
@@ -255,6 +256,22 @@ fn sql(index: QueuedIndex, mapping: JsonMapping) -> Sql {
         json_cast: "::jsonb",
         true_literal: "TRUE",
         // FOR UPDATE: two executors never process one execution at once.
+        search: SearchSyntax {
+            select: format!(r#"SELECT "key", {value} FROM executions"#),
+            key: r#""key""#,
+            count: "COUNT(*)",
+            placeholder: |n| format!("${n}"),
+            date: |p| format!("CAST({p} AS timestamptz)"),
+            date_value: |t| t.to_string(),
+            label: |k, v| {
+                format!(
+                    "value -> 'labels' @> jsonb_build_array(jsonb_build_object('key', CAST({k} AS text), 'value', CAST({v} AS text)))"
+                )
+            },
+            page: |limit, offset| format!("LIMIT {limit} OFFSET {offset}"),
+        },
+        delete_execution: r#"DELETE FROM executions WHERE "key" = $1"#,
+        delete_logs: "DELETE FROM logs WHERE execution_id = $1",
         load_execution: format!(r#"SELECT {value} FROM executions WHERE "key" = $1 FOR UPDATE"#),
         save_execution: r#"INSERT INTO executions ("key", value) VALUES ($1, $2::jsonb)
                ON CONFLICT ("key") DO UPDATE SET value = EXCLUDED.value"#,

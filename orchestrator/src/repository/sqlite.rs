@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::dialect::{Bound, Dialect, Poll, Sql, q, queued_pop};
+use super::search::SearchSyntax;
 use super::store::SqlxStore;
 use super::{Error, Notifier, Result};
 use crate::knobs::Knobs;
@@ -130,10 +131,29 @@ fn sql() -> Sql {
         push_consumed: r#"INSERT INTO queues (type, "key", value, consumed) "#,
         json_cast: "",
         true_literal: "1",
+        search: SearchSyntax {
+            select: r#"SELECT "key", value FROM executions"#.into(),
+            key: r#""key""#,
+            count: "COUNT(*)",
+            placeholder: |_| "?".into(),
+            // The date columns hold `sortable_date` text, so text order is time order.
+            date: |p| p.to_string(),
+            date_value: sortable_date,
+            label: |k, v| {
+                format!(
+                    "EXISTS (SELECT 1 FROM json_each(executions.value, '$.labels') AS l \
+                     WHERE json_extract(l.value, '$.key') = {k} AND json_extract(l.value, '$.value') = {v})"
+                )
+            },
+            page: |limit, offset| format!("LIMIT {limit} OFFSET {offset}"),
+        },
+        delete_execution: r#"DELETE FROM executions WHERE "key" = ?"#,
+        delete_logs: "DELETE FROM logs WHERE execution_id = ?",
         // No FOR UPDATE: the single writer already excludes every other transaction.
         load_execution: r#"SELECT value FROM executions WHERE "key" = ?"#.into(),
-        // The indexed columns are written beside the document (migration 0003), in the
-        // document's own spelling, rather than extracted from it by SQLite on every save.
+        // The indexed columns are written beside the document (migration 0003) rather than
+        // extracted from it by SQLite on every save; the dates fixed-width (migration 0007),
+        // so that they sort as text.
         save_execution: r#"INSERT INTO executions ("key", value, namespace, flow_id, state_current,
                                        start_date, end_date, state_duration)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -207,8 +227,8 @@ impl Dialect for SqliteDialect {
             .bind(execution.namespace.as_str())
             .bind(execution.flow_id.as_str())
             .bind(state.current.as_str())
-            .bind(state.start_date().to_string())
-            .bind(end.map(|e| e.to_string()))
+            .bind(sortable_date(state.start_date()))
+            .bind(end.map(sortable_date))
             .bind(end.map(|e| e.duration_since(state.start_date()).as_secs_f64() * 1000.0))
     }
 

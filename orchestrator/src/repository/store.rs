@@ -12,6 +12,7 @@ use sqlx::{
 };
 
 use super::dialect::{Dialect, Poll, q};
+use super::search::{self, ExecutionSearch, Page, Param};
 use super::{
     Counts, ExecutionDelay, ExecutionQueued, Message, MultipleConditionWindow, Notifier, Polled,
     PopPlan, QueueType, Result, SavedExecution, Store, TriggerState, Tx, decode_doc,
@@ -93,6 +94,50 @@ where
             .map_err(q::<D>("read execution"))?;
         row.map(|r| D::document(self.mapping, &r, 0, "execution", id))
             .transpose()
+    }
+
+    async fn search_executions(&self, search: &ExecutionSearch) -> Result<Page<Execution>> {
+        let statements = search::statements(search, &self.dialect.sql().search);
+        let op = "search executions";
+        let total = bind_search(sqlx::query(&statements.count), &statements.count_params)
+            .fetch_one(&self.read)
+            .await
+            .and_then(|row| row.try_get::<i64, _>(0))
+            .map_err(q::<D>(op))?;
+        let rows = bind_search(sqlx::query(&statements.page), &statements.page_params)
+            .fetch_all(&self.read)
+            .await
+            .map_err(q::<D>(op))?;
+        let results = rows
+            .iter()
+            .map(|r| {
+                let key = D::text(r, 0).map_err(q::<D>(op))?;
+                D::document(self.mapping, r, 1, "execution", &key)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            results,
+            total: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    async fn delete_execution(&self, id: &str, logs: bool) -> Result<bool> {
+        let sql = self.dialect.sql();
+        let mut tx = self.write.begin().await.map_err(q::<D>("begin"))?;
+        let deleted = sqlx::query(sql.delete_execution)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q::<D>("delete execution"))?;
+        if logs {
+            sqlx::query(sql.delete_logs)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q::<D>("delete an execution's logs"))?;
+        }
+        tx.commit().await.map_err(q::<D>("commit"))?;
+        Ok(D::rows_affected(&deleted) > 0)
     }
 
     async fn executions_of_flow(&self, namespace: &str, flow_id: &str) -> Result<Vec<Execution>> {
@@ -285,6 +330,24 @@ where
         None => query,
     };
     query.bind(namespace).bind(flow_id).bind(1_i64)
+}
+
+/// Binds a search's values in order.
+fn bind_search<'a, DB: Database>(
+    mut query: super::dialect::Bound<'a, DB>,
+    params: &'a [Param],
+) -> super::dialect::Bound<'a, DB>
+where
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'y> i64: Encode<'y, DB> + Type<DB>,
+{
+    for p in params {
+        query = match p {
+            Param::Text(s) => query.bind(s.as_str()),
+            Param::Int(n) => query.bind(*n),
+        };
+    }
+    query
 }
 
 /// One transaction of a [`SqlxStore`].

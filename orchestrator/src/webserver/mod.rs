@@ -6,13 +6,22 @@
 //! | `POST /api/v1/flows` (YAML body) | creates or updates a flow |
 //! | `PUT /api/v1/flows/{namespace}/{id}` (YAML body) | updates a flow |
 //! | `GET /api/v1/flows/{namespace}/{id}` | the flow's source and revision |
-//! | `POST /api/v1/executions/{namespace}/{id}` (optional JSON object of inputs) | triggers an execution |
+//! | `POST /api/v1/executions/{namespace}/{id}` (inputs as `multipart/form-data`, or a JSON object; `?labels=k:v` repeated, `?wait=true`) | creates an execution: Kestra's `ExecutionResponse`, the execution and its UI `url`; with `wait=true`, once it has ended. 404 unknown flow, 409 disabled, 422 bad inputs or labels |
 //! | `GET/POST/PUT /api/v1/executions/webhook/{namespace}/{id}/{key}` | fires a webhook trigger |
+//! | `GET /api/v1/executions/search` (`namespace`, `flowId`, `state`, `startDate`, `endDate`, `timeRange`, `labels`, `page` from 1, `size`, `sort` like `state.startDate:desc`) | `{"results": [...], "total": N}`; 422 naming a bad parameter |
 //! | `GET /api/v1/executions/{id}` | the execution, in Kestra's JSON shape |
+//! | `DELETE /api/v1/executions/{id}` (`deleteLogs`, `deleteStorage`, both true by default) | deletes it, whatever its state: 204, 404 unknown |
 //! | `POST /api/v1/executions/{id}/resume` (the Pause's `onResume` inputs: `multipart/form-data`, or a JSON object) | resumes a paused execution: 204, 409 when it is not paused |
 //! | `DELETE /api/v1/executions/{id}/kill` (`isOnKillCascade`, default true) | queues the kill for the executor: 202; the execution goes KILLING, its running task runs stop on their workers, it ends KILLED, and so do the executions its Subflow tasks started when cascading; 409 for an ended execution without cascade, 404 for an unknown one |
 //! | `POST /api/v1/executions/{id}/restart` | restarts an ended execution in place (its FAILED task runs and their parents run again, one attempt up): the execution, RESTARTED; 409 while it runs, 422 when no task run failed |
 //! | `GET /api/v1/logs/{executionId}` | its log lines |
+//!
+//! Inputs in `multipart/form-data` are read as Kestra's `FlowInputOutput` reads them: a
+//! text part is the input its name names; a file part is the input its *file name* names
+//! (`curl -F "files=@data.csv;filename=myInput"`), stored in internal storage under the
+//! execution's `inputs/` folder, the value being its `kestra:///` URI. A JSON object of
+//! inputs is still taken (flowbench's own clients send one). Execution ids have Kestra's
+//! short base-62 form ([`crate::model::new_id`]).
 
 mod executions;
 mod flows;
@@ -60,8 +69,12 @@ pub fn router_and_api(orchestrator: Arc<Orchestrator>) -> (Router, utoipa::opena
         .routes(routes!(flows::create_flow))
         .routes(routes!(flows::get_flow, flows::update_flow))
         .routes(routes!(executions::webhook))
-        .routes(routes!(executions::trigger))
-        .routes(routes!(executions::get_execution))
+        .routes(routes!(executions::create))
+        .routes(routes!(executions::search))
+        .routes(routes!(
+            executions::get_execution,
+            executions::delete_execution
+        ))
         .routes(routes!(executions::resume))
         .routes(routes!(executions::kill))
         .routes(routes!(executions::restart))
@@ -160,30 +173,53 @@ pub(crate) fn unprocessable(message: String) -> ApiError {
 }
 
 /// Input values from a request body, for the execution `execution_id`: a JSON object, or
-/// Kestra's `multipart/form-data`, whose text fields are values and whose file parts are
-/// stored in internal storage under the execution's `inputs/` folder, the value being
-/// their `kestra:///` URI (Kestra's `FlowInputOutput`).
+/// Kestra's `multipart/form-data`, whose text fields are values and whose file parts (the
+/// input named by the part's file name) are stored in internal storage under the
+/// execution's `inputs/` folder, the value being their `kestra:///` URI (Kestra's
+/// `FlowInputOutput`).
 pub(crate) async fn input_values(
     o: &Orchestrator,
     execution_id: &str,
     request: Request,
 ) -> Result<Map<String, Value>, ApiError> {
-    let multipart = request
+    if !is_multipart(&request) {
+        return json_inputs(request).await;
+    }
+    let exec = o.execution(execution_id).await?;
+    read_inputs(o, (&exec.namespace, &exec.flow_id, &exec.id), request).await
+}
+
+/// Inputs as a JSON object; no body is no inputs.
+async fn json_inputs(request: Request) -> Result<Map<String, Value>, ApiError> {
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(|e| unprocessable(format!("inputs: {e}")))?;
+    if body.is_empty() {
+        return Ok(Map::new());
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| unprocessable(format!("inputs must be a JSON object: {e}")))
+}
+
+fn is_multipart(request: &Request) -> bool {
+    request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("multipart/form-data"));
-    if !multipart {
-        let body = Bytes::from_request(request, &())
-            .await
-            .map_err(|e| unprocessable(format!("inputs: {e}")))?;
-        if body.is_empty() {
-            return Ok(Map::new());
-        }
-        return serde_json::from_slice(&body)
-            .map_err(|e| unprocessable(format!("inputs must be a JSON object: {e}")));
+        .is_some_and(|t| t.starts_with("multipart/form-data"))
+}
+
+/// [`input_values`] for an execution that is not stored yet, named by its `(namespace,
+/// flow id, execution id)`: a new one, whose files must be under its own folder before it
+/// is created (Kestra's `ExecutionController#create`).
+pub(crate) async fn read_inputs(
+    o: &Orchestrator,
+    (namespace, flow_id, execution_id): (&str, &str, &str),
+    request: Request,
+) -> Result<Map<String, Value>, ApiError> {
+    if !is_multipart(&request) {
+        return json_inputs(request).await;
     }
-    let exec = o.execution(execution_id).await?;
     let mut form = Multipart::from_request(request, &())
         .await
         .map_err(|e| unprocessable(format!("inputs: {e}")))?;
@@ -193,41 +229,49 @@ pub(crate) async fn input_values(
         .await
         .map_err(|e| unprocessable(format!("inputs: {e}")))?
     {
-        let Some(name) = field.name().map(str::to_string) else {
-            continue;
-        };
-        let file_name = field.file_name().map(str::to_string);
-        let data = field
-            .bytes()
-            .await
-            .map_err(|e| unprocessable(format!("input `{name}`: {e}")))?;
-        let value = match file_name {
-            Some(file_name) => {
-                // The name's last part only: a client's folders are not the storage's.
-                let file_name = file_name
-                    .rsplit(['/', '\\'])
-                    .next()
-                    .filter(|n| !n.is_empty() && *n != "." && *n != "..")
-                    .ok_or_else(|| {
-                        unprocessable(format!("input `{name}`: file name `{file_name}`"))
-                    })?;
+        let (name, value) = match field.file_name().map(str::to_string) {
+            // A file part: its file name is the input's id, as Kestra's `FlowInputOutput`
+            // reads it (`curl -F "files=@data.csv;filename=myInput"`). It is stored as
+            // `{id}.upl`, Kestra's `FileInput` default extension.
+            Some(id) => {
+                if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\\']) {
+                    return Err(unprocessable(format!(
+                        "inputs: a file part's file name is the input's id, and `{id}` is not one"
+                    )));
+                }
+                let data = field
+                    .bytes()
+                    .await
+                    .map_err(|e| unprocessable(format!("input `{id}`: {e}")))?;
+                if data.is_empty() {
+                    return Err(unprocessable(format!(
+                        "input `{id}`: can't upload an empty file"
+                    )));
+                }
                 let uri =
-                    Storage::input_uri(&exec.namespace, &exec.flow_id, &exec.id, &name, file_name);
+                    Storage::input_uri(namespace, flow_id, execution_id, &id, &format!("{id}.upl"));
                 o.storage().write(&uri, &data).map_err(|e| {
                     let status = if e.kind() == std::io::ErrorKind::InvalidInput {
                         StatusCode::UNPROCESSABLE_ENTITY
                     } else {
                         StatusCode::INTERNAL_SERVER_ERROR
                     };
-                    ApiError(
-                        status,
-                        format!("input `{name}`: cannot store the file: {e}"),
-                    )
+                    ApiError(status, format!("input `{id}`: cannot store the file: {e}"))
                 })?;
-                uri
+                (id, uri)
             }
-            None => String::from_utf8(data.to_vec())
-                .map_err(|_| unprocessable(format!("input `{name}` is not UTF-8 text")))?,
+            None => {
+                let Some(name) = field.name().map(str::to_string) else {
+                    continue;
+                };
+                let data = field
+                    .bytes()
+                    .await
+                    .map_err(|e| unprocessable(format!("input `{name}`: {e}")))?;
+                let text = String::from_utf8(data.to_vec())
+                    .map_err(|_| unprocessable(format!("input `{name}` is not UTF-8 text")))?;
+                (name, text)
+            }
         };
         inputs.insert(name, Value::String(value));
     }
