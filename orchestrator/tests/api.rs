@@ -563,67 +563,6 @@ async fn execution_logs_are_filtered_by_level_task_and_task_run() {
 
 const PAUSING_FLOW: &str = "id: pausing\nnamespace: api.follow\ntasks:\n  - id: before\n    type: io.kestra.plugin.core.log.Log\n    message: before the pause\n  - id: wait\n    type: io.kestra.plugin.core.flow.Pause\n  - id: quiet\n    type: io.kestra.plugin.core.log.Log\n    level: DEBUG\n    message: too quiet\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: after the pause\n";
 
-/// `GET /api/v1/logs/{id}/follow`: the lines indexed before the client connected, then one
-/// written after, with `minLevel` applied to both.
-#[tokio::test]
-async fn a_log_follower_receives_lines_written_after_it_connected() {
-    let api = Api::start().await;
-    let (o, base) = (api.o.clone(), api.base.clone());
-    let c = reqwest::Client::new();
-    deploy(&c, &base, PAUSING_FLOW).await;
-    let id = trigger(&c, &base, "api.follow", "pausing").await;
-    wait_paused(&o, &id).await;
-    o.wait_idle(Duration::from_secs(30)).await.unwrap();
-
-    let mut events =
-        EventStream::open(&c, &format!("{base}/api/v1/logs/{id}/follow?minLevel=INFO")).await;
-    let first = events.until_message("before the pause").await;
-    assert!(first.iter().all(|e| e.id == "progress"), "{first:?}");
-    assert_eq!(first.last().unwrap().data["taskId"], "before");
-
-    // Written after the client connected: it arrives, and the DEBUG line before it does not.
-    let r = c
-        .post(format!("{base}/api/v1/executions/{id}/resume"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let later = events.until_message("after the pause").await;
-    assert_eq!(later.last().unwrap().data["executionId"], id.as_str());
-    for e in first.iter().chain(&later) {
-        assert!(
-            ["ERROR", "WARN", "INFO"].contains(&e.data["level"].as_str().unwrap()),
-            "{e:?}"
-        );
-    }
-
-    // Without minLevel, a new follower gets every indexed line, each once, in order.
-    o.wait_terminal(&id, Duration::from_secs(30)).await.unwrap();
-    o.wait_idle(Duration::from_secs(30)).await.unwrap();
-    let indexed: Value = c
-        .get(format!("{base}/api/v1/logs/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let indexed = indexed.as_array().unwrap();
-    assert!(indexed.iter().any(|l| l["message"] == "too quiet"));
-    let mut all = EventStream::open(&c, &format!("{base}/api/v1/logs/{id}/follow")).await;
-    for line in indexed {
-        assert_eq!(&all.next().await.unwrap().data, line);
-    }
-
-    let r = c
-        .get(format!("{base}/api/v1/logs/{id}/follow?minLevel=LOUD"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    api.stop().await;
-}
-
 /// Kestra's `ExecutionController#follow`: `progress` events while the execution runs, then
 /// `progress` and `end` with the terminal state, and the stream ends; a terminal execution
 /// is one `end` event.
