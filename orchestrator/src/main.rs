@@ -13,6 +13,7 @@ use orchestrator::model::StateType;
 use orchestrator::provision::{Provision, Provisioned};
 use orchestrator::queue::Timing;
 use orchestrator::service::{Components, Config, Orchestrator};
+use orchestrator::webserver::BasicAuth;
 
 #[derive(Parser)]
 #[command(
@@ -97,7 +98,56 @@ enum Command {
         /// Deploy every *.yaml / *.yml flow of this folder at start.
         #[arg(long)]
         flows: Option<PathBuf>,
+        #[command(flatten)]
+        auth: AuthArgs,
     },
+}
+
+/// The HTTP API's basic authentication (Kestra's `kestra.server.basic-auth`).
+#[derive(clap::Args)]
+struct AuthArgs {
+    /// Basic authentication's username: with a password, every route but the health checks
+    /// and the webhooks requires them.
+    #[arg(long, env = "FLOWBENCH_BASIC_AUTH_USERNAME", value_name = "USER")]
+    basic_auth_username: Option<String>,
+    /// Basic authentication's password (best given through the environment, which the
+    /// process list does not show). Never printed.
+    #[arg(
+        long,
+        env = "FLOWBENCH_BASIC_AUTH_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    basic_auth_password: Option<String>,
+    /// Serve HTTP on an address other than loopback without authentication.
+    #[arg(long)]
+    insecure_no_auth: bool,
+}
+
+impl AuthArgs {
+    /// The credentials the HTTP API requires, if any.
+    fn basic_auth(self) -> anyhow::Result<Option<BasicAuth>> {
+        match (self.basic_auth_username, self.basic_auth_password) {
+            (None, None) => Ok(None),
+            (Some(_), None) => anyhow::bail!(
+                "--basic-auth-username needs --basic-auth-password (or FLOWBENCH_BASIC_AUTH_PASSWORD)"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "--basic-auth-password needs --basic-auth-username (or FLOWBENCH_BASIC_AUTH_USERNAME)"
+            ),
+            (Some(user), Some(password)) => Ok(Some(BasicAuth::new(user, password)?)),
+        }
+    }
+}
+
+/// Whether `--bind` names a loopback address: 127.0.0.0/8, ::1 or `localhost`.
+fn is_loopback(bind: &str) -> bool {
+    bind.eq_ignore_ascii_case("localhost")
+        || bind
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -218,7 +268,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             port,
             bind,
             flows,
-        } => server(role, common, port, bind, flows).await,
+            auth,
+        } => server(role, common, port, bind, flows, auth).await,
         Command::Convert(args) => {
             // Conversion is blocking file I/O: keep it off the async runtime.
             tokio::task::spawn_blocking(move || orchestrator::fileserde::cli::run(args)).await??;
@@ -353,7 +404,19 @@ async fn server(
     port: u16,
     bind: String,
     flows: Option<PathBuf>,
+    auth: AuthArgs,
 ) -> anyhow::Result<ExitCode> {
+    let serves_http = matches!(role, Role::Standalone | Role::Webserver);
+    let insecure_no_auth = auth.insecure_no_auth;
+    let auth = auth.basic_auth()?;
+    // Checked before anything starts: an open API on the network runs anyone's flows.
+    if serves_http && auth.is_none() && !insecure_no_auth && !is_loopback(&bind) {
+        anyhow::bail!(
+            "refusing to serve the HTTP API on {bind} without authentication: give \
+             --basic-auth-username and --basic-auth-password (or FLOWBENCH_BASIC_AUTH_USERNAME \
+             and FLOWBENCH_BASIC_AUTH_PASSWORD), or --insecure-no-auth"
+        );
+    }
     let _server = provision(&mut common).await?;
     let data = PathBuf::from("flowbench-data");
     let default_db = format!("sqlite://{}", data.join("flowbench.db").display());
@@ -395,7 +458,7 @@ async fn server(
             stop.cancel();
         }
     });
-    if matches!(role, Role::Standalone | Role::Webserver) {
+    if serves_http {
         let listener = tokio::net::TcpListener::bind((bind.as_str(), port))
             .await
             .with_context(|| format!("cannot bind {bind}:{port}"))?;
@@ -403,11 +466,9 @@ async fn server(
         // Tests and scripts read this line to find the port.
         println!("listening on http://{addr}");
         let stopped = stop.clone();
-        orchestrator::webserver::serve(
-            listener,
-            o.clone(),
-            async move { stopped.cancelled().await },
-        )
+        orchestrator::webserver::serve_with_auth(listener, o.clone(), auth, async move {
+            stopped.cancelled().await
+        })
         .await?;
     } else {
         println!("started");
@@ -458,4 +519,34 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_is_127_0_0_0_8_ipv6_one_and_localhost() {
+        for bind in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_loopback(bind), "{bind}");
+        }
+        for bind in [
+            "0.0.0.0",
+            "::",
+            "192.168.1.10",
+            "10.0.0.1",
+            "example.com",
+            "localhost.evil",
+        ] {
+            assert!(!is_loopback(bind), "{bind}");
+        }
+    }
 }

@@ -24,15 +24,29 @@ impl Api {
 
     /// With these knobs set.
     async fn start_with(knobs: &[&str]) -> Api {
+        Api::serve(knobs, None).await
+    }
+
+    /// With basic authentication.
+    async fn start_with_auth(auth: Option<orchestrator::webserver::BasicAuth>) -> Api {
+        Api::serve(&[], auth).await
+    }
+
+    async fn serve(knobs: &[&str], auth: Option<orchestrator::webserver::BasicAuth>) -> Api {
         let common::Harness { o, dir } = common::start(knobs).await;
         let o = Arc::new(o);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let stop = tokio_util::sync::CancellationToken::new();
-        let server = tokio::spawn(orchestrator::webserver::serve(listener, o.clone(), {
-            let stop = stop.clone();
-            async move { stop.cancelled().await }
-        }));
+        let server = tokio::spawn(orchestrator::webserver::serve_with_auth(
+            listener,
+            o.clone(),
+            auth,
+            {
+                let stop = stop.clone();
+                async move { stop.cancelled().await }
+            },
+        ));
         Api {
             o,
             base,
@@ -88,7 +102,7 @@ async fn flows_executions_logs_and_health_over_http() {
         .unwrap();
     assert_eq!(updated["revision"], 2);
     let fetched: Value = c
-        .get(format!("{base}/api/v1/flows/api/greet"))
+        .get(format!("{base}/api/v1/flows/api/greet?source=true"))
         .send()
         .await
         .unwrap()
@@ -367,7 +381,10 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/executions/{id}", "get"),
         ("/api/v1/executions/{id}", "delete"),
         ("/api/v1/executions/{id}/resume", "post"),
-        ("/api/v1/logs/{execution_id}", "get"),
+        ("/api/v1/flows/validate", "post"),
+        ("/api/v1/executions/{executionId}/follow", "get"),
+        ("/api/v1/logs/{executionId}", "get"),
+        ("/api/v1/logs/{executionId}/follow", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -1162,4 +1179,603 @@ async fn an_execution_is_deleted_with_its_logs_and_files() {
     assert!(o.execution(&held).await.is_err());
 
     api.stop().await;
+}
+
+/// One server-sent event: its `id` and its data, parsed as JSON.
+#[derive(Debug)]
+struct SseEvent {
+    id: String,
+    data: Value,
+}
+
+/// Reads a `text/event-stream` response one event at a time.
+struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    async fn open(c: &reqwest::Client, url: &str) -> EventStream {
+        let response = c.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        EventStream {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event with data (keep-alive comments skipped); `None` once the server
+    /// ended the stream. Fails the test after 30 s without one.
+    async fn next(&mut self) -> Option<SseEvent> {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let mut id = String::new();
+                    let mut data = String::new();
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("id:") {
+                            id = v.trim().to_string();
+                        } else if let Some(v) = line.strip_prefix("data:") {
+                            data.push_str(v.trim_start());
+                        }
+                    }
+                    if !data.is_empty() {
+                        return Some(SseEvent {
+                            id,
+                            data: serde_json::from_str(&data).unwrap(),
+                        });
+                    }
+                    continue;
+                }
+                match self.response.chunk().await.unwrap() {
+                    Some(bytes) => self.buffer.push_str(std::str::from_utf8(&bytes).unwrap()),
+                    None => return None,
+                }
+            }
+        })
+        .await
+        .expect("no event within 30 s")
+    }
+
+    /// Events until one whose data's `message` is `message`, which is returned last.
+    async fn until_message(&mut self, message: &str) -> Vec<SseEvent> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self.next().await.expect("the log stream ended");
+            let found = event.data["message"] == message;
+            seen.push(event);
+            if found {
+                return seen;
+            }
+        }
+    }
+}
+
+
+async fn trigger(c: &reqwest::Client, base: &str, namespace: &str, id: &str) -> String {
+    let created: Value = c
+        .post(format!("{base}/api/v1/executions/{namespace}/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["id"].as_str().unwrap().to_string()
+}
+
+async fn wait_paused(o: &orchestrator::service::Orchestrator, id: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while o.execution(id).await.unwrap().state.current != orchestrator::model::StateType::Paused {
+        assert!(tokio::time::Instant::now() < deadline, "never paused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const LEVELS_FLOW: &str = "id: levels\nnamespace: api.logs\ntasks:\n  - id: loud\n    type: io.kestra.plugin.core.log.Log\n    level: WARN\n    message: careful\n  - id: chatty\n    type: io.kestra.plugin.core.log.Log\n    level: DEBUG\n    message: details\n  - id: plain\n    type: io.kestra.plugin.core.log.Log\n    message: hello\n";
+
+/// Kestra's `LogControllerTest.findByExecution`, with the `minLevel`, `taskId`, `taskRunId`
+/// and `attempt` filters of `LogController#findByExecution`.
+#[tokio::test]
+async fn execution_logs_are_filtered_by_level_task_and_task_run() {
+    let api = Api::start().await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    deploy(&c, &base, LEVELS_FLOW).await;
+    let id = trigger(&c, &base, "api.logs", "levels").await;
+    o.wait_terminal(&id, Duration::from_secs(30)).await.unwrap();
+    o.wait_idle(Duration::from_secs(30)).await.unwrap();
+    let get = |query: &str| {
+        let url = format!("{base}/api/v1/logs/{id}{query}");
+        let c = c.clone();
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let messages = |lines: &Value| -> Vec<String> {
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let all: Value = get("").await.json().await.unwrap();
+    assert_eq!(messages(&all), ["careful", "details", "hello"]);
+    // Kestra's LogEntry shape.
+    let first = &all[0];
+    assert_eq!(first["executionId"], id.as_str());
+    assert_eq!(first["namespace"], "api.logs");
+    assert_eq!(first["flowId"], "levels");
+    assert_eq!(first["taskId"], "loud");
+    assert_eq!(first["level"], "WARN");
+    assert_eq!(first["deleted"], false);
+    assert!(first["timestamp"].is_string() && first["taskRunId"].is_string());
+    assert!(first.get("id").is_none(), "{first}");
+
+    let warn: Value = get("?minLevel=WARN").await.json().await.unwrap();
+    assert_eq!(messages(&warn), ["careful"]);
+    let info: Value = get("?minLevel=INFO").await.json().await.unwrap();
+    assert_eq!(messages(&info), ["careful", "hello"]);
+    let by_task: Value = get("?taskId=chatty").await.json().await.unwrap();
+    assert_eq!(messages(&by_task), ["details"]);
+
+    let plain_run = all[2]["taskRunId"].as_str().unwrap().to_string();
+    let attempt = all[2]["attemptNumber"].as_u64().unwrap();
+    let by_run: Value = get(&format!("?taskRunId={plain_run}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages(&by_run), ["hello"]);
+    let by_attempt: Value = get(&format!("?taskRunId={plain_run}&attempt={attempt}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages(&by_attempt), ["hello"]);
+    let other_attempt: Value = get(&format!("?taskRunId={plain_run}&attempt={}", attempt + 1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages(&other_attempt), Vec::<String>::new());
+    // The task id wins over the task run, as in Kestra's ExecutionLogService.
+    let both: Value = get(&format!("?taskId=loud&taskRunId={plain_run}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages(&both), ["careful"]);
+
+    let r = get("?minLevel=LOUD").await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("LOUD"), "{body}");
+    // An execution without lines has none, as Kestra answers.
+    let none: Value = c
+        .get(format!("{base}/api/v1/logs/no-such-execution"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none, json!([]));
+
+    api.stop().await;
+}
+
+const PAUSING_FLOW: &str = "id: pausing\nnamespace: api.follow\ntasks:\n  - id: before\n    type: io.kestra.plugin.core.log.Log\n    message: before the pause\n  - id: wait\n    type: io.kestra.plugin.core.flow.Pause\n  - id: quiet\n    type: io.kestra.plugin.core.log.Log\n    level: DEBUG\n    message: too quiet\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: after the pause\n";
+
+/// Kestra's `ExecutionController#follow`: `progress` events while the execution runs, then
+/// `progress` and `end` with the terminal state, and the stream ends; a terminal execution
+/// is one `end` event.
+#[tokio::test]
+async fn an_execution_follow_ends_at_the_terminal_state() {
+    let api = Api::start().await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    deploy(&c, &base, PAUSING_FLOW).await;
+    let id = trigger(&c, &base, "api.follow", "pausing").await;
+    wait_paused(&o, &id).await;
+
+    let mut events = EventStream::open(&c, &format!("{base}/api/v1/executions/{id}/follow")).await;
+    let first = events.next().await.unwrap();
+    assert_eq!(first.id, "progress");
+    assert_eq!(first.data["id"], id.as_str());
+    assert_eq!(first.data["state"]["current"], "PAUSED");
+
+    let r = c
+        .post(format!("{base}/api/v1/executions/{id}/resume"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let mut received = Vec::new();
+    while let Some(event) = events.next().await {
+        received.push(event);
+    }
+    let (end, before) = received.split_last().expect("events after the resume");
+    assert_eq!(end.id, "end");
+    assert_eq!(end.data["state"]["current"], "SUCCESS");
+    let (last_progress, _) = before.split_last().expect("a progress before the end");
+    assert_eq!(last_progress.id, "progress");
+    assert_eq!(last_progress.data, end.data);
+    assert!(before.iter().all(|e| e.id == "progress"), "{before:?}");
+
+    // Already terminal: one `end`, and the stream ends.
+    let mut again = EventStream::open(&c, &format!("{base}/api/v1/executions/{id}/follow")).await;
+    let only = again.next().await.unwrap();
+    assert_eq!(only.id, "end");
+    assert_eq!(only.data["state"]["current"], "SUCCESS");
+    assert!(again.next().await.is_none());
+
+    let r = c
+        .get(format!("{base}/api/v1/executions/nope/follow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    api.stop().await;
+}
+
+/// Kestra's `FlowControllerTest.idNoSource`: the flow's JSON, with its source only when
+/// asked for.
+#[tokio::test]
+async fn a_flow_is_read_in_kestra_shape_with_its_source_on_request() {
+    let api = Api::start().await;
+    let base = api.base.clone();
+    let c = reqwest::Client::new();
+    let source = "id: shaped\nnamespace: api.flows\ndescription: read me\nlabels:\n  team: qa\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+    deploy(&c, &base, source).await;
+
+    let flow: Value = c
+        .get(format!("{base}/api/v1/flows/api.flows/shaped"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(flow["id"], "shaped");
+    assert_eq!(flow["namespace"], "api.flows");
+    assert_eq!(flow["revision"], 1);
+    assert_eq!(flow["description"], "read me");
+    assert_eq!(flow["labels"], json!([{"key": "team", "value": "qa"}]));
+    assert_eq!(flow["tasks"][0]["id"], "say");
+    assert_eq!(flow["tasks"][0]["type"], "io.kestra.plugin.core.log.Log");
+    assert_eq!(flow["disabled"], false);
+    assert_eq!(flow["deleted"], false);
+    assert!(flow.get("source").is_none(), "{flow}");
+
+    let with_source: Value = c
+        .get(format!("{base}/api/v1/flows/api.flows/shaped?source=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(with_source["source"], source);
+    assert_eq!(with_source["tasks"], flow["tasks"]);
+
+    let r = c
+        .get(format!("{base}/api/v1/flows/api.flows/shaped?revision=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .get(format!("{base}/api/v1/flows/api.flows/missing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    api.stop().await;
+}
+
+/// Kestra's `FlowControllerTest.validateFlows` on flowbench's task types: several documents,
+/// each with its verdict; nothing is stored.
+#[tokio::test]
+async fn flows_are_validated_one_verdict_per_document() {
+    let api = Api::start().await;
+    let base = api.base.clone();
+    let c = reqwest::Client::new();
+    let first = "id: first_flow\nnamespace: system\nrevision: 1\ntasks:\n  - id: task_one\n    type: io.kestra.plugin.core.log.Log\n    message: \"strange---string\"\n  - id: old\n    type: io.kestra.core.tasks.log.Log\n    message: hi\n";
+    deploy(&c, &base, first).await;
+    let valid = format!(
+        "{first}\n---\n\nid: second_flow\nnamespace: validation\ntasks:\n  - id: task-two\n    type: io.kestra.plugin.core.debug.Echo\n    format: strangestring---\n  - id: task-three\n    type: io.kestra.plugin.core.debug.Echo\n    format: ---strangestring\n"
+    );
+    let validate = |body: String| {
+        let c = c.clone();
+        let url = format!("{base}/api/v1/flows/validate");
+        async move {
+            let r = c
+                .post(url)
+                .header("content-type", "application/x-yaml")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let verdicts = validate(valid).await;
+    assert_eq!(verdicts.as_array().unwrap().len(), 2, "{verdicts}");
+    let (one, two) = (&verdicts[0], &verdicts[1]);
+    assert_eq!(one["index"], 0);
+    assert_eq!(one["flow"], "first_flow");
+    assert_eq!(one["namespace"], "system");
+    // Revision 1 is stored, so a document sending revision 1 again is outdated.
+    assert_eq!(one["outdated"], true);
+    assert_eq!(one["deprecationPaths"], json!([]));
+    assert_eq!(one["warnings"], json!([]));
+    assert_eq!(
+        one["infos"],
+        json!(["io.kestra.core.tasks.log.Log is replaced by io.kestra.plugin.core.log.Log"])
+    );
+    assert!(one.get("constraints").is_none(), "{one}");
+    assert_eq!(two["index"], 1);
+    assert_eq!(two["flow"], "second_flow");
+    assert_eq!(two["outdated"], false);
+    assert_eq!(two["deprecationPaths"], json!(["tasks[0]", "tasks[1]"]));
+    assert!(two.get("constraints").is_none(), "{two}");
+
+    let invalid = "id: first_flow\nnamespace: validation\ntasks:\n  - id: task_one\n    type: io.kestra.plugin.core.log.Log\n    message: \"strange---string\"\n    unknownProp: unknownValue\n\n---\n\nid: second_flow\nnamespace: validation\ntasks:\n  - id: task-two\n    type: io.kestra.plugin.core.debug.UnknownTask\n";
+    let verdicts = validate(invalid.to_string()).await;
+    assert_eq!(verdicts.as_array().unwrap().len(), 2, "{verdicts}");
+    let constraints = |v: &Value| v["constraints"].as_str().unwrap().to_string();
+    assert!(
+        constraints(&verdicts[0]).contains("unknownProp"),
+        "{verdicts}"
+    );
+    assert!(constraints(&verdicts[0]).contains("task_one"), "{verdicts}");
+    assert!(
+        constraints(&verdicts[1]).contains("io.kestra.plugin.core.debug.UnknownTask"),
+        "{verdicts}"
+    );
+    assert_eq!(verdicts[1]["index"], 1);
+    assert_eq!(verdicts[1]["outdated"], false);
+    assert!(verdicts[1].get("flow").is_none(), "{verdicts}");
+
+    // Validating stored nothing.
+    let r = c
+        .get(format!("{base}/api/v1/flows/validation/second_flow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    api.stop().await;
+}
+
+/// Kestra's `AuthenticationFilterTest`: with basic authentication on, a request without
+/// credentials or with wrong ones is 401 and changes nothing, the right ones pass, and the
+/// health checks and a webhook with its key need none.
+#[tokio::test]
+async fn basic_authentication_guards_every_route_but_health_and_webhooks() {
+    let auth =
+        orchestrator::webserver::BasicAuth::new("admin@kestra.io".into(), "kestra".into()).unwrap();
+    let api = Api::start_with_auth(Some(auth)).await;
+    let base = api.base.clone();
+    let c = reqwest::Client::new();
+    let flow = "id: guarded\nnamespace: api.auth\ntriggers:\n  - id: hook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k3y\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+
+    let r = c
+        .post(format!("{base}/api/v1/flows"))
+        .body(flow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Basic"), "{challenge}");
+    let r = c
+        .post(format!("{base}/api/v1/flows"))
+        .basic_auth("admin@kestra.io", Some("wrong"))
+        .body(flow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await.unwrap().contains("kestra\""));
+    // Nothing was created.
+    assert!(api.o.flow("api.auth", "guarded").await.is_err());
+
+    let r = c
+        .post(format!("{base}/api/v1/flows"))
+        .basic_auth("admin@kestra.io", Some("kestra"))
+        .body(flow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(format!("{base}/api/v1/flows/api.auth/guarded"))
+        .basic_auth("admin@kestra.io", Some("kestra"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for path in [
+        "/api/v1/flows/api.auth/guarded",
+        "/api/v1/openapi.json",
+        "/api/v1/logs/x",
+    ] {
+        let r = c.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    let r = c
+        .post(format!("{base}/api/v1/executions/api.auth/guarded"))
+        .basic_auth("admin", Some("kestra"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    for path in ["/health", "/api/v1/health"] {
+        let r = c.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = c
+        .post(format!(
+            "{base}/api/v1/executions/webhook/api.auth/guarded/k3y"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let hooked: Value = r.json().await.unwrap();
+    let id = hooked["id"].as_str().unwrap();
+    let r = c
+        .get(format!("{base}/api/v1/executions/{id}"))
+        .basic_auth("admin@kestra.io", Some("kestra"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The only execution is the webhook's: the refused trigger created none.
+    assert_eq!(
+        api.o
+            .store()
+            .executions_of_flow("api.auth", "guarded")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The OpenAPI document declares the scheme, on the guarded routes only.
+    let doc: Value = c
+        .get(format!("{base}/api/v1/openapi.json"))
+        .basic_auth("admin@kestra.io", Some("kestra"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["basicAuth"]["scheme"],
+        "basic"
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/flows"]["post"]["security"],
+        json!([{"basicAuth": []}])
+    );
+    assert!(doc["paths"]["/health"]["get"].get("security").is_none());
+    assert!(
+        doc["paths"]["/api/v1/executions/webhook/{namespace}/{id}/{key}"]["post"]
+            .get("security")
+            .is_none()
+    );
+    api.stop().await;
+}
+
+/// `server --bind` on an address other than loopback, without credentials, is refused in
+/// one line before anything starts; credentials from the environment are used.
+#[tokio::test]
+async fn the_server_binary_refuses_an_open_bind_without_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["server", "standalone", "--port", "0", "--bind", "0.0.0.0"])
+        .arg("--db")
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("db.sqlite").display()
+        ))
+        .env_remove("FLOWBENCH_BASIC_AUTH_USERNAME")
+        .env_remove("FLOWBENCH_BASIC_AUTH_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("0.0.0.0") && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("db.sqlite").exists(), "nothing is created");
+
+    // A username without a password is refused too, naming what is missing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args([
+            "server",
+            "webserver",
+            "--port",
+            "0",
+            "--basic-auth-username",
+            "admin",
+        ])
+        .arg("--db")
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("db.sqlite").display()
+        ))
+        .env_remove("FLOWBENCH_BASIC_AUTH_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("--basic-auth-password"), "{stderr}");
+
+    // Credentials from the environment guard a loopback server, and are never echoed.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["server", "webserver", "--port", "0"])
+        .arg("--db")
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("db.sqlite").display()
+        ))
+        .arg("--storage")
+        .arg(dir.path().join("storage"))
+        .env("FLOWBENCH_BASIC_AUTH_USERNAME", "admin")
+        .env("FLOWBENCH_BASIC_AUTH_PASSWORD", "pa55-from-env")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let c = reqwest::Client::new();
+    let r = c
+        .get(format!("{base}/api/v1/flows/a/b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(format!("{base}/api/v1/flows/a/b"))
+        .basic_auth("admin", Some("pa55-from-env"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("pa55-from-env"), "{stderr}");
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["server", "--help"])
+        .env("FLOWBENCH_BASIC_AUTH_PASSWORD", "pa55-from-env")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--basic-auth-password"), "{help}");
+    assert!(!help.contains("pa55-from-env"), "{help}");
 }

@@ -210,6 +210,8 @@ pub struct Notifier {
     /// `logs.indexing=sync`), in nanoseconds after [`epoch`] plus one; 0 for never. An
     /// atomic, as the sync path records every line.
     logs_indexed_at: AtomicU64,
+    /// Signalled whenever log rows are committed, for the HTTP API's log followers.
+    logs: Notify,
 }
 
 impl Notifier {
@@ -234,6 +236,13 @@ impl Notifier {
     pub fn logs_indexed(&self) {
         let since = epoch().elapsed().as_nanos() as u64 + 1;
         self.logs_indexed_at.fetch_max(since, Ordering::Relaxed);
+        self.logs.notify_waiters();
+    }
+
+    /// A wake-up for the next commit of log rows ([`Notifier::logs_indexed`]); taken and
+    /// enabled before a read, as [`Notifier::notified`].
+    pub fn logs_notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.logs.notified()
     }
 
     /// When log rows were last committed, if ever: the harness's "every line indexed" time.

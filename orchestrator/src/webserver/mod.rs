@@ -5,7 +5,8 @@
 //! | `GET /health`, `GET /api/v1/health` | 200 `{"status":"UP"}` when the database answers |
 //! | `POST /api/v1/flows` (YAML body) | creates or updates a flow |
 //! | `PUT /api/v1/flows/{namespace}/{id}` (YAML body) | updates a flow |
-//! | `GET /api/v1/flows/{namespace}/{id}` | the flow's source and revision |
+//! | `GET /api/v1/flows/{namespace}/{id}` (`?source=true`, `?revision=N`) | the flow in Kestra's JSON shape, with its `source` when asked |
+//! | `POST /api/v1/flows/validate` (YAML body, documents separated by `---` lines) | one `ValidateConstraintViolation` per document; nothing is stored |
 //! | `POST /api/v1/executions/{namespace}/{id}` (inputs as `multipart/form-data`, or a JSON object; `?labels=k:v` repeated, `?wait=true`) | creates an execution: Kestra's `ExecutionResponse`, the execution and its UI `url`; with `wait=true`, once it has ended. 404 unknown flow, 409 disabled, 422 bad inputs or labels |
 //! | `GET/POST/PUT /api/v1/executions/webhook/{namespace}/{id}/{key}` | fires a webhook trigger |
 //! | `GET /api/v1/executions/search` (`namespace`, `flowId`, `state`, `startDate`, `endDate`, `timeRange`, `labels`, `page` from 1, `size`, `sort` like `state.startDate:desc`) | `{"results": [...], "total": N}`; 422 naming a bad parameter |
@@ -14,7 +15,9 @@
 //! | `POST /api/v1/executions/{id}/resume` (the Pause's `onResume` inputs: `multipart/form-data`, or a JSON object) | resumes a paused execution: 204, 409 when it is not paused |
 //! | `DELETE /api/v1/executions/{id}/kill` (`isOnKillCascade`, default true) | queues the kill for the executor: 202; the execution goes KILLING, its running task runs stop on their workers, it ends KILLED, and so do the executions its Subflow tasks started when cascading; 409 for an ended execution without cascade, 404 for an unknown one |
 //! | `POST /api/v1/executions/{id}/restart` | restarts an ended execution in place (its FAILED task runs and their parents run again, one attempt up): the execution, RESTARTED; 409 while it runs, 422 when no task run failed |
-//! | `GET /api/v1/logs/{executionId}` | its log lines |
+//! | `GET /api/v1/executions/{executionId}/follow` | server-sent events: the execution on each change (`progress`), then `end` once terminal |
+//! | `GET /api/v1/logs/{executionId}` (`minLevel`, `taskId`, `taskRunId`, `attempt`) | its log lines, in Kestra's shape |
+//! | `GET /api/v1/logs/{executionId}/follow` (`minLevel`) | server-sent events (`progress`): its lines indexed so far, then each line indexed later |
 //!
 //! Inputs in `multipart/form-data` are read as Kestra's `FlowInputOutput` reads them: a
 //! text part is the input its name names; a file part is the input its *file name* names
@@ -22,10 +25,20 @@
 //! execution's `inputs/` folder, the value being its `kestra:///` URI. A JSON object of
 //! inputs is still taken (flowbench's own clients send one). Execution ids have Kestra's
 //! short base-62 form ([`crate::model::new_id`]).
+//!
+//! With basic authentication ([`BasicAuth`], the server's `--basic-auth-username` and
+//! `--basic-auth-password`), every route but the health checks and the webhooks answers 401
+//! without the credentials ([`auth`]); the OpenAPI document (`/api/v1/openapi.json`) declares
+//! the `basicAuth` scheme on the routes it guards.
 
+pub mod auth;
 mod executions;
 mod flows;
+mod follow;
 mod logs;
+
+use auth::SecurityScheme;
+pub use auth::{BasicAuth, BasicAuthError};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -57,17 +70,19 @@ pub(crate) type AppState = Arc<Orchestrator>;
         title = "flowbench orchestrator",
         description = "Kestra's HTTP API, as the flowbench reference orchestrator serves it."
     ),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody)),
+    modifiers(&SecurityScheme)
 )]
 struct ApiDoc;
 
 /// The routes and the OpenAPI document that describes them, built from the same handlers.
 pub fn router_and_api(orchestrator: Arc<Orchestrator>) -> (Router, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(api_health))
         .routes(routes!(flows::create_flow))
         .routes(routes!(flows::get_flow, flows::update_flow))
+        .routes(routes!(flows::validate_flows))
         .routes(routes!(executions::webhook))
         .routes(routes!(executions::create))
         .routes(routes!(executions::search))
@@ -78,21 +93,39 @@ pub fn router_and_api(orchestrator: Arc<Orchestrator>) -> (Router, utoipa::opena
         .routes(routes!(executions::resume))
         .routes(routes!(executions::kill))
         .routes(routes!(executions::restart))
+        .routes(routes!(follow::follow_execution))
         .routes(routes!(logs::get_logs))
+        .routes(routes!(logs::follow_logs))
         .with_state(orchestrator)
-        .split_for_parts()
+        .split_for_parts();
+    // The routes are in the document only now: mark those basic authentication guards.
+    auth::mark_guarded(&mut api);
+    (router, api)
 }
 
+/// The routes, and the OpenAPI document at `/api/v1/openapi.json`, with no authentication.
 pub fn router(orchestrator: Arc<Orchestrator>) -> Router {
+    router_with_auth(orchestrator, None)
+}
+
+/// [`router`], every route but the open ones requiring `auth` when given.
+pub fn router_with_auth(orchestrator: Arc<Orchestrator>, auth: Option<BasicAuth>) -> Router {
     let (router, api) = router_and_api(orchestrator);
     let api = Arc::new(api);
-    router.route(
+    let router = router.route(
         "/api/v1/openapi.json",
         get(move || {
             let api = api.clone();
             async move { Json(api) }
         }),
-    )
+    );
+    match auth {
+        Some(auth) => router.layer(axum::middleware::from_fn_with_state(
+            Arc::new(auth),
+            auth::require,
+        )),
+        None => router,
+    }
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -101,7 +134,17 @@ pub async fn serve(
     orchestrator: Arc<Orchestrator>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(orchestrator))
+    serve_with_auth(listener, orchestrator, None, shutdown).await
+}
+
+/// [`serve`], with basic authentication when `auth` is given.
+pub async fn serve_with_auth(
+    listener: tokio::net::TcpListener,
+    orchestrator: Arc<Orchestrator>,
+    auth: Option<BasicAuth>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with_auth(orchestrator, auth))
         .with_graceful_shutdown(shutdown)
         .await
 }
