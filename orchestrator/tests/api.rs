@@ -1257,7 +1257,6 @@ impl EventStream {
     }
 }
 
-
 async fn trigger(c: &reqwest::Client, base: &str, namespace: &str, id: &str) -> String {
     let created: Value = c
         .post(format!("{base}/api/v1/executions/{namespace}/{id}"))
@@ -1778,4 +1777,51 @@ async fn the_server_binary_refuses_an_open_bind_without_authentication() {
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("--basic-auth-password"), "{help}");
     assert!(!help.contains("pa55-from-env"), "{help}");
+}
+
+/// Kestra's `LogController#follow`: a client gets the lines indexed before it connected,
+/// then each line written after, at `minLevel` or above.
+#[tokio::test]
+async fn a_log_follower_receives_lines_written_after_it_connected() {
+    let api = Api::start().await;
+    let (o, base) = (api.o.clone(), api.base.clone());
+    let c = reqwest::Client::new();
+    deploy(
+        &c,
+        &base,
+        "id: slow\nnamespace: api.follow\ntasks:\n  - id: before\n    type: io.kestra.plugin.core.log.Log\n    message: before the sleep\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT2S\n  - id: quiet\n    type: io.kestra.plugin.core.log.Log\n    level: DEBUG\n    message: too quiet\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: after the sleep\n",
+    )
+    .await;
+    let id = trigger(&c, &base, "api.follow", "slow").await;
+    // Connect once the first line is indexed and the execution still sleeps.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !o
+        .logs(&id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|l| l.message == "before the sleep")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!o.execution(&id).await.unwrap().state.is_terminal());
+    let mut events =
+        EventStream::open(&c, &format!("{base}/api/v1/logs/{id}/follow?minLevel=INFO")).await;
+    let first = events.until_message("before the sleep").await;
+    assert!(first.iter().all(|e| e.id == "progress"), "{first:?}");
+    let later = events.until_message("after the sleep").await;
+    assert_eq!(later.last().unwrap().data["executionId"], id.as_str());
+    assert!(
+        later.iter().all(|e| e.data["message"] != "too quiet"),
+        "{later:?}"
+    );
+
+    let r = c
+        .get(format!("{base}/api/v1/logs/{id}/follow?minLevel=LOUD"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    api.stop().await;
 }

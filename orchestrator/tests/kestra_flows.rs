@@ -2067,8 +2067,8 @@ fn variables_render_envs_and_globals_as_kestras_test_asserts() {
         "string: \"string\"\nint: 1\nbool: true\nnested:\n  int: 2\n",
     )
     .unwrap();
-    let flow = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/kestra/valids/variables.yaml");
+    let flow =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kestra/valids/variables.yaml");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
         .arg("run")
         .arg(&flow)
@@ -2084,7 +2084,11 @@ fn variables_render_envs_and_globals_as_kestras_test_asserts() {
     let exec: Execution = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(exec.task_run_list.len(), 3);
     let value = |task: &str| {
-        let tr = exec.task_run_list.iter().find(|t| t.task_id == task).unwrap();
+        let tr = exec
+            .task_run_list
+            .iter()
+            .find(|t| t.task_id == task)
+            .unwrap();
         tr.outputs.as_ref().unwrap()["value"].clone()
     };
     assert_eq!(value("variable"), "1 > 2 > 3");

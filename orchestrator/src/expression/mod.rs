@@ -637,14 +637,18 @@ mod tests {
             r.render("{{ vars.third }}", &vars).unwrap(),
             "{{vars.second}} > 3"
         );
-        assert_eq!(r.render("{{ render(vars.third) }}", &vars).unwrap(), "1 > 2 > 3");
+        assert_eq!(
+            r.render("{{ render(vars.third) }}", &vars).unwrap(),
+            "1 > 2 > 3"
+        );
         assert_eq!(
             r.render("{{ render(vars.third, recursive=false) }}", &vars)
                 .unwrap(),
             "{{vars.first}} > 2 > 3"
         );
         assert_eq!(
-            r.render("{{ render(toRender=vars.second) }}", &vars).unwrap(),
+            r.render("{{ render(toRender=vars.second) }}", &vars)
+                .unwrap(),
             "1 > 2"
         );
         assert_eq!(r.render("{{ render(list) }}", &vars).unwrap(), r#"["1",2]"#);

@@ -29,7 +29,10 @@ fn invalid(message: &str) -> Error {
 }
 
 fn render(state: &State, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
-    let to_render = match (args.first().cloned(), kwargs.get::<Option<Value>>("toRender")?) {
+    let to_render = match (
+        args.first().cloned(),
+        kwargs.get::<Option<Value>>("toRender")?,
+    ) {
         (Some(v), _) | (None, Some(v)) => v,
         (None, None) => {
             return Err(invalid(
@@ -37,7 +40,10 @@ fn render(state: &State, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Err
             ));
         }
     };
-    let recursive = match (args.get(1).cloned(), kwargs.get::<Option<Value>>("recursive")?) {
+    let recursive = match (
+        args.get(1).cloned(),
+        kwargs.get::<Option<Value>>("recursive")?,
+    ) {
         (Some(v), _) | (None, Some(v)) => v,
         (None, None) => Value::from(true),
     };

@@ -37,6 +37,7 @@ pub(super) const POLL: Duration = Duration::from_millis(250);
 pub(super) async fn follow_execution(
     State(o): State<AppState>,
     Path(id): Path<String>,
+    end: Option<axum::Extension<super::StreamsEnd>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let exec = o.execution(&id).await?;
     let mut follower = ExecutionFollower {
@@ -50,6 +51,7 @@ pub(super) async fn follow_execution(
     let stream = futures::stream::unfold(follower, |mut f| async move {
         f.next().await.map(|event| (Ok(event), f))
     });
+    let stream = super::StreamsEnd::bound(end, stream);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

@@ -163,6 +163,7 @@ pub(super) async fn follow_logs(
     State(o): State<AppState>,
     Path(execution_id): Path<String>,
     Query(query): Query<FollowQuery>,
+    end: Option<axum::Extension<super::StreamsEnd>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let filter = LogFilter {
         min_level: min_level(query.min_level.as_deref())?,
@@ -179,6 +180,7 @@ pub(super) async fn follow_logs(
         let line = f.next().await;
         Some((Ok(progress(&LogLine::from(line))), f))
     });
+    let stream = super::StreamsEnd::bound(end, stream);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

@@ -128,7 +128,26 @@ pub fn router_with_auth(orchestrator: Arc<Orchestrator>, auth: Option<BasicAuth>
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// Ends the server-sent event streams when the server shuts down: they follow an execution
+/// or its logs for as long as the client stays, and graceful shutdown waits for every
+/// response to end.
+#[derive(Clone, Default)]
+pub(crate) struct StreamsEnd(tokio_util::sync::CancellationToken);
+
+impl StreamsEnd {
+    /// `stream`, ended when the server shuts down (never, for a router served otherwise).
+    pub(crate) fn bound<S: futures::Stream>(
+        end: Option<axum::Extension<StreamsEnd>>,
+        stream: S,
+    ) -> impl futures::Stream<Item = S::Item> {
+        use futures::StreamExt;
+        let token = end.map(|e| e.0.0).unwrap_or_default();
+        stream.take_until(token.cancelled_owned())
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish; server-sent event
+/// streams end then.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     orchestrator: Arc<Orchestrator>,
@@ -144,8 +163,13 @@ pub async fn serve_with_auth(
     auth: Option<BasicAuth>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router_with_auth(orchestrator, auth))
-        .with_graceful_shutdown(shutdown)
+    let streams = StreamsEnd::default();
+    let router = router_with_auth(orchestrator, auth).layer(axum::Extension(streams.clone()));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            streams.0.cancel();
+        })
         .await
 }
 
@@ -156,6 +180,7 @@ pub(crate) struct ErrorBody {
     pub message: String,
 }
 
+#[derive(Debug)]
 pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
