@@ -194,11 +194,16 @@ pub(crate) fn mark_guarded(openapi: &mut utoipa::openapi::OpenApi) {
                 "basicAuth",
                 [],
             )]);
+            super::document_error(
+                op,
+                "401",
+                "Basic authentication is on and the request's credentials are missing or wrong",
+            );
         }
     }
 }
 
-fn operations(
+pub(super) fn operations(
     item: &mut utoipa::openapi::PathItem,
 ) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
     [

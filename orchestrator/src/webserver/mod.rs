@@ -100,7 +100,57 @@ pub fn router_and_api(orchestrator: Arc<Orchestrator>) -> (Router, utoipa::opena
         .split_for_parts();
     // The routes are in the document only now: mark those basic authentication guards.
     auth::mark_guarded(&mut api);
+    for item in api.paths.paths.values_mut() {
+        for op in auth::operations(item) {
+            if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some() {
+                document_error(
+                    op,
+                    "400",
+                    "A path or query parameter, or the body, cannot be read as its type",
+                );
+            }
+        }
+    }
+    let router = router.layer(axum::middleware::map_response(json_rejection));
     (router, api)
+}
+
+/// Adds an error answer with `status` to `op`, unless it documents one already.
+pub(crate) fn document_error(op: &mut utoipa::openapi::path::Operation, status: &str, why: &str) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    op.responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(why)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+                .into()
+        });
+}
+
+/// axum's own rejections (a query parameter that is not a number, a body that is not
+/// UTF-8…) are plain text; every error answer of this API is an [`ErrorBody`].
+async fn json_rejection(response: Response) -> Response {
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    if !plain || !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    ApiError(status, String::from_utf8_lossy(&body).into_owned()).into_response()
 }
 
 /// The routes, and the OpenAPI document at `/api/v1/openapi.json`, with no authentication.
