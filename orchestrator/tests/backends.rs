@@ -164,7 +164,9 @@ async fn sqlite_execution_columns_are_what_the_document_says() {
     tx.commit().await.unwrap();
 
     let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-    // key; namespace, flow, state, start and end equal; state_duration written, generated
+    // key; namespace, flow, state, start and end equal (the dates as instants: the columns
+    // are written fixed-width, so that text order is time order); state_duration written,
+    // generated
     type Row = (
         String,
         bool,
@@ -180,8 +182,8 @@ async fn sqlite_execution_columns_are_what_the_document_says() {
                   namespace IS json_extract(value, '$.namespace'),
                   flow_id IS json_extract(value, '$.flowId'),
                   state_current IS json_extract(value, '$.state.current'),
-                  start_date IS json_extract(value, '$.state.startDate'),
-                  end_date IS json_extract(value, '$.state.endDate'),
+                  julianday(start_date) IS julianday(json_extract(value, '$.state.startDate')),
+                  julianday(end_date) IS julianday(json_extract(value, '$.state.endDate')),
                   state_duration,
                   (julianday(json_extract(value, '$.state.endDate'))
                    - julianday(json_extract(value, '$.state.startDate'))) * 86400000.0
