@@ -444,12 +444,8 @@ pub(super) async fn resume(
 #[into_params(parameter_in = Query)]
 pub(super) struct KillQuery {
     /// Whether the executions its Subflow task runs started are killed too (default true).
-    #[serde(default = "cascade_by_default")]
+    #[serde(default = "yes")]
     is_on_kill_cascade: bool,
-}
-
-fn cascade_by_default() -> bool {
-    true
 }
 
 /// Kestra's `DELETE /api/v1/executions/{executionId}/kill`: queues the kill for the
