@@ -23,7 +23,8 @@ impl Storage {
     }
 
     /// The URI of a file under an execution's task-run folder, Kestra's layout:
-    /// `kestra:///{namespace}/{flow}/executions/{execution}/tasks/{task}/{taskrun}/{name}`.
+    /// `kestra:///{namespace}/{flow}/executions/{execution}/tasks/{task}/{taskrun}/{name}`,
+    /// the flow and task ids as [`slug`]s.
     pub fn task_uri(
         namespace: &str,
         flow_id: &str,
@@ -33,8 +34,10 @@ impl Storage {
         name: &str,
     ) -> String {
         format!(
-            "{SCHEME}/{}/{flow_id}/executions/{execution_id}/tasks/{task_id}/{task_run_id}/{name}",
-            namespace.replace('.', "/")
+            "{SCHEME}/{}/{}/executions/{execution_id}/tasks/{}/{task_run_id}/{name}",
+            namespace.replace('.', "/"),
+            slug(flow_id),
+            slug(task_id)
         )
     }
 
@@ -50,6 +53,13 @@ impl Storage {
         )
     }
 
+    /// The URI of a task run's folder: [`Storage::task_run_uri`] without a file name.
+    pub fn task_run_folder(tr: &crate::model::TaskRun) -> String {
+        let mut uri = Self::task_run_uri(tr, "");
+        uri.pop();
+        uri
+    }
+
     /// The URI of a file given as an execution's input, Kestra's layout:
     /// `kestra:///{namespace}/{flow}/executions/{execution}/inputs/{input}/{file name}`.
     pub fn input_uri(
@@ -60,8 +70,9 @@ impl Storage {
         file_name: &str,
     ) -> String {
         format!(
-            "{SCHEME}/{}/{flow_id}/executions/{execution_id}/inputs/{input}/{file_name}",
-            namespace.replace('.', "/")
+            "{SCHEME}/{}/{}/executions/{execution_id}/inputs/{input}/{file_name}",
+            namespace.replace('.', "/"),
+            slug(flow_id)
         )
     }
 
@@ -70,8 +81,9 @@ impl Storage {
     /// `StorageContext#getExecutionStorageURI`).
     pub fn execution_uri(namespace: &str, flow_id: &str, execution_id: &str) -> String {
         format!(
-            "{SCHEME}/{}/{flow_id}/executions/{execution_id}",
-            namespace.replace('.', "/")
+            "{SCHEME}/{}/{}/executions/{execution_id}",
+            namespace.replace('.', "/"),
+            slug(flow_id)
         )
     }
 
@@ -131,9 +143,43 @@ impl Storage {
     }
 }
 
+/// An id as a path segment, as Kestra's `Slugify.of` writes flow and task ids in storage
+/// paths: white space becomes `-`, accents are dropped (the text is decomposed, then all but
+/// ASCII letters, digits, `_` and `-` removed), `_` becomes `-`, dashes do not repeat nor
+/// start or end it, and it is lower case. `each_split` is `each-split`.
+pub fn slug(id: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let mut slug = String::with_capacity(id.len());
+    for c in id.nfd() {
+        let c = if c.is_whitespace() || c == '_' {
+            '-'
+        } else {
+            c
+        };
+        if !(c.is_ascii_alphanumeric() || c == '-') || (c == '-' && slug.ends_with('-')) {
+            continue;
+        }
+        slug.push(c.to_ascii_lowercase());
+    }
+    slug.trim_matches('-').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_slugged_as_kestra_slugs_them() {
+        assert_eq!(slug("each_split"), "each-split");
+        assert_eq!(slug("for-each-item"), "for-each-item");
+        assert_eq!(slug("My Flow__x"), "my-flow-x");
+        assert_eq!(slug("_café_"), "cafe");
+        assert_eq!(slug("a.b"), "ab");
+        assert_eq!(
+            Storage::task_uri("a.b", "F_1", "e", "t_x", "r", "o.txt"),
+            "kestra:///a/b/f-1/executions/e/tasks/t-x/r/o.txt"
+        );
+    }
 
     #[test]
     fn uris_map_under_the_root_and_cannot_escape() {

@@ -77,7 +77,7 @@ fn owned_file<'s>(
     };
     let owned_by = |namespace: Option<String>, flow: Option<String>, execution: Option<String>| {
         matches!((namespace, flow, execution), (Some(n), Some(f), Some(e))
-            if path.starts_with(&format!("{SCHEME}{}/{f}/executions/{e}/", n.replace('.', "/"))))
+            if path.starts_with(&format!("{}/", Storage::execution_uri(&n, &f, &e))))
     };
     let own = owned_by(
         attr("flow", "namespace"),
