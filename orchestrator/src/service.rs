@@ -154,12 +154,56 @@ pub(crate) fn started_executions(exec: &Execution) -> Vec<String> {
         .collect()
 }
 
-/// Every Subflow task among these tasks and their children: the task, and the namespace
-/// and flow id it names.
+/// Whether `exec` has a ForEachItem task run that started executions.
+pub(crate) fn has_batches(exec: &Execution) -> bool {
+    exec.task_run_list.iter().any(|t| {
+        t.outputs
+            .as_ref()
+            .is_some_and(|o| o.contains_key(crate::tasks::NUMBER_OF_BATCHES))
+    })
+}
+
+/// The executions `exec`'s ForEachItem task runs started, one per batch: those of the flow
+/// each names whose trigger names the task run (a flow named by an expression is not
+/// looked for).
+pub(crate) async fn batch_executions(
+    store: &dyn Store,
+    flow: &Flow,
+    exec: &Execution,
+) -> Result<Vec<Execution>, repository::Error> {
+    let mut found = Vec::new();
+    for tr in exec.task_run_list.iter() {
+        let Some(crate::tasks::TaskKind::ForEachItemExecutable(items)) =
+            flow.find_task(&tr.task_id).map(|t| &t.kind)
+        else {
+            continue;
+        };
+        let (namespace, flow_id) = (&items.subflow.namespace, &items.subflow.flow_id);
+        for child in store.executions_of_flow(namespace, flow_id).await? {
+            let task_run_id = child
+                .trigger
+                .as_ref()
+                .and_then(|t| t.variables.get("taskRunId"))
+                .and_then(Value::as_str);
+            if task_run_id == Some(tr.id.as_str()) {
+                found.push(child);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Every Subflow task (and ForEachItem's `{id}_items`) among these tasks and their
+/// children: the task, and the namespace and flow id it names.
 fn subflows(tasks: &[crate::flow::Task]) -> Vec<(&crate::flow::Task, &str, &str)> {
     let mut found = Vec::new();
     for task in tasks {
-        if let crate::tasks::TaskKind::Subflow(s) = &task.kind {
+        let subflow = match &task.kind {
+            crate::tasks::TaskKind::Subflow(s) => Some(s),
+            crate::tasks::TaskKind::ForEachItemExecutable(e) => Some(&e.subflow),
+            _ => None,
+        };
+        if let Some(s) = subflow {
             found.push((task, s.namespace.as_str(), s.flow_id.as_str()));
         }
         for children in task.children() {
@@ -558,21 +602,38 @@ impl Orchestrator {
     }
 
     /// Waits until the execution has ended, and every execution it started (its Subflow
-    /// task runs' `executionId` outputs, at every depth) has too; returns the first. The
+    /// task runs' `executionId` outputs and its ForEachItems' batches, at every depth) has
+    /// too; returns the first. The
     /// executions Flow triggers start are not its own: Kestra gives them no parent and
     /// their own correlation id, and a chain of Flow triggers need not end.
     pub async fn wait_tree(&self, id: &str, timeout: Duration) -> Result<Execution, ServiceError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let root = self.wait_terminal(id, timeout).await?;
         let mut pending = started_executions(&root);
+        pending.extend(self.batches_started(&root).await?);
         pending.extend(self.next_attempt(&root, deadline, timeout).await?);
         while let Some(child) = pending.pop() {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let ended = self.wait_terminal(&child, left).await?;
             pending.extend(started_executions(&ended));
+            pending.extend(self.batches_started(&ended).await?);
             pending.extend(self.next_attempt(&ended, deadline, timeout).await?);
         }
         Ok(root)
+    }
+
+    /// The executions `exec`'s ForEachItem task runs started, one per batch. A ForEachItem
+    /// without `wait` ends before them.
+    async fn batches_started(&self, exec: &Execution) -> Result<Vec<String>, ServiceError> {
+        if !has_batches(exec) {
+            return Ok(Vec::new());
+        }
+        let flow = self
+            .flows
+            .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+            .await?;
+        let batches = batch_executions(self.store.as_ref(), &flow, exec).await?;
+        Ok(batches.into_iter().map(|e| e.id).collect())
     }
 
     /// Every attempt of `exec`'s run, first to last: `exec`, and the executions its

@@ -1108,3 +1108,197 @@ tasks:
     assert_eq!(task(&exec, "foreign").state.current, StateType::Warning);
     h.stop().await;
 }
+
+/// The child flow of the ForEachItem tests: it returns its batch's text and number.
+const BATCH_FLOW: &str = r#"
+id: batch
+namespace: tests
+inputs:
+  - id: items
+    type: STRING
+  - id: n
+    type: INT
+tasks:
+  - id: text
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.n }}:{{ read(inputs.items) }}"
+outputs:
+  - id: value
+    type: STRING
+    value: "{{ outputs.text.value }}"
+"#;
+
+/// A ForEachItem over `kestra:///tests/items/data.txt` with this `batch`, its batches
+/// run by [`BATCH_FLOW`].
+fn for_each_item_flow(batch: &str) -> String {
+    format!(
+        r#"
+id: items
+namespace: tests
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEachItem
+    items: kestra:///tests/items/data.txt
+    batch: {batch}
+    namespace: tests
+    flowId: batch
+    inputs:
+      items: "{{{{ taskrun.items }}}}"
+      n: "{{{{ taskrun.iteration }}}}"
+"#
+    )
+}
+
+/// The merged outputs of a ForEachItem's run: each batch's `value`, in batch order.
+fn merged_values(h: &common::Harness, exec: &orchestrator::model::Execution) -> Vec<String> {
+    let merge = task(exec, "each_merge");
+    let uri = merge.outputs.as_ref().unwrap()["subflowOutputs"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = h.o.storage().path(&uri).unwrap();
+    orchestrator::fileserde::read_all(
+        &path,
+        orchestrator::fileserde::Format::Ion,
+        &Default::default(),
+        Default::default(),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|v| {
+        let json = serde_json::to_value(&v).unwrap();
+        json["value"].as_str().unwrap().to_string()
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn for_each_item_splits_by_rows_partitions_and_bytes() {
+    let h = start(&[]).await;
+    h.o.deploy(BATCH_FLOW, "batch.yaml").await.unwrap();
+    h.o.storage()
+        .write(
+            "kestra:///tests/items/data.txt",
+            b"a\r\nbb\nccc\ndddd\neeeee",
+        )
+        .unwrap();
+    for (batch, want) in [
+        ("{rows: 2}", vec!["1:a\nbb\n", "2:ccc\ndddd\n", "3:eeeee\n"]),
+        ("{partitions: 2}", vec!["1:a\nccc\neeeee\n", "2:bb\ndddd\n"]),
+        // A batch ends once it holds 6 bytes or more.
+        ("{bytes: \"6\"}", vec!["1:a\nbb\nccc\n", "2:dddd\neeeee\n"]),
+        (
+            "{rows: 10, separator: \";\"}",
+            vec!["1:a;bb;ccc;dddd;eeeee;"],
+        ),
+    ] {
+        let (exec, _) = h.run(&for_each_item_flow(batch), json!({})).await;
+        let exec =
+            h.o.wait_tree(&exec.id, std::time::Duration::from_secs(30))
+                .await
+                .unwrap();
+        assert_eq!(
+            exec.state.current,
+            StateType::Success,
+            "{batch}: {:?}",
+            states(&exec)
+        );
+        let items = task(&exec, "each_items").outputs.clone().unwrap();
+        assert_eq!(items["numberOfBatches"], json!(want.len()), "{batch}");
+        assert_eq!(merged_values(&h, &exec), want, "{batch}");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn for_each_item_refuses_items_outside_internal_storage_and_missing_subflows() {
+    let h = start(&[]).await;
+    h.o.deploy(BATCH_FLOW, "batch.yaml").await.unwrap();
+    let (exec, logs) = h
+        .run(
+            &for_each_item_flow("{rows: 1}")
+                .replace("kestra:///tests/items/data.txt", "/etc/hosts"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(exec.state.current, StateType::Failed, "{:?}", states(&exec));
+    assert!(
+        messages(&logs).iter().any(|m| m.contains(
+            "Unable to split the items from /etc/hosts, this is not an internal storage URI!"
+        )),
+        "{:?}",
+        messages(&logs)
+    );
+    let e =
+        h.o.deploy(
+            &for_each_item_flow("{rows: 1}").replace("flowId: batch", "flowId: nosuchflow"),
+            "items.yaml",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("the subflow `tests.nosuchflow` does not exist"),
+        "{e}"
+    );
+    h.stop().await;
+}
+
+/// Kestra's `killSubflowExecutions`: killing the execution kills the batches it started,
+/// and the waiting task run ends KILLED.
+#[tokio::test]
+async fn killing_a_for_each_item_kills_its_batches() {
+    let h = start(&[]).await;
+    h.o.deploy(
+        "id: slow\nnamespace: tests\ninputs:\n  - id: items\n    type: STRING\ntasks:\n  - id: sleep\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT60S\n",
+        "slow.yaml",
+    )
+    .await
+    .unwrap();
+    h.o.storage()
+        .write("kestra:///tests/items/data.txt", b"1\n2\n3\n")
+        .unwrap();
+    let flow = for_each_item_flow("{rows: 1}")
+        .replace("flowId: batch", "flowId: slow")
+        .replace("      n: \"{{ taskrun.iteration }}\"\n", "");
+    let id = h.start_labelled(&flow, json!({}), vec![]).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let batches = loop {
+        let batches: Vec<_> =
+            h.o.store()
+                .executions_of_flow("tests", "slow")
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.state.current == StateType::Running && !e.task_run_list.is_empty())
+                .collect();
+        if batches.len() == 3 {
+            break batches;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "3 batches never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    h.o.kill(&id, true).await.unwrap();
+    let killed =
+        h.o.wait_terminal(&id, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+    assert_eq!(
+        killed.state.current,
+        StateType::Killed,
+        "{:?}",
+        states(&killed)
+    );
+    assert_eq!(task(&killed, "each_items").state.current, StateType::Killed);
+    for b in batches {
+        let b =
+            h.o.wait_terminal(&b.id, std::time::Duration::from_secs(30))
+                .await
+                .unwrap();
+        assert_eq!(b.state.current, StateType::Killed, "batch {}", b.id);
+    }
+    h.stop().await;
+}

@@ -2095,3 +2095,299 @@ fn variables_render_envs_and_globals_as_kestras_test_asserts() {
     assert_eq!(value("env"), "true Pass by env");
     assert_eq!(value("global"), "string 1 true 2");
 }
+
+/// What Kestra's ForEachItem tests assert of one run: the parent's end, its task runs, the
+/// `{id}_items` task run's (the third) attempts, state and `iterations`, and the
+/// executions it started.
+struct ForEachItemCase {
+    flow: &'static str,
+    java: &'static str,
+    /// The lines of the items file (Kestra's tests write 102, or none).
+    lines: usize,
+    batch: Option<u64>,
+    state: StateType,
+    task_runs: usize,
+    /// The `{id}_items` task run's attempt state, when the test asserts it.
+    items_attempt: Option<StateType>,
+    /// Its `iterations`: a state and the count the test asserts (`None`: absent).
+    iterations: &'static [(&'static str, Option<u64>)],
+    /// The subflow the test counts executions of, and the state each ends in.
+    children: Option<(&'static str, StateType)>,
+    /// Whether the test reads the merged outputs (`forEachItemWithSubflowOutputs`).
+    merged: bool,
+}
+
+/// Kestra's `ForEachItemCaseTest` (`for-each-item*.yaml`) and the ForEachItem cases of
+/// `TaskWithAllowFailureTest` and `TaskWithAllowWarningTest`, at 58c1ca2d0: a file of 102
+/// lines (each a number left-padded to 20 characters) uploaded to
+/// `kestra:///file/storage/file.txt` and split by 4 lines, so 26 executions, each with 1
+/// task run, whose `items` input is a batch under the parent's `tasks/each-split/` folder
+/// and whose `system.correlationId` is the parent's id.
+#[tokio::test]
+async fn for_each_item_runs_one_execution_per_batch_as_kestras_tests_assert() {
+    use StateType::*;
+    let cases = [
+        ForEachItemCase {
+            flow: "for-each-item.yaml",
+            java: "ForEachItemCaseTest.forEachItem",
+            lines: 102,
+            batch: Some(4),
+            state: Success,
+            task_runs: 4,
+            items_attempt: Some(Success),
+            iterations: &[
+                ("CREATED", Some(0)),
+                ("RUNNING", Some(0)),
+                ("SUCCESS", Some(26)),
+            ],
+            children: Some(("for-each-item-subflow", Success)),
+            merged: false,
+        },
+        ForEachItemCase {
+            flow: "for-each-item.yaml",
+            java: "ForEachItemCaseTest.forEachItemEmptyItems",
+            lines: 0,
+            batch: Some(4),
+            state: Success,
+            task_runs: 4,
+            items_attempt: None,
+            iterations: &[],
+            children: None,
+            merged: false,
+        },
+        ForEachItemCase {
+            flow: "for-each-item-no-wait.yaml",
+            java: "ForEachItemCaseTest.forEachItemNoWait",
+            lines: 102,
+            batch: None,
+            state: Success,
+            task_runs: 4,
+            items_attempt: Some(Success),
+            iterations: &[
+                ("CREATED", None),
+                ("RUNNING", Some(0)),
+                ("SUCCESS", Some(26)),
+            ],
+            children: Some(("for-each-item-subflow", Success)),
+            merged: false,
+        },
+        ForEachItemCase {
+            flow: "for-each-item-failed.yaml",
+            java: "ForEachItemCaseTest.forEachItemFailed",
+            lines: 102,
+            batch: None,
+            state: Failed,
+            task_runs: 3,
+            items_attempt: Some(Failed),
+            iterations: &[
+                ("CREATED", Some(0)),
+                ("RUNNING", Some(0)),
+                ("FAILED", Some(26)),
+            ],
+            children: Some(("for-each-item-subflow-failed", Failed)),
+            merged: false,
+        },
+        ForEachItemCase {
+            flow: "for-each-item-outputs.yaml",
+            java: "ForEachItemCaseTest.forEachItemWithSubflowOutputs",
+            lines: 102,
+            batch: None,
+            state: Success,
+            task_runs: 5,
+            items_attempt: Some(Success),
+            iterations: &[
+                ("CREATED", Some(0)),
+                ("RUNNING", Some(0)),
+                ("SUCCESS", Some(26)),
+            ],
+            children: Some(("for-each-item-outputs-subflow", Success)),
+            merged: true,
+        },
+        ForEachItemCase {
+            flow: "task-allow-failure-executable-foreachitem.yml",
+            java: "TaskWithAllowFailureTest.executableTask_ForEachItem",
+            lines: 102,
+            batch: None,
+            state: Warning,
+            task_runs: 4,
+            items_attempt: None,
+            iterations: &[],
+            children: None,
+            merged: false,
+        },
+        ForEachItemCase {
+            flow: "task-allow-warning-executable-foreachitem.yml",
+            java: "TaskWithAllowWarningTest.executableTask_ForEachItem",
+            lines: 102,
+            batch: None,
+            state: Success,
+            task_runs: 4,
+            items_attempt: None,
+            iterations: &[],
+            children: None,
+            merged: false,
+        },
+    ];
+    let h = start(&[]).await;
+    for subflow in [
+        "for-each-item-subflow.yaml",
+        "for-each-item-subflow-failed.yaml",
+        "for-each-item-outputs-subflow.yaml",
+    ] {
+        h.o.deploy(&flow_text(subflow), subflow).await.unwrap();
+    }
+    let file = "kestra:///file/storage/file.txt";
+    let mut failures = Vec::new();
+    for case in &cases {
+        let content: String = (0..case.lines).map(|i| format!("{i:>20}\n")).collect();
+        h.o.storage().write(file, content.as_bytes()).unwrap();
+        let mut inputs = serde_json::json!({ "file": file });
+        if let Some(b) = case.batch {
+            inputs["batch"] = b.into();
+        }
+        let flow = h.o.deploy(&flow_text(case.flow), case.flow).await.unwrap();
+        let id =
+            h.o.create_execution(
+                &flow.namespace,
+                &flow.id,
+                inputs.as_object().cloned().unwrap(),
+                vec![],
+                None,
+            )
+            .await
+            .unwrap()
+            .id;
+        let exec =
+            h.o.wait_tree(&id, std::time::Duration::from_secs(60))
+                .await
+                .unwrap();
+        let mut wrong = Vec::new();
+        if exec.state.current != case.state {
+            wrong.push(format!(
+                "state {} (want {})",
+                exec.state.current, case.state
+            ));
+        }
+        if exec.task_run_list.len() != case.task_runs {
+            wrong.push(format!(
+                "{} task runs (want {}): {:?}",
+                exec.task_run_list.len(),
+                case.task_runs,
+                states(&exec)
+            ));
+        }
+        let items = exec.task_run_list.get(2);
+        if let (Some(want), Some(items)) = (case.items_attempt, items) {
+            let attempts: Vec<StateType> = items
+                .attempts
+                .iter()
+                .flatten()
+                .map(|a| a.state.current)
+                .collect();
+            if attempts != [want] {
+                wrong.push(format!("each_items attempts {attempts:?} (want [{want}])"));
+            }
+        }
+        let outputs = items.and_then(|t| t.outputs.clone());
+        if case.lines == 0 && outputs.is_some() {
+            wrong.push(format!("each_items outputs {outputs:?} (want none)"));
+        }
+        if !case.iterations.is_empty() {
+            let o = outputs.clone().unwrap_or_default();
+            if o.get("numberOfBatches") != Some(&Value::from(26)) {
+                wrong.push(format!(
+                    "numberOfBatches {:?} (want 26)",
+                    o.get("numberOfBatches")
+                ));
+            }
+            for (state, want) in case.iterations {
+                let got = o
+                    .get("iterations")
+                    .and_then(|i| i.get(state))
+                    .and_then(Value::as_u64);
+                if got != *want {
+                    wrong.push(format!("iterations.{state} {got:?} (want {want:?})"));
+                }
+            }
+        }
+        if let Some((subflow, end)) = case.children {
+            let children: Vec<Execution> =
+                h.o.store()
+                    .executions_of_flow("io.kestra.tests", subflow)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|c| {
+                        c.trigger
+                            .as_ref()
+                            .and_then(|t| t.variables.get("executionId"))
+                            .and_then(Value::as_str)
+                            == Some(exec.id.as_str())
+                    })
+                    .collect();
+            if children.len() != 26 {
+                wrong.push(format!(
+                    "{} executions of {subflow} (want 26)",
+                    children.len()
+                ));
+            }
+            // The no-wait parent ends before its executions: wait for them.
+            for child in &children {
+                let child =
+                    h.o.wait_terminal(&child.id, std::time::Duration::from_secs(60))
+                        .await
+                        .unwrap();
+                let prefix = format!(
+                    "kestra:///io/kestra/tests/{}/executions/{}/tasks/each-split/",
+                    exec.flow_id, exec.id
+                );
+                let items = child
+                    .inputs
+                    .get("items")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let correlation = child
+                    .labels
+                    .iter()
+                    .find(|l| l.key == "system.correlationId")
+                    .map(|l| l.value.as_str());
+                if child.state.current != end
+                    || child.task_run_list.len() != 1
+                    || !(items.starts_with(&prefix) && items.ends_with(".txt"))
+                    || correlation != Some(exec.id.as_str())
+                {
+                    wrong.push(format!(
+                        "execution {} of {subflow}: {} with {} task runs, items {items}, correlation id {correlation:?}",
+                        child.id,
+                        child.state.current,
+                        child.task_run_list.len()
+                    ));
+                    break;
+                }
+            }
+        }
+        if case.merged {
+            let merged = exec.task_run_list.get(3).and_then(|t| {
+                t.outputs
+                    .as_ref()?
+                    .get("subflowOutputs")?
+                    .as_str()
+                    .map(str::to_string)
+            });
+            match merged.map(|uri| h.o.storage().read_to_string(&uri)) {
+                Some(Ok(text)) if text.lines().count() == 26 => {}
+                other => wrong.push(format!("merged outputs: {other:?} (want 26 lines)")),
+            }
+        }
+        if !wrong.is_empty() {
+            failures.push(format!(
+                "{} ({}): {}",
+                case.flow,
+                case.java,
+                wrong.join("; ")
+            ));
+        }
+    }
+    h.stop().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -38,6 +38,7 @@ use crate::repository::{
     DelayType, ExecutionDelay, ExecutionQueued, Message, QueueType, SavedExecution, Store, Tx,
 };
 use crate::run_context::VarsBase;
+use crate::storage::Storage;
 use crate::tasks::Role;
 
 /// How many messages one executor transaction takes.
@@ -273,12 +274,40 @@ impl Executor {
                 tracing::warn!("executor: message for unknown execution {id} dropped");
                 continue;
             };
+            let mut flow = None;
             for result in results {
-                merge_result(&mut exec, result);
+                if !result.iteration {
+                    merge_result(&mut exec, result);
+                    continue;
+                }
+                let flow = match &flow {
+                    Some(f) => f,
+                    None => flow.insert(
+                        self.flows
+                            .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+                            .await?,
+                    ),
+                };
+                count_iteration(flow, &mut exec, result);
             }
             if let Some(cascade) = kills.remove(&id) {
                 let before = exec.state.current;
                 kill(&mut exec, cascade, &mut effects);
+                if cascade && crate::service::has_batches(&exec) {
+                    // Kestra's `killSubflowExecutions` kills every execution this one
+                    // started: a ForEachItem's batches too.
+                    let flow = self
+                        .flows
+                        .get(&exec.namespace, &exec.flow_id, exec.flow_revision)
+                        .await?;
+                    let batches =
+                        crate::service::batch_executions(self.store.as_ref(), &flow, &exec).await?;
+                    for child in batches.iter().filter(|c| !c.state.is_terminal()) {
+                        effects
+                            .messages
+                            .push(ExecutionKilled::requested(&child.id, true).to_message());
+                    }
+                }
                 if exec.state.current != before {
                     self.flow_triggers(&mut *tx, &exec, &mut effects).await?;
                 }
@@ -726,14 +755,31 @@ impl Executor {
         let vars = VarsBase::new(flow, exec);
         let mut ended = false;
         for &i in indexes {
-            let Some((Role::Executable(subflow), task_vars)) =
-                run_by_executor(flow, exec, &vars, i)
-            else {
+            let (subflow, items, task_vars) = match run_by_executor(flow, exec, &vars, i) {
+                Some((Role::Executable(subflow), task_vars)) => (Some(subflow), None, task_vars),
+                Some((Role::Iterative(items), task_vars)) => (None, Some(items), task_vars),
+                _ => continue,
+            };
+            let Some(subflow) = subflow else {
+                if let Some(items) = items {
+                    ended |= self
+                        .start_iterations(tx, flow, exec, i, items, task_vars, fx)
+                        .await?;
+                }
                 continue;
             };
+            let trigger = (
+                crate::tasks::SUBFLOW_TRIGGER_TYPES[0],
+                serde_json::Map::new(),
+            );
             let started = self
-                .subflow_execution(tx, flow, exec, i, subflow, &task_vars)
+                .subflow_execution(flow, exec, i, subflow, &task_vars, trigger)
                 .await?;
+            if let Ok(child) = &started {
+                tx.save_execution(child).await?;
+                tx.push(&[ExecutionEvent::new(&child.id).to_message()])
+                    .await?;
+            }
             let tr = &mut exec.task_run_list[i];
             let mut outputs = serde_json::Map::new();
             match started {
@@ -831,16 +877,151 @@ impl Executor {
         Ok(())
     }
 
-    /// Creates, saves and queues one Subflow task run's execution, as Kestra's
-    /// `ExecutableUtils#subflowExecution` builds it; `Err` says why it could not be.
-    async fn subflow_execution(
+    /// Starts the executions of a ForEachItem's `{id}_items` task run (task run `i`), one
+    /// per batch its `{id}_split` sibling wrote, as Kestra's
+    /// `ForEachItemExecutable#createSubflowExecutions` and `ExecutorService#handleExecutableTask`
+    /// do: each renders the `inputs` with `taskrun.items`, the batch's URI, and
+    /// `taskrun.iteration`, its number from 1. They are all created, or none: one that
+    /// cannot be (its flow missing, its inputs bad) fails the task run. With `wait` the task
+    /// run counts them RUNNING and waits for them; without, it counts them ended at once.
+    /// With no batch it ends SUCCESS at once, without outputs. Returns whether it ended.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_iterations(
         &self,
         tx: &mut dyn Tx,
+        flow: &Flow,
+        exec: &mut Execution,
+        i: usize,
+        items: &crate::tasks::ForEachItemExecutable,
+        mut vars: serde_json::Value,
+        fx: &mut Effects,
+    ) -> anyhow::Result<bool> {
+        let now = crate::model::now();
+        let splits = match self.splits(exec, i) {
+            Ok(splits) => splits,
+            Err(message) => {
+                let tr = &mut exec.task_run_list[i];
+                fx.logs
+                    .push(task_log(tr, crate::model::Level::Error, message));
+                end_task_run(tr, StateType::Failed, now);
+                return Ok(true);
+            }
+        };
+        if splits.is_empty() {
+            // `handleExecutableTaskRunning.noExecution`: SUCCESS, without an attempt.
+            exec.task_run_list[i]
+                .state
+                .transition(StateType::Success, now);
+            return Ok(true);
+        }
+        let tr = exec.task_run_list[i].clone();
+        let mut children = Vec::with_capacity(splits.len());
+        for (n, split) in splits.iter().enumerate() {
+            let iteration = n as i64 + 1;
+            if let Some(taskrun) = vars.get_mut("taskrun").and_then(|t| t.as_object_mut()) {
+                taskrun.insert("items".into(), split.clone().into());
+                taskrun.insert("iteration".into(), iteration.into());
+            }
+            // The parent task run's ids and iteration, as later Kestra keeps them in the
+            // trigger to find the task run a child execution belongs to.
+            let mut variables = serde_json::Map::new();
+            variables.insert("taskRunId".into(), tr.id.clone().into());
+            variables.insert("taskId".into(), tr.task_id.clone().into());
+            if let Some(value) = &tr.value {
+                variables.insert("taskRunValue".into(), value.clone().into());
+            }
+            variables.insert("taskRunIteration".into(), iteration.into());
+            let trigger = (crate::tasks::FOR_EACH_ITEM_TRIGGER_TYPE, variables);
+            match self
+                .subflow_execution(flow, exec, i, &items.subflow, &vars, trigger)
+                .await?
+            {
+                Ok(child) => children.push(child),
+                Err(message) => {
+                    let tr = &mut exec.task_run_list[i];
+                    fx.logs
+                        .push(task_log(tr, crate::model::Level::Error, message));
+                    end_task_run(tr, StateType::Failed, now);
+                    return Ok(true);
+                }
+            }
+        }
+        let tr = &mut exec.task_run_list[i];
+        let mut messages = Vec::with_capacity(children.len());
+        for child in &children {
+            tx.save_execution(child).await?;
+            messages.push(ExecutionEvent::new(&child.id).to_message());
+            fx.logs.push(task_log(
+                tr,
+                crate::model::Level::Info,
+                format!(
+                    "Created new execution [[link execution=\"{}\" flowId=\"{}\" namespace=\"{}\"]]",
+                    child.id, child.flow_id, child.namespace
+                ),
+            ));
+        }
+        tx.push(&messages).await?;
+        let batches = children.len() as u64;
+        tr.iteration = Some(batches as i32);
+        // The results Kestra's executor sends itself as it starts them: RUNNING (from
+        // CREATED) with `wait`, SUCCESS (from RUNNING) without.
+        let (from, to) = match items.subflow.wait {
+            true => (StateType::Created, StateType::Running),
+            false => (StateType::Running, StateType::Success),
+        };
+        let mut ended = false;
+        for _ in 0..batches {
+            ended = crate::tasks::count_iteration(
+                tr,
+                from,
+                to,
+                batches,
+                items.subflow.transmit_failed,
+                false,
+                false,
+                now,
+            );
+        }
+        Ok(ended)
+    }
+
+    /// The batches the `{id}_split` sibling of a ForEachItem's `{id}_items` task run `i`
+    /// wrote: the URIs its `splits` file lists.
+    fn splits(&self, exec: &Execution, i: usize) -> Result<Vec<String>, String> {
+        let tr = &exec.task_run_list[i];
+        let split_id = format!(
+            "{}_split",
+            tr.task_id.strip_suffix("_items").unwrap_or(&tr.task_id)
+        );
+        let uri = exec
+            .task_run_list
+            .iter()
+            .find(|t| t.task_id == split_id && t.parent_task_run_id == tr.parent_task_run_id)
+            .and_then(|t| t.outputs.as_ref()?.get("splits")?.as_str())
+            .ok_or_else(|| format!("task `{split_id}` left no `splits` output"))?;
+        let storage = self
+            .renderer
+            .kv()
+            .map(|kv| kv.storage())
+            .ok_or("no internal storage to read the batches from")?;
+        let text = storage
+            .read_to_string(uri)
+            .map_err(|e| format!("reading the batches {uri}: {e}"))?;
+        Ok(text.lines().map(str::to_string).collect())
+    }
+
+    /// Builds one execution a Subflow or ForEachItem task run `i` starts, as Kestra's
+    /// `ExecutableUtils#subflowExecution` does, with `trigger`'s type and its variables
+    /// added to the parent's ids; `Err` says why it could not be. The caller saves it.
+    #[allow(clippy::too_many_arguments)]
+    async fn subflow_execution(
+        &self,
         flow: &Flow,
         exec: &Execution,
         i: usize,
         subflow: &crate::tasks::Subflow,
         vars: &serde_json::Value,
+        trigger: (&str, serde_json::Map<String, serde_json::Value>),
     ) -> anyhow::Result<Result<Execution, String>> {
         let render = |s: &str| self.renderer.render(s, vars).map_err(|e| e.to_string());
         let (namespace, flow_id) = match (render(&subflow.namespace), render(&subflow.flow_id)) {
@@ -880,20 +1061,19 @@ impl Executor {
             Ok(labels) => labels,
             Err(e) => return Ok(Err(e)),
         };
+        let (kind, extra) = trigger;
         let mut variables = serde_json::Map::new();
         variables.insert("executionId".into(), exec.id.clone().into());
         variables.insert("namespace".into(), flow.namespace.clone().into());
         variables.insert("flowId".into(), flow.id.clone().into());
         variables.insert("flowRevision".into(), flow.revision.into());
+        variables.extend(extra);
         let trigger = crate::model::ExecutionTrigger {
             id: exec.task_run_list[i].task_id.clone(),
-            kind: crate::tasks::SUBFLOW_TRIGGER_TYPES[0].to_string(),
+            kind: kind.to_string(),
             variables,
         };
         let child = crate::service::new_execution(&child_flow, inputs, labels, Some(trigger));
-        tx.save_execution(&child).await?;
-        tx.push(&[ExecutionEvent::new(&child.id).to_message()])
-            .await?;
         Ok(Ok(child))
     }
 
@@ -912,6 +1092,9 @@ impl Executor {
         let Some(trigger) = &exec.trigger else {
             return Ok(());
         };
+        if trigger.kind == crate::tasks::FOR_EACH_ITEM_TRIGGER_TYPE {
+            return self.iteration_ended(tx, flow, exec, fx).await;
+        }
         if !crate::tasks::SUBFLOW_TRIGGER_TYPES.contains(&trigger.kind.as_str()) {
             return Ok(());
         }
@@ -988,9 +1171,132 @@ impl Executor {
         }
         task_run.outputs = Some(outputs);
         end_task_run(&mut task_run, state, crate::model::now());
-        fx.messages
-            .push(crate::model::WorkerTaskResult { task_run }.to_message());
+        fx.messages.push(
+            WorkerTaskResult {
+                task_run,
+                iteration: false,
+            }
+            .to_message(),
+        );
         Ok(())
+    }
+
+    /// When one of a ForEachItem's executions ends, tells its parent's `{id}_items` task
+    /// run, which counts it (`count_iteration`), as Kestra's
+    /// `ForEachItemExecutable#createSubflowExecutionResult` does for a task that waits: when
+    /// the execution's flow has `outputs`, they are rendered against it and written, one ION
+    /// line, as `{batch}/outputs.ion` under the task run's folder, for `{id}_merge` to
+    /// gather. Outputs that cannot be rendered count the execution FAILED, the reason logged.
+    async fn iteration_ended(
+        &self,
+        tx: &mut dyn Tx,
+        flow: &Flow,
+        exec: &Execution,
+        fx: &mut Effects,
+    ) -> anyhow::Result<()> {
+        let Some(trigger) = &exec.trigger else {
+            return Ok(());
+        };
+        let var = |k: &str| trigger.variables.get(k).and_then(|v| v.as_str());
+        let (Some(parent_id), Some(task_run_id)) = (var("executionId"), var("taskRunId")) else {
+            return Ok(());
+        };
+        let Some(parent) = tx.load_execution(parent_id).await? else {
+            tracing::warn!(
+                "subflow execution {} ended; its parent {parent_id} is gone",
+                exec.id
+            );
+            return Ok(());
+        };
+        let Some(task_run) = parent
+            .task_run(task_run_id)
+            .filter(|t| !t.state.is_terminal())
+        else {
+            return Ok(());
+        };
+        let parent_flow = self
+            .flows
+            .get(&parent.namespace, &parent.flow_id, parent.flow_revision)
+            .await?;
+        let Some(Role::Iterative(items)) = parent_flow
+            .find_task(&task_run.task_id)
+            .map(|t| t.kind.role())
+        else {
+            return Ok(());
+        };
+        if !items.subflow.wait {
+            return Ok(());
+        }
+        let iteration = trigger
+            .variables
+            .get("taskRunIteration")
+            .and_then(|v| v.as_i64());
+        let mut task_run = task_run.clone();
+        let mut state = exec.state.current;
+        if !flow.outputs.is_empty()
+            && let Some(n) = iteration
+        {
+            let uri = format!("{}/{n}/outputs.ion", Storage::task_run_folder(&task_run));
+            if let Err(e) = self.write_iteration_outputs(flow, exec, &uri) {
+                fx.logs.push(task_log(
+                    &task_run,
+                    crate::model::Level::Warn,
+                    format!("Failed to extract outputs with the error: '{e}'"),
+                ));
+                state = StateType::Failed;
+            }
+        }
+        task_run.iteration = iteration.and_then(|n| i32::try_from(n).ok());
+        task_run.state.transition(state, crate::model::now());
+        fx.messages.push(
+            WorkerTaskResult {
+                task_run,
+                iteration: true,
+            }
+            .to_message(),
+        );
+        Ok(())
+    }
+
+    /// Renders an ended execution's flow `outputs` (as written, not typed, as Kestra's
+    /// `runContext.render(outputs)`) and writes them to `uri`, one ION line
+    /// (`FileSerde.write`).
+    fn write_iteration_outputs(
+        &self,
+        flow: &Flow,
+        exec: &Execution,
+        uri: &str,
+    ) -> Result<(), String> {
+        let vars = VarsBase::new(flow, exec).for_execution();
+        let mut outputs = serde_json::Map::new();
+        for output in &flow.outputs {
+            let value = self
+                .renderer
+                .render_value(&output.value, &vars)
+                .map_err(|e| format!("output `{}`: {e}", output.id))?;
+            outputs.insert(output.id.clone(), value);
+        }
+        let record: crate::fileserde::Value =
+            serde_json::from_value(serde_json::Value::Object(outputs))
+                .map_err(|e| e.to_string())?;
+        let storage = self
+            .renderer
+            .kv()
+            .map(|kv| kv.storage())
+            .ok_or("no internal storage to write the outputs to")?;
+        let path = storage.path(uri).map_err(|e| e.to_string())?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        crate::fileserde::write_all(
+            &path,
+            crate::fileserde::Format::Ion,
+            &[record],
+            &crate::fileserde::ConvertOptions::default(),
+            self.knobs.serde_mode,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 
     /// The flow's `outputs`, rendered against the ended execution and typed.
@@ -1113,6 +1419,49 @@ fn merge_result(exec: &mut Execution, result: WorkerTaskResult) {
     }
 }
 
+/// Counts one ended execution of a ForEachItem in its `{id}_items` task run, unless that
+/// task run ended already (Kestra's `JdbcExecutor#subflowExecutionResultQueue` with
+/// `ExecutableUtils#manageIterations`). The result's task run holds the state the execution
+/// ended in, after the RUNNING it was counted in when it started.
+fn count_iteration(flow: &Flow, exec: &mut Execution, result: WorkerTaskResult) {
+    let Some(tr) = exec.task_run_mut(&result.task_run.id) else {
+        return;
+    };
+    if tr.state.is_terminal() {
+        return;
+    }
+    let Some(task) = flow.find_task(&tr.task_id) else {
+        return;
+    };
+    let Role::Iterative(items) = task.kind.role() else {
+        return;
+    };
+    let Some(batches) = tr
+        .outputs
+        .as_ref()
+        .and_then(|o| o.get(crate::tasks::NUMBER_OF_BATCHES))
+        .and_then(|v| v.as_u64())
+    else {
+        return;
+    };
+    let histories = &result.task_run.state.histories;
+    let from = match histories.len() {
+        n if n > 1 => histories[n - 2].state,
+        _ => StateType::Running,
+    };
+    tr.iteration = result.task_run.iteration;
+    crate::tasks::count_iteration(
+        tr,
+        from,
+        result.task_run.state.current,
+        batches,
+        items.subflow.transmit_failed,
+        task.allow_failure,
+        task.allow_warning,
+        crate::model::now(),
+    );
+}
+
 /// Frees the flow's concurrency slot of an execution that ended; Kestra pops only for
 /// `behavior: QUEUE` (`JdbcExecutor#toExecution`).
 fn release_slot(flow: &Flow, exec: &Execution, fx: &mut Effects) {
@@ -1142,7 +1491,10 @@ fn retry_as_new_execution(flow: &Flow, exec: &mut Execution) -> Option<Execution
             return None;
         }
         let task = flow.find_task(&tr.task_id)?;
-        if !matches!(task.kind.role(), Role::Runnable(_) | Role::Executable(_)) {
+        if !matches!(
+            task.kind.role(),
+            Role::Runnable(_) | Role::Executable(_) | Role::Iterative(_)
+        ) {
             return None;
         }
         let task_retry = flow.task_retry(exec, tr);

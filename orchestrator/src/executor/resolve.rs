@@ -352,7 +352,7 @@ impl<'a> Walker<'a> {
         }
         match task.kind.role() {
             Role::Updating(updating) => return self.update(i, task, updating),
-            Role::Executable(_) => {
+            Role::Executable(_) | Role::Iterative(_) => {
                 if waiting(current) {
                     self.transition(i, StateType::Running);
                     self.out.subflows.push(i);

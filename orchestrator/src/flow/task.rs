@@ -46,7 +46,11 @@ impl Task {
     pub(crate) fn flowable(&self) -> Option<&dyn Flowable> {
         match self.kind.role() {
             Role::Flowable(f) => Some(f),
-            Role::Runnable(_) | Role::Updating(_) | Role::Executable(_) | Role::Resuming(_) => None,
+            Role::Runnable(_)
+            | Role::Updating(_)
+            | Role::Executable(_)
+            | Role::Iterative(_)
+            | Role::Resuming(_) => None,
         }
     }
 
@@ -280,6 +284,11 @@ impl TaskProps<'_, '_> {
             parse_duration(text).map_err(|e| self.error(format!("property `{key}`: {e}")))?;
         }
         Ok(text)
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> &str {
+        self.id
     }
 
     /// The task's Kestra type (an older alias already mapped to it).

@@ -131,4 +131,10 @@ impl TaskRun {
 #[serde(rename_all = "camelCase")]
 pub struct WorkerTaskResult {
     pub task_run: TaskRun,
+    /// Set when one of a ForEachItem's executions ended: the task run carries that
+    /// execution's state, and the executor counts it in the task run's `iterations` rather
+    /// than taking the task run as it is (Kestra's `SubflowExecutionResult` of a
+    /// `ForEachItemExecutable`, which its executor passes to `manageIterations`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub iteration: bool,
 }

@@ -14,8 +14,9 @@
 //! `Labels` changes its own execution and implements [`ExecutionUpdatable`]: the executor
 //! runs it, as Kestra's runs an `ExecutionUpdatableTask`. `Subflow` starts an execution of
 //! another flow, which the executor creates and waits for, as Kestra's does for an
-//! `ExecutableTask`. `Resume` resumes a paused execution, which the executor loads and
-//! saves in the pass that starts the task run.
+//! `ExecutableTask`; `ForEachItem` starts one per batch of a file's lines. `Resume`
+//! resumes a paused execution, which the executor loads and saves in the pass that starts
+//! the task run.
 //!
 //! Adding a task means one new file and one line in the `task_kinds!` list below.
 
@@ -28,6 +29,7 @@ mod echo;
 mod execution_target;
 mod fail;
 mod for_each;
+mod for_each_item;
 mod if_task;
 mod kv_delete;
 mod kv_get;
@@ -59,6 +61,10 @@ pub use echo::Echo;
 pub use execution_target::ExecutionTarget;
 pub use fail::Fail;
 pub use for_each::ForEach;
+pub use for_each_item::{
+    EXECUTABLE_TYPE as FOR_EACH_ITEM_TRIGGER_TYPE, ForEachItem, ForEachItemExecutable,
+    ForEachItemMergeOutputs, ForEachItemSplit, NUMBER_OF_BATCHES, count_iteration,
+};
 pub use if_task::IfTask;
 pub use kv_delete::KvDelete;
 pub use kv_get::KvGet;
@@ -114,6 +120,9 @@ pub(crate) enum Role<'a> {
     Updating(&'a dyn ExecutionUpdatable),
     /// Starts another execution, which the executor creates (Kestra's `ExecutableTask`).
     Executable(&'a Subflow),
+    /// Starts one execution of another flow per batch of a file, and counts them as they
+    /// end (a ForEachItem's `{id}_items`, Kestra's iterative `ExecutableTask`).
+    Iterative(&'a ForEachItemExecutable),
     /// Resumes a paused execution, which the executor loads and saves.
     Resuming(&'a Resume),
 }
@@ -181,12 +190,17 @@ task_kinds! {
     If(IfTask),
     Switch(Switch),
     ForEach(ForEach),
+    ForEachItem(ForEachItem),
     Dag(Dag),
     WaitFor(WaitFor),
     Pause(Pause),
     Labels(Labels),
     Resume(Resume),
     Subflow(Subflow),
+    /// A ForEachItem's fixed children.
+    ForEachItemSplit(ForEachItemSplit),
+    ForEachItemExecutable(ForEachItemExecutable),
+    ForEachItemMerge(ForEachItemMergeOutputs),
     /// A FileSerde conversion (`io.kestra.plugin.serdes.*`).
     Convert(Conversion),
     KvSet(KvSet),

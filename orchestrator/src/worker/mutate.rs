@@ -240,6 +240,7 @@ pub(super) fn handle(
     // new WorkerTaskResult(finalWorkerTask): the result takes the task run's reference.
     WorkerTaskResult {
         task_run: finished.task_run.into_task_run(),
+        iteration: false,
     }
 }
 

@@ -45,7 +45,11 @@ impl ExecutionLogs for StoreLogs {
 fn runnable(task: &Task) -> Option<&dyn Runnable> {
     match task.kind.role() {
         Role::Runnable(r) => Some(r),
-        Role::Flowable(_) | Role::Updating(_) | Role::Executable(_) | Role::Resuming(_) => None,
+        Role::Flowable(_)
+        | Role::Updating(_)
+        | Role::Executable(_)
+        | Role::Iterative(_)
+        | Role::Resuming(_) => None,
     }
 }
 
@@ -77,6 +81,7 @@ impl TaskRunner {
                         state,
                         ..job.task_run
                     },
+                    iteration: false,
                 }
             }
             // Kestra before 84d845cde: see `mutate` for the copies it makes, and why.
