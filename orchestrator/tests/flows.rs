@@ -1302,3 +1302,49 @@ async fn killing_a_for_each_item_kills_its_batches() {
     }
     h.stop().await;
 }
+
+/// A restarted ForEachItem starts its batches again and counts only them: it ends again
+/// once they have, not at once on the old counts.
+#[tokio::test]
+async fn a_restarted_for_each_item_counts_its_new_batches_only() {
+    let h = start(&[]).await;
+    h.o.deploy(
+        "id: fails\nnamespace: tests\ninputs:\n  - id: items\n    type: STRING\ntasks:\n  - id: fail\n    type: io.kestra.plugin.core.execution.Fail\n",
+        "fails.yaml",
+    )
+    .await
+    .unwrap();
+    h.o.storage()
+        .write("kestra:///tests/items/data.txt", b"1\n2\n")
+        .unwrap();
+    let flow = for_each_item_flow("{rows: 1}")
+        .replace("flowId: batch", "flowId: fails")
+        .replace("      n: \"{{ taskrun.iteration }}\"\n", "");
+    let (exec, _) = h.run(&flow, json!({})).await;
+    assert_eq!(exec.state.current, StateType::Failed, "{:?}", states(&exec));
+    h.o.restart(&exec.id).await.unwrap();
+    let again =
+        h.o.wait_terminal(&exec.id, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+    assert_eq!(
+        again.state.current,
+        StateType::Failed,
+        "{:?}",
+        states(&again)
+    );
+    let items = task(&again, "each_items").outputs.clone().unwrap();
+    assert_eq!(
+        items["iterations"],
+        json!({"CREATED": 0, "RUNNING": 0, "FAILED": 2}),
+        "the task run ended before its new batches did"
+    );
+    assert_eq!(items["numberOfBatches"], json!(2));
+    let batches =
+        h.o.store()
+            .executions_of_flow("tests", "fails")
+            .await
+            .unwrap();
+    assert_eq!(batches.len(), 4, "two batches, started twice");
+    h.stop().await;
+}

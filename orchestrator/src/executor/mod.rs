@@ -884,7 +884,8 @@ impl Executor {
     /// `taskrun.iteration`, its number from 1. They are all created, or none: one that
     /// cannot be (its flow missing, its inputs bad) fails the task run. With `wait` the task
     /// run counts them RUNNING and waits for them; without, it counts them ended at once.
-    /// With no batch it ends SUCCESS at once, without outputs. Returns whether it ended.
+    /// With no batch it ends SUCCESS at once, without outputs. A restarted task run starts
+    /// every batch again and counts from nothing. Returns whether it ended.
     #[allow(clippy::too_many_arguments)]
     async fn start_iterations(
         &self,
@@ -897,6 +898,8 @@ impl Executor {
         fx: &mut Effects,
     ) -> anyhow::Result<bool> {
         let now = crate::model::now();
+        // A restarted task run counts its new executions from nothing.
+        exec.task_run_list[i].outputs = None;
         let splits = match self.splits(exec, i) {
             Ok(splits) => splits,
             Err(message) => {
