@@ -412,6 +412,14 @@ const CASES: &[Case] = &[
         ..ANY
     },
     Case {
+        flow: "retry-subflow.yaml",
+        java: "RetryCaseTest.retrySubflow",
+        with: &["failed-first.yaml"],
+        state: Some(StateType::Failed),
+        attempts: &[("subflow", 3)],
+        ..ANY
+    },
+    Case {
         flow: "failed-first.yaml",
         java: "JdbcRunnerTest.restartMultiple",
         state: Some(StateType::Failed),

@@ -437,6 +437,23 @@ impl Executor {
                     tx.save_execution(&next).await?;
                     fx.messages.push(ExecutionEvent::new(&next.id).to_message());
                 }
+                // `ExecutionService#retryTask`: the task run is CREATED again, and the
+                // executor starts its next attempt.
+                DelayType::RestartFailedTask => {
+                    let Some(tr) = exec
+                        .task_run_mut(&delay.task_run_id)
+                        .filter(|t| t.state.current == StateType::Retrying)
+                    else {
+                        continue;
+                    };
+                    let now = crate::model::now();
+                    tr.state.transition(StateType::Created, now);
+                    if exec.state.current != StateType::Running {
+                        exec.state.transition(StateType::Running, now);
+                    }
+                    tx.save_execution(&exec).await?;
+                    fx.messages.push(ExecutionEvent::new(&exec.id).to_message());
+                }
                 // `JdbcExecutor#executionSLAMonitor`.
                 DelayType::SlaMonitor => {
                     if exec.state.is_terminal() {
@@ -583,6 +600,9 @@ impl Executor {
             self.flow_triggers(tx, &exec, fx).await?;
             tx.save_execution(&exec).await?;
             return Ok(());
+        }
+        for delay in retry_failed_subflows(&flow, &mut exec) {
+            tx.delay_push(&delay).await?;
         }
         let resolution = resolve(&flow, &mut exec, &self.renderer);
         self.dispatch(&flow, &exec, &resolution, fx);
@@ -1546,6 +1566,58 @@ fn retry_as_new_execution(flow: &Flow, exec: &mut Execution) -> Option<Execution
     }
     exec.state.transition(StateType::Retried, now);
     Some(ExecutionDelay::restart_failed_flow(&exec.id, &id, date))
+}
+
+/// Failed Subflow task runs whose retry (their own, a parent's, or the flow's) says
+/// `RETRY_FAILED_TASK` and allows another attempt: each is marked RETRYING, and starts again
+/// at the returned delay (`DelayType::RestartFailedTask`). Follows Kestra 58c1ca2d0's
+/// `ExecutorService#handleChildWorkerTaskResult` with `TaskRun#nextRetryDate(retry)`: the
+/// next attempt's delay after the last attempt's end, none once `maxAttempt` attempts were
+/// made or past `maxDuration` from the first attempt's start. (A runnable task's retries
+/// are its worker's, `crate::worker`.)
+fn retry_failed_subflows(flow: &Flow, exec: &mut Execution) -> Vec<ExecutionDelay> {
+    let due: Vec<(usize, jiff::Timestamp)> = exec
+        .task_run_list
+        .iter()
+        .enumerate()
+        .filter_map(|(i, tr)| {
+            if tr.state.current != StateType::Failed {
+                return None;
+            }
+            let task = flow.find_task(&tr.task_id)?;
+            if !matches!(task.kind.role(), Role::Executable(_)) {
+                return None;
+            }
+            let retry = flow.task_retry(exec, tr).or(flow.retry.as_ref())?;
+            if retry.behavior() != crate::flow::RetryBehavior::RetryFailedTask {
+                return None;
+            }
+            let made = u32::try_from(tr.attempt_count()).unwrap_or(u32::MAX);
+            if made == 0 || made >= retry.max_attempts() {
+                return None;
+            }
+            let attempts = tr.attempts.as_deref().unwrap_or_default();
+            let first = attempts.first()?.state.start_date();
+            let last = attempts.last()?.state.histories.last()?.date;
+            let delay = jiff::SignedDuration::try_from(retry.delay_before(made + 1)).ok()?;
+            let date = last.checked_add(delay).ok()?;
+            if let Some(max) = retry.max_duration() {
+                let max = jiff::SignedDuration::try_from(max).ok()?;
+                if first.checked_add(max).is_ok_and(|end| date > end) {
+                    return None;
+                }
+            }
+            Some((i, date))
+        })
+        .collect();
+    let now = crate::model::now();
+    due.into_iter()
+        .map(|(i, date)| {
+            let tr = &mut exec.task_run_list[i];
+            tr.state.transition(StateType::Retrying, now);
+            ExecutionDelay::restart_failed_task(&exec.id, &tr.id, date)
+        })
+        .collect()
 }
 
 /// Ends a task run the executor runs itself, with one attempt in the same state.

@@ -342,6 +342,9 @@ pub enum DelayType {
     ContinueFlowable,
     /// A RETRIED execution is replayed as a new execution (a `CREATE_NEW_EXECUTION` retry).
     RestartFailedFlow,
+    /// A RETRYING Subflow task run starts again, with a new execution (its
+    /// `RETRY_FAILED_TASK` retry; a runnable task's retries are its worker's).
+    RestartFailedTask,
     /// A `MAX_DURATION` SLA's deadline. Kestra keeps these monitors in a table of their
     /// own, `sla_monitor`, which its executor reads every second as it reads
     /// `executordelayed`; here they are rows of `executordelayed`, one per execution and
@@ -394,6 +397,18 @@ impl ExecutionDelay {
             state: crate::model::StateType::Running,
             delay_type: DelayType::RestartFailedFlow,
             sla_id: None,
+        }
+    }
+
+    /// Starts the RETRYING task run `task_run_id` of `execution_id` again at `date`.
+    pub fn restart_failed_task(
+        execution_id: &str,
+        task_run_id: &str,
+        date: jiff::Timestamp,
+    ) -> Self {
+        ExecutionDelay {
+            delay_type: DelayType::RestartFailedTask,
+            ..Self::restart_failed_flow(execution_id, task_run_id, date)
         }
     }
 
