@@ -68,9 +68,40 @@ pub struct Schedule {
     pub disabled: bool,
 }
 
+/// The Schedule properties read here. Kestra has others (`conditions`, `lateMaximumDelay`,
+/// `stopAfter`, `labels`, `interval`, `logLevel`, `logToFile`, `workerGroup`); a flow that
+/// sets one is refused at load by name rather than run without it.
+const PROPERTIES: &[&str] = &[
+    "id",
+    "type",
+    "description",
+    "disabled",
+    "cron",
+    "withSeconds",
+    "timezone",
+    "inputs",
+    "backfill",
+    "recoverMissedSchedules",
+];
+
 impl Schedule {
     /// Reads the trigger's properties; the error says which one is wrong.
     pub fn parse(id: String, t: &Value) -> Result<Schedule, String> {
+        if let Some(map) = t.as_object()
+            && let Some(key) = map.keys().find(|k| !PROPERTIES.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "property `{key}` is not supported on a Schedule trigger (supported: {})",
+                PROPERTIES.join(", ")
+            ));
+        }
+        if let Some(Value::Object(b)) = t.get("backfill")
+            && let Some(key) = b.keys().find(|k| k.as_str() != "start")
+        {
+            return Err(format!(
+                "property `backfill.{key}` is not supported: a backfill here has a `start` only"
+            ));
+        }
         let cron = t
             .get("cron")
             .and_then(Value::as_str)
@@ -566,5 +597,39 @@ mod tests {
         let e =
             schedule(json!({"cron": "@daily", "backfill": {"start": "yesterday"}})).unwrap_err();
         assert!(e.contains("backfill.start"), "{e}");
+    }
+
+    #[test]
+    fn kestras_schedule_properties_not_built_are_refused_by_name() {
+        for key in [
+            "conditions",
+            "lateMaximumDelay",
+            "stopAfter",
+            "labels",
+            "logLevel",
+        ] {
+            let e = schedule(json!({"cron": "@daily", key: []})).unwrap_err();
+            assert!(
+                e.contains(&format!(
+                    "property `{key}` is not supported on a Schedule trigger"
+                )),
+                "{e}"
+            );
+        }
+        let e = schedule(json!({"cron": "@daily", "backfill": {
+            "start": "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"
+        }}))
+        .unwrap_err();
+        assert!(e.contains("`backfill.end` is not supported"), "{e}");
+        // What is built still reads.
+        let s = schedule(json!({
+            "id": "s", "type": "io.kestra.plugin.core.trigger.Schedule", "description": "d",
+            "disabled": false, "cron": "@daily", "withSeconds": false, "timezone": "UTC",
+            "inputs": {"a": 1}, "backfill": {"start": "2024-01-01T00:00:00Z"},
+            "recoverMissedSchedules": "LAST"
+        }))
+        .unwrap();
+        assert_eq!(s.recover, Recover::Last);
+        assert_eq!(s.inputs["a"], 1);
     }
 }

@@ -252,6 +252,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_schedule_property_not_built_fails_the_flow_naming_it() {
+        let e = err(
+            "id: f\nnamespace: n\ntriggers:\n  - id: nightly\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"0 2 * * *\"\n    lateMaximumDelay: PT1H\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n",
+        );
+        assert!(
+            e.contains("bad.yaml")
+                && e.contains("trigger `nightly`")
+                && e.contains("property `lateMaximumDelay` is not supported"),
+            "{e}"
+        );
+    }
+
     fn flow_trigger(trigger: &str) -> String {
         format!(
             "id: f\nnamespace: n\ntriggers:\n  - id: after\n    type: io.kestra.plugin.core.trigger.Flow\n{trigger}tasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n"
