@@ -87,14 +87,7 @@ const PROPERTIES: &[&str] = &[
 impl Schedule {
     /// Reads the trigger's properties; the error says which one is wrong.
     pub fn parse(id: String, t: &Value) -> Result<Schedule, String> {
-        if let Some(map) = t.as_object()
-            && let Some(key) = map.keys().find(|k| !PROPERTIES.contains(&k.as_str()))
-        {
-            return Err(format!(
-                "property `{key}` is not supported on a Schedule trigger (supported: {})",
-                PROPERTIES.join(", ")
-            ));
-        }
+        crate::flow::only_properties(t, "a Schedule trigger", PROPERTIES)?;
         if let Some(Value::Object(b)) = t.get("backfill")
             && let Some(key) = b.keys().find(|k| k.as_str() != "start")
         {

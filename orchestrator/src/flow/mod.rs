@@ -17,7 +17,7 @@ pub use cache::{FlowCache, FlowLookupError};
 pub use error::FlowError;
 pub use input::{Input, InputError, resolve_inputs};
 pub use parse::parse_flow;
-pub(crate) use parse::{check_syntax, parse_labels};
+pub(crate) use parse::{check_syntax, only_properties, parse_labels};
 pub use sla::{Sla, SlaBehavior, SlaKind, Violation};
 pub use task::{Retry, RetryBehavior, Task, TaskProps, parse_duration as task_duration};
 

@@ -203,6 +203,8 @@ fn parse_triggers(
             match kind.as_str() {
                 "io.kestra.plugin.core.trigger.Webhook"
                 | "io.kestra.core.models.triggers.types.Webhook" => {
+                    only_properties(&t, "a Webhook trigger", WEBHOOK_PROPERTIES)
+                        .map_err(|m| err(&m))?;
                     let key = t["key"]
                         .as_str()
                         .ok_or_else(|| err("missing required property `key`"))?;
@@ -228,6 +230,27 @@ fn parse_triggers(
             }
         })
         .collect()
+}
+
+/// The Webhook properties read here, as Kestra 58c1ca2d0's `ExecutionController#webhook`
+/// reads them: it neither checks `disabled` nor adds the trigger's `labels`, so those two
+/// are taken and have no effect there either. Its `conditions` are checked there and are not
+/// built here, and `stopAfter`, `logLevel`, `logToFile` and `workerGroup` are not built.
+const WEBHOOK_PROPERTIES: &[&str] = &["id", "type", "description", "disabled", "labels", "key"];
+
+/// Refuses a trigger property that is not in `supported`, naming it: a Kestra property that
+/// is not built here fails the flow at load rather than being run as if it were absent.
+pub(crate) fn only_properties(t: &Value, what: &str, supported: &[&str]) -> Result<(), String> {
+    match t
+        .as_object()
+        .and_then(|map| map.keys().find(|k| !supported.contains(&k.as_str())))
+    {
+        Some(key) => Err(format!(
+            "property `{key}` is not supported on {what} (supported: {})",
+            supported.join(", ")
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +284,19 @@ mod tests {
             e.contains("bad.yaml")
                 && e.contains("trigger `nightly`")
                 && e.contains("property `lateMaximumDelay` is not supported"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_webhook_property_not_built_fails_the_flow_naming_it() {
+        let e = err(
+            "id: f\nnamespace: n\ntriggers:\n  - id: hook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k\n    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionNamespace\n        namespace: n\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n",
+        );
+        assert!(
+            e.contains("bad.yaml")
+                && e.contains("trigger `hook`")
+                && e.contains("property `conditions` is not supported on a Webhook trigger"),
             "{e}"
         );
     }
