@@ -82,6 +82,19 @@ impl VarsBase {
     }
 }
 
+/// The variables a trigger's dynamic properties render against outside any execution, as
+/// Kestra 58c1ca2d0's `RunContextFactory#of(Flow, AbstractTrigger)` builds them: `flow`,
+/// `vars`, `trigger` (its id and type), `envs` and `globals`.
+pub fn trigger_vars(flow: &Flow, trigger_id: &str, trigger_type: &str) -> Value {
+    json!({
+        "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
+        "vars": flow.variables,
+        "trigger": {"id": trigger_id, "type": trigger_type},
+        "envs": envs(),
+        "globals": globals(),
+    })
+}
+
 /// The prefix of the environment variables that are `envs` (Kestra's default
 /// `kestra.variables.env-vars-prefix`).
 pub const ENV_VARS_PREFIX: &str = "KESTRA_";

@@ -481,12 +481,12 @@ impl Orchestrator {
         variables: Map<String, Value>,
     ) -> Result<Execution, ServiceError> {
         let flow = self.flows.latest(namespace, id).await?;
-        let Some(trigger_id) = flow.webhook_key_matches(key) else {
+        let Some(trigger_id) = flow.webhook_key_matches(key, &self.renderer) else {
             return Err(ServiceError::WebhookNotFound(flow.key()));
         };
         let trigger = ExecutionTrigger {
             id: trigger_id.to_string(),
-            kind: "io.kestra.plugin.core.trigger.Webhook".into(),
+            kind: crate::flow::WEBHOOK_TYPE.into(),
             variables,
         };
         self.create_execution(namespace, id, Map::new(), Vec::new(), Some(trigger))

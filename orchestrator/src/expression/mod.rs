@@ -430,7 +430,9 @@ impl Renderer {
     }
 }
 
-fn is_template(s: &str) -> bool {
+/// Whether `s` holds an expression, a tag or a comment, that is, whether rendering can
+/// change it.
+pub(crate) fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 

@@ -23,6 +23,7 @@ pub use task::{Retry, RetryBehavior, Task, TaskProps, parse_duration as task_dur
 
 pub use crate::tasks::TaskKind;
 
+use crate::expression::Renderer;
 use crate::model::{Execution, Label, TaskRun};
 
 /// Flow `concurrency.behavior`: what happens to an execution over the limit.
@@ -46,6 +47,9 @@ pub struct Concurrency {
 fn default_behavior() -> ConcurrencyBehavior {
     ConcurrencyBehavior::Queue
 }
+
+/// The type of a Webhook trigger (its pre-0.17 alias reads as this one).
+pub const WEBHOOK_TYPE: &str = "io.kestra.plugin.core.trigger.Webhook";
 
 /// A flow trigger: a webhook the webserver serves, a schedule the scheduler fires, or a
 /// Flow trigger the executor fires when other flows' executions change state.
@@ -166,10 +170,30 @@ impl Flow {
         })
     }
 
-    pub fn webhook_key_matches(&self, key: &str) -> Option<&str> {
-        self.triggers.iter().find_map(|t| match t {
-            Trigger::Webhook { id, key: k } if k == key => Some(id.as_str()),
-            _ => None,
+    /// The id of the Webhook trigger whose `key` is `key`. As in Kestra 58c1ca2d0's
+    /// `ExecutionController#webhook`, a key is rendered (against [`trigger_vars`], so
+    /// `{{ secret('…') }}` and `{{ flow.namespace }}` work) and trimmed before it is
+    /// compared, and a key that fails to render matches nothing, with a warning.
+    ///
+    /// [`trigger_vars`]: crate::run_context::trigger_vars
+    pub fn webhook_key_matches(&self, key: &str, renderer: &Renderer) -> Option<&str> {
+        self.triggers.iter().find_map(|t| {
+            let Trigger::Webhook { id, key: k } = t else {
+                return None;
+            };
+            let matches = if crate::expression::is_template(k) {
+                let vars = crate::run_context::trigger_vars(self, id, WEBHOOK_TYPE);
+                match renderer.render(k, &vars) {
+                    Ok(rendered) => rendered.trim() == key,
+                    Err(e) => {
+                        tracing::warn!(flow = %self.key(), trigger = %id, "the webhook key cannot be rendered, the webhook is ignored: {e}");
+                        false
+                    }
+                }
+            } else {
+                k.trim() == key
+            };
+            matches.then_some(id.as_str())
         })
     }
 }

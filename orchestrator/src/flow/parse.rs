@@ -208,6 +208,9 @@ fn parse_triggers(
                     let key = t["key"]
                         .as_str()
                         .ok_or_else(|| err("missing required property `key`"))?;
+                    renderer
+                        .check_syntax(key)
+                        .map_err(|e| err(&format!("property `key`: {e}")))?;
                     Ok(Trigger::Webhook {
                         id,
                         key: key.to_string(),
@@ -297,6 +300,47 @@ mod tests {
             e.contains("bad.yaml")
                 && e.contains("trigger `hook`")
                 && e.contains("property `conditions` is not supported on a Webhook trigger"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_webhook_key_is_rendered_and_trimmed_before_it_is_compared() {
+        let hook = |id: &str, key: &str| {
+            format!(
+                "  - id: {id}\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: \"{key}\"\n"
+            )
+        };
+        let yaml = format!(
+            "id: f\nnamespace: n\nvariables:\n  suffix: k\ntriggers:\n{}{}{}tasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n",
+            hook("plain", " s3cr3t "),
+            hook(
+                "rendered",
+                "{{ flow.namespace }}-{{ trigger.id }}-{{ vars.suffix }}"
+            ),
+            hook("undefined", "{{ inputs.nope }}"),
+        );
+        let flow = parse_flow(&yaml, "f.yaml").unwrap();
+        let r = Renderer::new();
+        assert_eq!(flow.webhook_key_matches("s3cr3t", &r), Some("plain"));
+        assert_eq!(
+            flow.webhook_key_matches("n-rendered-k", &r),
+            Some("rendered")
+        );
+        assert_eq!(
+            flow.webhook_key_matches(
+                "{{ flow.namespace }}-{{ trigger.id }}-{{ vars.suffix }}",
+                &r
+            ),
+            None
+        );
+        // A key that cannot be rendered matches nothing, not even its own text.
+        assert_eq!(flow.webhook_key_matches("{{ inputs.nope }}", &r), None);
+        assert_eq!(flow.webhook_key_matches("", &r), None);
+        // One that cannot be read fails the flow at load.
+        let e = err(&yaml.replace("{{ inputs.nope }}", "{{ unclosed"));
+        assert!(
+            e.contains("trigger `undefined`") && e.contains("property `key`"),
             "{e}"
         );
     }
