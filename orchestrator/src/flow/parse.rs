@@ -201,8 +201,7 @@ fn parse_triggers(
             let kind = t["type"].as_str().unwrap_or("?").to_string();
             let err = |m: &str| ctx.flow_err(format!("trigger `{id}` ({kind}): {m}"));
             match kind.as_str() {
-                "io.kestra.plugin.core.trigger.Webhook"
-                | "io.kestra.core.models.triggers.types.Webhook" => {
+                super::WEBHOOK_TYPE | "io.kestra.core.models.triggers.types.Webhook" => {
                     only_properties(&t, "a Webhook trigger", WEBHOOK_PROPERTIES)
                         .map_err(|m| err(&m))?;
                     let key = t["key"]
@@ -279,29 +278,29 @@ mod tests {
     }
 
     #[test]
-    fn a_schedule_property_not_built_fails_the_flow_naming_it() {
-        let e = err(
-            "id: f\nnamespace: n\ntriggers:\n  - id: nightly\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"0 2 * * *\"\n    lateMaximumDelay: PT1H\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n",
-        );
-        assert!(
-            e.contains("bad.yaml")
-                && e.contains("trigger `nightly`")
-                && e.contains("property `lateMaximumDelay` is not supported"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn a_webhook_property_not_built_fails_the_flow_naming_it() {
-        let e = err(
-            "id: f\nnamespace: n\ntriggers:\n  - id: hook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k\n    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionNamespace\n        namespace: n\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n",
-        );
-        assert!(
-            e.contains("bad.yaml")
-                && e.contains("trigger `hook`")
-                && e.contains("property `conditions` is not supported on a Webhook trigger"),
-            "{e}"
-        );
+    fn a_trigger_property_not_built_fails_the_flow_naming_it() {
+        for (trigger, property, message) in [
+            (
+                "  - id: nightly\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"0 2 * * *\"\n    lateMaximumDelay: PT1H\n",
+                "nightly",
+                "property `lateMaximumDelay` is not supported on a Schedule trigger",
+            ),
+            (
+                "  - id: hook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k\n    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionNamespace\n        namespace: n\n",
+                "hook",
+                "property `conditions` is not supported on a Webhook trigger",
+            ),
+        ] {
+            let e = err(&format!(
+                "id: f\nnamespace: n\ntriggers:\n{trigger}tasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n"
+            ));
+            assert!(
+                e.contains("bad.yaml")
+                    && e.contains(&format!("trigger `{property}`"))
+                    && e.contains(message),
+                "{e}"
+            );
+        }
     }
 
     #[test]
